@@ -1,0 +1,42 @@
+"""autolr: automatic learning-rate scheduling for PyTorch.
+
+Public entry points (imported lazily, so ``import autolr`` stays cheap):
+
+- ``autolr.run(config, out=...)``: one configured run (``autolr run``);
+- ``autolr.attach(optimizer, controller, interval)``: a controller in your own loop;
+- ``autolr.find_lr(task)``: the LR range test (``autolr find-lr``);
+- ``autolr.Session``, ``autolr.Segment``, ``autolr.Controller``, ``autolr.schedules``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "run": "autolr.runner:run",
+    "RunResult": "autolr.runner:RunResult",
+    "attach": "autolr.attach:attach",
+    "find_lr": "autolr.find_lr:find_lr",
+    "Session": "autolr.session:Session",
+    "Segment": "autolr.segment:Segment",
+    "TrainingState": "autolr.state:TrainingState",
+    "Controller": "autolr.controllers.base:Controller",
+    "build_controller": "autolr.controllers.base:build_controller",
+    "make_task": "autolr.trainee:make_task",
+}
+
+__all__ = [*sorted(_LAZY), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, _, attr = _LAZY[name].partition(":")
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name == "schedules":
+        return importlib.import_module("autolr.schedules")
+    raise AttributeError(f"module 'autolr' has no attribute {name!r}")

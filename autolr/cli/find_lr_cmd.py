@@ -1,0 +1,55 @@
+"""``autolr find-lr --task NAME [--set key=value ...]``: the LR range test."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "find-lr",
+        help="LR range test (exponential sweep) with suggestions",
+        description="Sweep the LR exponentially from --start-lr to --end-lr on a task, stop "
+        "at divergence, and suggest an LR by steepest descent and by valley.",
+    )
+    p.add_argument("--task", required=True, help="task name, e.g. digits-cnn")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task parameter, e.g. width=32",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--start-lr", type=float, default=None)
+    p.add_argument("--end-lr", type=float, default=None)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--plot", type=Path, default=Path("lr_finder.png"), help="PNG to write")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from autolr.config import apply_overrides
+    from autolr.find_lr import find_lr
+    from autolr.plots import plot_range_test
+
+    task = apply_overrides({"name": args.task}, args.overrides)
+    result = find_lr(
+        task,
+        seed=args.seed,
+        device=args.device,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        num_steps=args.steps,
+    )
+    plot_range_test(args.plot, result, args.task)
+    stop = "stopped at divergence" if result.stopped_early else "ran the full sweep"
+    print(f"{args.task}: {result.steps} steps, {stop}")
+    print(f"suggested lr (steepest): {result.steepest:.4g}")
+    print(f"suggested lr (valley):   {result.valley:.4g}")
+    print(f"wrote {args.plot}")
+    return 0

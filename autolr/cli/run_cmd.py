@@ -1,0 +1,60 @@
+"""``autolr run CONFIG.yaml [--set key=value ...] [--out DIR] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="train one task with one controller",
+        description="Train a task with a controller as a YAML config says. Writes "
+        "metrics.csv, summary.json, checkpoint.pt, lr.png and loss.png into --out.",
+    )
+    p.add_argument("config", help="YAML file (or inline YAML) with task, controller, ...")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (dotted), e.g. seed=1",
+    )
+    p.add_argument(
+        "--out", type=Path, help="output folder (default: runs/<task>-<controller>-s<seed>)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from autolr.runner import load_config
+    from autolr.runner import run as run_config
+
+    cfg = load_config(args.config, args.overrides)
+    out = args.out
+    if out is None:
+        ctrl = (cfg.controller or {"name": "fixed"})["name"]
+        out = Path("runs") / f"{cfg.task['name']}-{ctrl}-s{cfg.seed}"
+    result = run_config(
+        args.config, out=out, resume=args.resume, overrides=args.overrides, progress=not args.quiet
+    )
+    s = result.summary
+    keys = (
+        "final_val_metric",
+        "best_val_metric",
+        "final_val_loss",
+        "steps_trained",
+        "steps_probed",
+        "rollbacks",
+        "steps_to_target",
+        "wall_time_s",
+    )
+    print(json.dumps({k: s[k] for k in keys}, indent=2))
+    print(f"wrote {out}/ (metrics.csv, summary.json, checkpoint.pt, lr.png, loss.png)")
+    return 0

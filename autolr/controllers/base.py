@@ -1,0 +1,76 @@
+"""The Controller contract (ask/tell) and the controller registry."""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from autolr.registry import Registry, did_you_mean
+
+if TYPE_CHECKING:
+    from autolr.probe import Probe
+    from autolr.segment import Segment
+    from autolr.state import TrainingState
+
+
+class Controller(abc.ABC):
+    """Observes the training state each interval and emits the next LR segment.
+
+    ``propose(state, probe)`` returns a Segment; ``probe`` may be None where the controller
+    runs in a user's own loop (``autolr.attach``), and a controller that needs one says so.
+    ``observe(state)`` is told the outcome of the segment (including a rollback).
+    ``state_dict``/``load_state_dict`` make a checkpointed run resume exactly.
+    """
+
+    name: str = "controller"
+    needs_probe: bool = False
+
+    @abc.abstractmethod
+    def propose(self, state: TrainingState, probe: Probe | None) -> Segment:
+        """The next segment of training."""
+
+    def observe(self, state: TrainingState) -> None:  # noqa: B027  (optional hook)
+        """Feedback after the segment ran; ``state.rolled_back`` tells of a divergence."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what ``state_dict`` returned."""
+
+
+CONTROLLERS: Registry[type[Controller]] = Registry("controller")
+
+
+def build_controller(
+    spec: Mapping[str, Any] | Controller, default_lr: float | None = None
+) -> Controller:
+    """Build a controller from ``{"name": ..., **params}``.
+
+    A controller whose constructor takes ``lr`` gets the task's ``default_lr`` when the spec
+    gives none.
+    """
+    if isinstance(spec, Controller):
+        return spec
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ValueError(f"controller must be a mapping with a 'name', got {spec!r}")
+    params = dict(spec)
+    name = params.pop("name")
+    import autolr.controllers  # noqa: F401  (registers the built-ins)
+
+    cls = CONTROLLERS.get(name)
+    accepted = inspect.signature(cls).parameters
+    for key in params:
+        if key not in accepted:
+            raise ValueError(
+                f"unknown parameter {key!r} for controller {name!r}"
+                f"{did_you_mean(key, list(accepted))}; accepted: {', '.join(accepted)}"
+            )
+    if "lr" in accepted and params.get("lr") is None and default_lr is not None:
+        params["lr"] = default_lr
+    try:
+        return cls(**params)
+    except TypeError as err:
+        raise ValueError(f"controller {name!r}: {err}") from None

@@ -1,0 +1,46 @@
+"""``autolr.find_lr``: the LR range test on a task, in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from autolr.controllers.fixed import Fixed
+from autolr.range_test import RangeTestResult, range_test
+from autolr.session import Session
+from autolr.trainee import make_task
+
+
+def find_lr(
+    task: Mapping[str, Any] | str | Session,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    start_lr: float | None = None,
+    end_lr: float | None = None,
+    num_steps: int = 100,
+    **kwargs: Any,
+) -> RangeTestResult:
+    """Run the range test on a task spec (or an existing Session, which is left restored).
+
+    ``start_lr``/``end_lr`` default to the task's ``min_lr``/``max_lr``.
+    """
+    if isinstance(task, Session):
+        session = task
+    else:
+        trainee = make_task(task, seed=seed, device=device)
+        session = Session(
+            trainee,
+            Fixed({"name": "constant", "lr": trainee.info.lr}),
+            budget_steps=num_steps,
+            interval=num_steps,
+            eval_every=0,
+        )
+    info = session.trainee.info
+    return range_test(
+        session,
+        start_lr if start_lr is not None else info.min_lr,
+        end_lr if end_lr is not None else info.max_lr,
+        num_steps,
+        **kwargs,
+    )

@@ -1,0 +1,68 @@
+"""History: the per-step and per-evaluation record of a run, as columns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+STEP_COLUMNS = ("step", "charged", "lr", "train_loss", "wall_time")
+EVAL_COLUMNS = ("step", "charged", "val_loss", "val_metric", "wall_time")
+
+
+@dataclass
+class History:
+    """Columns of kept steps and of evaluations.
+
+    ``step`` is the number of kept optimizer steps after the row's step (1-based), ``charged``
+    every step spent so far (probes and rollbacks included), so steps-to-target can be read in
+    either currency.
+    """
+
+    steps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in STEP_COLUMNS})
+    evals: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in EVAL_COLUMNS})
+
+    def add_step(self, **row: float) -> None:
+        for c in STEP_COLUMNS:
+            self.steps[c].append(row[c])
+
+    def add_eval(self, **row: float) -> None:
+        for c in EVAL_COLUMNS:
+            self.evals[c].append(row[c])
+
+    def extend(self, other: History) -> None:
+        for c in STEP_COLUMNS:
+            self.steps[c].extend(other.steps[c])
+        for c in EVAL_COLUMNS:
+            self.evals[c].extend(other.evals[c])
+
+    def step_array(self, column: str) -> np.ndarray:
+        return np.asarray(self.steps[column], dtype=np.float64)
+
+    def eval_array(self, column: str) -> np.ndarray:
+        return np.asarray(self.evals[column], dtype=np.float64)
+
+    @property
+    def last_eval(self) -> dict[str, float] | None:
+        if not self.evals["step"]:
+            return None
+        return {c: self.evals[c][-1] for c in EVAL_COLUMNS}
+
+    def steps_to_target(self, reached: Any, column: str = "step") -> int | None:
+        """The first evaluation's ``column`` value where ``reached(val_metric)``, else None."""
+        for value, metric in zip(self.evals[column], self.evals["val_metric"]):
+            if not math.isnan(metric) and reached(metric):
+                return int(value)
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "steps": {k: list(v) for k, v in self.steps.items()},
+            "evals": {k: list(v) for k, v in self.evals.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = {c: list(state["steps"][c]) for c in STEP_COLUMNS}
+        self.evals = {c: list(state["evals"][c]) for c in EVAL_COLUMNS}

@@ -1,0 +1,58 @@
+"""The Ledger: every optimizer step on training data is charged to the budget."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+KINDS = ("kept", "probe", "range_test", "lost")
+
+
+@dataclass
+class Ledger:
+    """Counts of optimizer steps by what they were spent on.
+
+    kept:       steps that stay in the model;
+    probe:      steps run by probes from a snapshot and then undone;
+    range_test: steps of the LR range test;
+    lost:       steps undone by a rollback after divergence.
+
+    ``charged`` is their sum, and the budget is over all of them: lookahead is never free.
+    """
+
+    budget: int
+    kept: int = 0
+    probe: int = 0
+    range_test: int = 0
+    lost: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
+            raise ValueError(f"budget_steps must be an integer >= 1, got {self.budget!r}")
+
+    @property
+    def charged(self) -> int:
+        return self.kept + self.probe + self.range_test + self.lost
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - self.charged)
+
+    def charge(self, kind: str, steps: int) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"ledger kind must be one of {KINDS}, got {kind!r}")
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        setattr(self, kind, getattr(self, kind) + steps)
+
+    def rollback(self, steps: int) -> None:
+        """Move ``steps`` kept steps to ``lost``."""
+        self.kept -= steps
+        self.lost += steps
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, int(value))

@@ -1,0 +1,132 @@
+"""The LR range test (Smith, 2017): an exponential LR sweep, charged, then undone."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from autolr import snapshot as snapshots
+from autolr.schedules.base import check_int, check_positive, check_range
+from autolr.session import Session
+
+
+@dataclass(frozen=True)
+class RangeTestResult:
+    """The sweep: ``lrs[i]`` was used for step i, with raw and smoothed losses.
+
+    steepest: the LR where the smoothed loss falls fastest (torch-lr-finder: argmin of
+              np.gradient over the curve, skipping 10 points at the start and 5 at the end).
+    valley:   fastai's "valley": the middle of the longest decreasing run of the smoothed
+              loss, taken at 1/3 + 1/6 of its length from its start.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    steepest: float
+    valley: float
+    stopped_early: bool
+
+    @property
+    def steps(self) -> int:
+        return int(self.lrs.size)
+
+
+def steepest_lr(
+    lrs: np.ndarray, smoothed: np.ndarray, skip_start: int = 10, skip_end: int = 5
+) -> float:
+    if lrs.size <= skip_start + skip_end + 1:
+        skip_start, skip_end = 0, 0
+    end = lrs.size - skip_end
+    seg_lrs, seg = lrs[skip_start:end], smoothed[skip_start:end]
+    if seg.size < 2:
+        return float(lrs[int(np.argmin(smoothed))])
+    return float(seg_lrs[int(np.gradient(seg).argmin())])
+
+
+def valley_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:
+    n = smoothed.size
+    lds = np.ones(n, dtype=np.int64)  # longest decreasing subsequence ending at i
+    max_start = max_end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if smoothed[i] < smoothed[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - int(lds[max_end])
+    sections = (max_end - max_start) / 3
+    idx = max_start + int(sections) + int(sections / 2)
+    return float(lrs[min(max(idx, 0), n - 1)])
+
+
+def range_test(
+    session: Session,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    beta: float = 0.98,
+    diverge_th: float = 5.0,
+    chunk: int = 10,
+) -> RangeTestResult:
+    """Sweep lr_i = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1)) from the session's
+    current point, charge every step as ``range_test``, and restore the trainee.
+
+    The smoothed loss is a debiased EMA (fastai): s_i = EMA_beta(loss)_i / (1 - beta**(i+1)).
+    The sweep stops once s_i > diverge_th * min(s) (or a loss is not finite).
+    """
+    start_lr = check_positive("start_lr", start_lr)
+    end_lr = check_positive("end_lr", end_lr)
+    if end_lr <= start_lr:
+        raise ValueError(f"end_lr must be > start_lr ({start_lr}), got {end_lr}")
+    num_steps = check_int("num_steps", num_steps, 2)
+    beta = check_range("beta", beta, 0.0, 1.0, high_open=True)
+    diverge_th = check_range("diverge_th", diverge_th, 1.0, math.inf, low_open=True)
+    n = min(num_steps, session.ledger.remaining)
+    if n < 2:
+        raise ValueError(f"the range test needs >= 2 steps of budget, {n} remain")
+    t0 = time.perf_counter()
+    lrs = start_lr * (end_lr / start_lr) ** (np.arange(n) / (num_steps - 1))
+    snap = session.snapshot()
+    mults = list(session.lr_multipliers)
+    losses: list[float] = []
+    smoothed: list[float] = []
+    avg, best, stopped = 0.0, math.inf, False
+    try:
+        for k0 in range(0, n, chunk):
+            part = lrs[k0 : k0 + chunk]
+            out = session.train(
+                part, mults, record=False, start=session.step + k0, cut_spikes=False
+            )
+            for value in out.losses[: out.steps_run]:
+                losses.append(float(value))
+                if not math.isfinite(value):
+                    stopped = True
+                    break
+                avg = beta * avg + (1 - beta) * value
+                s = avg / (1 - beta ** len(losses))
+                smoothed.append(s)
+                best = min(best, s)
+                if s > diverge_th * best:
+                    stopped = True
+                    break
+            if stopped:
+                break
+    finally:
+        snapshots.restore(session.trainee, snap)
+        session.ledger.charge("range_test", len(losses))
+        session.wall_time += time.perf_counter() - t0
+    k = len(smoothed)
+    sm = np.asarray(smoothed)
+    used = lrs[:k]
+    return RangeTestResult(
+        lrs=lrs[: len(losses)],
+        losses=np.asarray(losses),
+        smoothed=sm,
+        steepest=steepest_lr(used, sm),
+        valley=valley_lr(used, sm),
+        stopped_early=stopped,
+    )

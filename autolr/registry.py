@@ -1,0 +1,65 @@
+"""Name -> object registries that resolve lazily.
+
+`autolr` must not import `agents`, `search` or `tasks` at import time, so a registry can hold
+an entry as a string ``"module:attr"`` that is imported on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """A ' (did you mean ...?)' suffix for an error message, or ''."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Registry(Generic[T]):
+    """Maps names to objects; an entry may be a lazy ``"module:attr"`` string."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T | str] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T | str) -> None:
+        if name in self._entries and self._entries[name] is not obj:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = obj
+
+    def get(self, name: Any) -> T:
+        if not isinstance(name, str):
+            raise ValueError(f"{self.kind} name must be a string, got {name!r}")
+        if name not in self._entries:
+            known = ", ".join(sorted(self._entries))
+            raise ValueError(
+                f"unknown {self.kind} {name!r}{did_you_mean(name, list(self._entries))}; "
+                f"known: {known}"
+            )
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attr)
+            self._entries[name] = entry
+        return entry  # type: ignore[return-value]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,282 @@
+"""``autolr.run``: one configured run, with outputs, checkpoints and resume."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from autolr.config import RunConfig, apply_overrides, validate
+from autolr.controllers.base import build_controller
+from autolr.history import History
+from autolr.io import atomic_path, load_yaml_arg
+from autolr.session import Session
+from autolr.trainee import TaskInfo, make_task
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.yaml"
+
+
+@dataclass
+class RunResult:
+    """What a run produced: ``summary`` (as in summary.json) and ``history`` (columns)."""
+
+    summary: dict[str, Any]
+    history: History
+    session: Session
+    out: Path | None
+
+
+def load_config(config: Mapping[str, Any] | str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    raw = load_yaml_arg(str(config)) if isinstance(config, str | Path) else config
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config must be a mapping of keys, got {raw!r}")
+    return validate(apply_overrides(raw, overrides))
+
+
+def build_session(cfg: RunConfig) -> Session:
+    """Build the trainee, controller and session a config describes (writes nothing)."""
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"config key 'device' is {cfg.device!r} but CUDA is not available")
+    try:
+        trainee = make_task(cfg.task, seed=cfg.seed, device=cfg.device)
+    except (ValueError, FileNotFoundError) as err:
+        raise ValueError(f"config key 'task': {err}") from None
+    info = trainee.info
+    spec = cfg.controller or default_controller(info, cfg.budget_steps or info.budget_steps)
+    try:
+        controller = build_controller(spec, default_lr=info.lr)
+    except ValueError as err:
+        raise ValueError(f"config key 'controller': {err}") from None
+    return Session(
+        trainee,
+        controller,
+        cfg.budget_steps or info.budget_steps,
+        cfg.interval,
+        eval_every=cfg.eval_every,
+        min_lr=cfg.min_lr,
+        max_lr=cfg.max_lr,
+        lr_multipliers=cfg.lr_multipliers,
+        divergence_factor=cfg.divergence_factor,
+        rollback_lr_factor=cfg.rollback_lr_factor,
+        measure_sharpness=cfg.sharpness,
+        initial_lr=_initial_lr(controller, info),
+    )
+
+
+def default_controller(info: TaskInfo, budget: int) -> dict[str, Any]:
+    return {"name": "fixed", "schedule": {"name": "cosine", "lr": info.lr, "total_steps": budget}}
+
+
+def _initial_lr(controller: Any, info: TaskInfo) -> float:
+    for attr in ("lr", "initial_lr"):
+        value = getattr(controller, attr, None)
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    schedule = getattr(controller, "schedule", None)
+    if schedule is not None:
+        value = schedule(0)
+        return value if value > 0 else max(schedule.values(range(1, 64)).max(), info.min_lr)
+    return info.lr
+
+
+def run(
+    config: Mapping[str, Any] | str | Path,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    overrides: Sequence[str] = (),
+    progress: bool = False,
+    callbacks: Sequence[Callable[[Session], None]] = (),
+) -> RunResult:
+    """Run a config; write metrics.csv, summary.json, a checkpoint and plots into ``out``.
+
+    With ``resume``, continue from ``out``'s checkpoint; the finished metrics equal those of an
+    uninterrupted run on CPU. A bad config raises ValueError naming the key, before anything
+    is written.
+    """
+    cfg = load_config(config, overrides)
+    session = build_session(cfg)
+    out_dir = Path(out) if out is not None else None
+    resolved = cfg.model_dump()
+    if resume:
+        if out_dir is None:
+            raise ValueError("--resume needs --out DIR, the folder of the run to continue")
+        _resume(session, out_dir, resolved)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / CONFIG) as tmp:
+            tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
+    every = cfg.checkpoint_every or max(session.eval_every, 10 * session.interval)
+    last_ckpt = [session.step]
+
+    def checkpoint(s: Session) -> None:
+        if out_dir is not None and (s.step - last_ckpt[0] >= every or s.done):
+            save_checkpoint(s, out_dir / CHECKPOINT, resolved)
+            write_metrics(s.history, out_dir / "metrics.csv")
+            last_ckpt[0] = s.step
+
+    session.callbacks.extend([checkpoint, *callbacks])
+    with _progress_bar(session, progress):
+        session.run()
+    summary = summarize(session, cfg)
+    if out_dir is not None:
+        save_checkpoint(session, out_dir / CHECKPOINT, resolved)
+        write_outputs(session, summary, out_dir)
+    return RunResult(summary, session.history, session, out_dir)
+
+
+# ---- checkpoints ------------------------------------------------------------------------
+
+
+def save_checkpoint(session: Session, path: Path, resolved: dict[str, Any]) -> None:
+    state = session.state_dict()
+    state["config"] = resolved
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint to resume: {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"checkpoint {path} is corrupt or not an autolr checkpoint: {err}"
+        ) from None
+    if not isinstance(state, dict) or "snapshot" not in state or "config" not in state:
+        raise ValueError(f"checkpoint {path} is not an autolr run checkpoint")
+    return state
+
+
+def _resume(session: Session, out_dir: Path, resolved: dict[str, Any]) -> None:
+    state = load_checkpoint(out_dir / CHECKPOINT)
+    saved = state["config"]
+    for key in resolved:
+        if saved.get(key) != resolved[key]:
+            raise ValueError(
+                f"cannot resume: config key {key!r} differs from the checkpoint's "
+                f"({resolved[key]!r} != {saved.get(key)!r})"
+            )
+    session.load_state_dict(state)
+
+
+# ---- outputs ----------------------------------------------------------------------------
+
+
+def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
+    info, state, ledger, hist = session.trainee.info, session.state, session.ledger, session.history
+    metrics = hist.eval_array("val_metric")
+    finite = metrics[np.isfinite(metrics)]
+    best = None
+    if finite.size:
+        best = float(finite.max() if info.mode == "max" else finite.min())
+    to_target = hist.steps_to_target(info.reached)
+    time_to_target = None
+    if to_target is not None:
+        idx = hist.evals["step"].index(to_target)
+        time_to_target = hist.evals["wall_time"][idx]
+    return {
+        "task": info.name,
+        "controller": (cfg.controller or {"name": "fixed"})["name"],
+        "seed": cfg.seed,
+        "metric": info.metric,
+        "mode": info.mode,
+        "target": info.target,
+        "budget_steps": ledger.budget,
+        "final_val_metric": _num(state.val_metric),
+        "final_val_loss": _num(state.val_loss),
+        "final_train_loss": _num(state.loss_mean),
+        "best_val_metric": best,
+        "steps_trained": ledger.kept,
+        "steps_probed": ledger.probe + ledger.range_test,
+        "steps_lost": ledger.lost,
+        "steps_charged": ledger.charged,
+        "rollbacks": session.rollbacks,
+        "wall_time_s": session.wall_time,
+        "steps_to_target": to_target,
+        "charged_steps_to_target": hist.steps_to_target(info.reached, "charged"),
+        "time_to_target_s": time_to_target,
+    }
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def write_metrics(history: History, path: Path) -> None:
+    """metrics.csv: one row per kept step; val_loss/val_metric filled at evaluations."""
+    evals = {
+        int(s): (vl, vm)
+        for s, vl, vm in zip(
+            history.evals["step"], history.evals["val_loss"], history.evals["val_metric"]
+        )
+    }
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step", "charged", "lr", "train_loss", "val_loss", "val_metric"])
+        if 0 in evals:
+            writer.writerow([0, 0, "", "", repr(evals[0][0]), repr(evals[0][1])])
+        s = history.steps
+        for step, charged, lr, loss in zip(s["step"], s["charged"], s["lr"], s["train_loss"]):
+            vl, vm = evals.get(int(step), ("", ""))
+            writer.writerow(
+                [
+                    int(step),
+                    int(charged),
+                    repr(lr),
+                    repr(loss),
+                    repr(vl) if vl != "" else "",
+                    repr(vm) if vm != "" else "",
+                ]
+            )
+
+
+def write_outputs(session: Session, summary: dict[str, Any], out_dir: Path) -> None:
+    from autolr.plots import plot_run
+
+    write_metrics(session.history, out_dir / "metrics.csv")
+    with atomic_path(out_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    plot_run(session.history, session.trainee.info, out_dir)
+
+
+@contextlib.contextmanager
+def _progress_bar(session: Session, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    info = session.trainee.info
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    task = bar.add_task(
+        f"{info.name}", total=session.ledger.budget, status="", completed=session.ledger.charged
+    )
+
+    def update(s: Session) -> None:
+        st = s.state
+        val = "" if st.val_metric is None else f" {info.metric} {st.val_metric:.4g}"
+        bar.update(
+            task, completed=s.ledger.charged, status=f"lr {st.lr:.3g} loss {st.loss_mean:.4g}{val}"
+        )
+
+    session.callbacks.append(update)
+    with bar:
+        yield

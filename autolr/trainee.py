@@ -1,0 +1,132 @@
+"""The Trainee contract: what a task hands to a Session, and the task registry.
+
+A Trainee owns a model, its optimizer and a deterministic batch stream: ``batch(i)`` is a
+pure function of ``(seed, i)``, so a snapshot of the data stream is just the integer cursor.
+Tasks live in the top-level ``tasks`` package and are reached here by name, lazily.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from autolr.registry import Registry, did_you_mean
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a task declares about itself.
+
+    Attributes:
+        name: registry name.
+        kind: "vision", "language" or "synthetic".
+        budget_steps: the default budget, in optimizer steps.
+        batch_size: the default batch size.
+        eval_every: the default evaluation period, in steps.
+        metric: the validation metric's name (e.g. "accuracy", "bits_per_byte").
+        mode: "max" if a larger metric is better, else "min".
+        target: the metric a good run reaches within the default budget.
+        lr: the task's default initial (peak) learning rate.
+        optimizer: a short description of the optimizer, e.g. "sgd(momentum=0.9)".
+        min_lr, max_lr: the sensible LR range for controllers and range tests.
+    """
+
+    name: str
+    kind: Literal["vision", "language", "synthetic"]
+    budget_steps: int
+    batch_size: int
+    eval_every: int
+    metric: str
+    mode: Literal["max", "min"]
+    target: float
+    lr: float
+    optimizer: str
+    min_lr: float = 1e-6
+    max_lr: float = 10.0
+
+    def better(self, a: float, b: float) -> bool:
+        """True if metric value ``a`` is strictly better than ``b``."""
+        return a > b if self.mode == "max" else a < b
+
+    def reached(self, value: float) -> bool:
+        """True if ``value`` meets the target."""
+        return value >= self.target if self.mode == "max" else value <= self.target
+
+
+class Trainee(abc.ABC):
+    """A model, its optimizer and a deterministic batch stream for one seed."""
+
+    info: TaskInfo
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    seed: int
+
+    @abc.abstractmethod
+    def batch(self, i: int) -> Any:
+        """Training batch ``i``, on ``self.device``: a pure function of ``(seed, i)``."""
+
+    @abc.abstractmethod
+    def loss(self, batch: Any) -> torch.Tensor:
+        """The scalar training loss on ``batch`` (forward only; the caller backpropagates)."""
+
+    @abc.abstractmethod
+    def evaluate(self) -> tuple[float, float]:
+        """``(val_loss, val_metric)`` on held-out data; leaves the model in train mode."""
+
+
+TASKS: Registry[Any] = Registry("task")
+for _name, _target in {
+    "nqm": "tasks.nqm:make",
+    "digits-cnn": "tasks.digits:make",
+    "mnist1d-mlp": "tasks.mnist1d:make_mlp",
+    "mnist1d-cnn": "tasks.mnist1d:make_cnn",
+    "stdlib-lm": "tasks.lm:make_stdlib",
+    "text-lm": "tasks.lm:make_text",
+    "cifar10-resnet": "tasks.cifar10:make",
+    "idx-cnn": "tasks.idx:make",
+}.items():
+    TASKS.add(_name, _target)
+
+
+def task_info(spec: Mapping[str, Any] | str) -> TaskInfo:
+    """The TaskInfo a task spec would produce, without building data or a model.
+
+    Every task factory carries a ``describe(**params) -> TaskInfo`` attribute for this.
+    """
+    name, params = _split(spec)
+    factory = TASKS.get(name)
+    _check_params(name, factory, params)
+    return factory.describe(**params)
+
+
+def make_task(spec: Mapping[str, Any] | str, seed: int, device: str = "cpu") -> Trainee:
+    """Build a Trainee from ``{"name": task, **params}`` for ``seed`` on ``device``."""
+    name, params = _split(spec)
+    factory = TASKS.get(name)
+    _check_params(name, factory, params)
+    return factory(seed=seed, device=device, **params)
+
+
+def _split(spec: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
+    if isinstance(spec, str):
+        return spec, {}
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ValueError(f"task must be a mapping with a 'name', got {spec!r}")
+    params = dict(spec)
+    return params.pop("name"), params
+
+
+def _check_params(name: str, factory: Any, params: Mapping[str, Any]) -> None:
+    accepted = [p for p in inspect.signature(factory).parameters if p not in ("seed", "device")]
+    for key in params:
+        if key not in accepted:
+            raise ValueError(
+                f"unknown parameter {key!r} for task {name!r}{did_you_mean(key, accepted)}; "
+                f"accepted: {', '.join(accepted)}"
+            )

@@ -1,0 +1,144 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from autolr import snapshot as snapshots
+from autolr.controllers import Fixed
+from autolr.segment import Segment
+from autolr.session import Session
+from tests.toy import ToyTrainee
+
+
+def make_session(trainee=None, budget=200, interval=20, **kw):
+    trainee = trainee or ToyTrainee(seed=0)
+    ctrl = Fixed({"name": "constant", "lr": 0.05})
+    return Session(trainee, ctrl, budget, interval, **kw)
+
+
+def params(trainee):
+    return [p.detach().clone() for p in trainee.model.parameters()]
+
+
+def test_snapshot_restore_then_continue_is_bit_identical():
+    s = make_session()
+    s.advance(Segment.constant(0.05, 30))
+    snap = snapshots.take(s.trainee, s.step)
+    first = s.train(np.full(25, 0.05), [1.0], record=False).losses
+    after_first = params(s.trainee)
+    snapshots.restore(s.trainee, snap)
+    second = s.train(np.full(25, 0.05), [1.0], record=False).losses
+    np.testing.assert_array_equal(first, second)  # dropout RNG restored too
+    for a, b in zip(after_first, params(s.trainee)):
+        assert torch.equal(a, b)
+
+
+def test_probe_is_charged_and_leaves_no_trace():
+    s = make_session()
+    s.advance(Segment.constant(0.05, 20))
+    before = params(s.trainee)
+    opt_before = {
+        k: v["momentum_buffer"].clone() for k, v in enumerate(s.trainee.optimizer.state.values())
+    }
+    rng = torch.get_rng_state()
+    r1 = s.probe.run(Segment.constant(0.2, 15))
+    r2 = s.probe.run(Segment.constant(0.2, 15))
+    assert r1.steps == 15 and s.ledger.probe == 30 and s.ledger.kept == 20
+    np.testing.assert_array_equal(r1.losses, r2.losses)  # same batches, same RNG
+    for a, b in zip(before, params(s.trainee)):
+        assert torch.equal(a, b)
+    for k, v in enumerate(s.trainee.optimizer.state.values()):
+        assert torch.equal(v["momentum_buffer"], opt_before[k])
+    assert torch.equal(torch.get_rng_state(), rng)
+    # the real run then sees the batches the probe saw
+    state = s.advance(Segment.constant(0.2, 15))
+    np.testing.assert_array_equal(state.losses, r1.losses)
+
+
+def test_probe_is_cut_to_the_remaining_budget():
+    s = make_session(budget=50)
+    s.advance(Segment.constant(0.05, 40))
+    r = s.probe.run(0.05, 30)
+    assert r.steps == 10 and s.ledger.remaining == 0
+    assert s.probe.run(0.05, 5).steps == 0
+
+
+def test_rollback_on_injected_nan():
+    s = make_session(trainee=ToyTrainee(seed=0, nan_at=45), interval=20)
+    s.advance(Segment.constant(0.05, 20))
+    s.advance(Segment.constant(0.05, 20))
+    kept = params(s.trainee)
+    state = s.advance(Segment.constant(0.05, 20))  # batch 45 is NaN: step 6 of this segment
+    assert state.diverged and state.rolled_back and state.rollbacks == 1
+    assert s.ledger.kept == 40 and s.ledger.lost == 6 and s.ledger.charged == 46
+    for a, b in zip(kept, params(s.trainee)):
+        assert torch.equal(a, b)
+    assert s.lr_cap == pytest.approx(0.025)
+    assert len(s.history.steps["step"]) == 40  # nothing recorded from the failed segment
+
+
+def test_loss_spike_triggers_rollback_and_lr_cap():
+    s = make_session()
+    s.advance(Segment.constant(0.05, 40))
+    state = s.advance(Segment.constant(50.0, 20))
+    assert state.rolled_back
+    assert s.lr_cap == pytest.approx(5.0)  # the segment was clipped to max_lr=10 first
+    assert not math.isnan(s.state.loss_mean)
+
+
+def test_run_never_crashes_on_divergence_and_spends_budget():
+    trainee = ToyTrainee(seed=0)
+    s = Session(trainee, Fixed({"name": "constant", "lr": 40.0}), 200, 20)
+    state = s.run()
+    assert s.ledger.charged == 200 and state.rollbacks >= 1
+    assert s.history.last_eval is not None
+
+
+def test_group_multipliers_and_bounds():
+    s = make_session(trainee=ToyTrainee(seed=0, groups=2), lr_multipliers=[1.0, 0.5], max_lr=0.04)
+    s.advance(Segment.constant(0.05, 5, multipliers=[1.0, 2.0]))
+    lrs = [g["lr"] for g in s.trainee.optimizer.param_groups]
+    assert lrs == pytest.approx([0.04, 0.04])  # clipped to max_lr, then 1*1 and 0.5*2
+    assert s.history.steps["lr"][-1] == pytest.approx(0.04)
+
+
+def test_bad_session_arguments_name_the_field():
+    with pytest.raises(ValueError, match="interval"):
+        make_session(interval=0)
+    with pytest.raises(ValueError, match="budget_steps"):
+        make_session(budget=0)
+    with pytest.raises(ValueError, match="lr_multipliers"):
+        make_session(lr_multipliers=[1.0, 2.0])
+
+
+def test_evaluations_at_exact_multiples_and_final():
+    s = make_session(budget=55, interval=20, eval_every=20)
+    s.run()
+    assert s.history.evals["step"] == [0, 20, 40, 55]
+    assert s.state.val_step == 55
+
+
+def test_state_statistics():
+    s = make_session()
+    state = s.advance(Segment.constant(0.05, 20))
+    assert state.loss_mean == pytest.approx(float(np.mean(state.losses)))
+    assert state.loss_last == state.losses[-1]
+    assert state.grad_norm > 0 and 0 < state.update_ratio < 1
+    assert -1 <= state.hypergrad_cos <= 1
+    assert state.fraction == pytest.approx(20 / 200)
+
+
+def test_sharpness_of_a_quadratic_is_its_largest_curvature():
+    from autolr.stepstats import sharpness
+
+    trainee = ToyTrainee(seed=0)
+    h = torch.tensor([4.0, 1.0, 0.5])
+    trainee.model = torch.nn.Linear(3, 1, bias=False)
+
+    def quad(batch):
+        w = trainee.model.weight.reshape(-1)
+        return 0.5 * (h * w * w).sum()
+
+    trainee.loss = quad
+    assert sharpness(trainee, None, iters=50) == pytest.approx(4.0, rel=1e-4)

@@ -1,0 +1,73 @@
+"""A tiny deterministic trainee for core tests (independent of the tasks package)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from autolr.trainee import TaskInfo, Trainee
+
+INFO = TaskInfo(
+    name="toy",
+    kind="synthetic",
+    budget_steps=200,
+    batch_size=16,
+    eval_every=20,
+    metric="neg_loss",
+    mode="max",
+    target=-0.05,
+    lr=0.05,
+    optimizer="sgd(momentum=0.9)",
+    min_lr=1e-6,
+    max_lr=10.0,
+)
+
+
+class ToyTrainee(Trainee):
+    """Regression y = x @ w* + noise with a dropout MLP; batch i = f(seed, i)."""
+
+    def __init__(
+        self, seed: int = 0, groups: int = 1, nan_at: int | None = None, optimizer: str = "sgd"
+    ) -> None:
+        self.info = INFO
+        self.seed = seed
+        self.device = torch.device("cpu")
+        self.nan_at = nan_at
+        torch.manual_seed(seed)
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1)
+        )
+        params = list(self.model.parameters())
+        if groups == 2:
+            param_groups = [{"params": params[:2]}, {"params": params[2:]}]
+        else:
+            param_groups = [{"params": params}]
+        if optimizer == "adam":
+            self.optimizer = torch.optim.Adam(param_groups, lr=INFO.lr)
+        else:
+            self.optimizer = torch.optim.SGD(param_groups, lr=INFO.lr, momentum=0.9)
+        rng = np.random.default_rng(1234)
+        self.w = torch.from_numpy(rng.normal(size=(8, 1))).float()
+        xv = torch.from_numpy(rng.normal(size=(64, 8))).float()
+        self.val = (xv, xv @ self.w)
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, i])
+        x = torch.from_numpy(rng.normal(size=(16, 8))).float()
+        y = x @ self.w + 0.1 * torch.from_numpy(rng.normal(size=(16, 1))).float()
+        if self.nan_at is not None and i == self.nan_at:
+            y = y * math.nan
+        return x, y
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.model(x), y)
+
+    def evaluate(self) -> tuple[float, float]:
+        self.model.eval()
+        with torch.no_grad():
+            loss = float(torch.nn.functional.mse_loss(self.model(self.val[0]), self.val[1]))
+        self.model.train()
+        return loss, -loss
