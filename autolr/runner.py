@@ -52,9 +52,10 @@ def build_session(cfg: RunConfig) -> Session:
     except (ValueError, FileNotFoundError) as err:
         raise ValueError(f"config key 'task': {err}") from None
     info = trainee.info
-    spec = cfg.controller or default_controller(info, cfg.budget_steps or info.budget_steps)
+    budget = cfg.budget_steps or info.budget_steps
+    spec = cfg.controller or default_controller(info, budget)
     try:
-        controller = build_controller(spec, default_lr=info.lr)
+        controller = build_controller(spec, default_lr=info.lr, budget_steps=budget)
     except ValueError as err:
         raise ValueError(f"config key 'controller': {err}") from None
     return Session(

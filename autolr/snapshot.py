@@ -57,8 +57,21 @@ def restore(trainee: Trainee, snap: Snapshot) -> None:
 
 
 def to_state_dict(snap: Snapshot) -> dict[str, Any]:
-    return dict(snap.__dict__)
+    """Plain tensors and builtins only, so ``torch.load(weights_only=True)`` can read it."""
+    state = dict(snap.__dict__)
+    name, keys, pos, has_gauss, cached = snap.numpy_rng
+    state["numpy_rng"] = (
+        name,
+        torch.from_numpy(keys.astype(np.int64)),
+        int(pos),
+        int(has_gauss),
+        float(cached),
+    )
+    return state
 
 
 def from_state_dict(state: dict[str, Any]) -> Snapshot:
+    state = dict(state)
+    name, keys, pos, has_gauss, cached = state["numpy_rng"]
+    state["numpy_rng"] = (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
     return Snapshot(**state)

@@ -1,6 +1,10 @@
 import pytest
 
-from tests.toy import ToyTrainee
+from autolr.trainee import TASKS
+from tests.toy import ToyTrainee, make_toy
+
+if "toy" not in TASKS:
+    TASKS.add("toy", make_toy)
 
 
 @pytest.fixture

@@ -71,3 +71,20 @@ class ToyTrainee(Trainee):
             loss = float(torch.nn.functional.mse_loss(self.model(self.val[0]), self.val[1]))
         self.model.train()
         return loss, -loss
+
+
+def make_toy(
+    seed: int,
+    device: str = "cpu",
+    *,
+    groups: int = 1,
+    nan_at: int | None = None,
+    lr: float | None = None,
+) -> ToyTrainee:
+    """Registry factory for the toy task (tests only)."""
+    if groups not in (1, 2):
+        raise ValueError(f"groups must be 1 or 2, got {groups!r}")
+    return ToyTrainee(seed=seed, groups=groups, nan_at=nan_at)
+
+
+make_toy.describe = lambda **params: INFO  # type: ignore[attr-defined]

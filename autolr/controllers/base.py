@@ -45,12 +45,14 @@ CONTROLLERS: Registry[type[Controller]] = Registry("controller")
 
 
 def build_controller(
-    spec: Mapping[str, Any] | Controller, default_lr: float | None = None
+    spec: Mapping[str, Any] | Controller,
+    default_lr: float | None = None,
+    budget_steps: int | None = None,
 ) -> Controller:
     """Build a controller from ``{"name": ..., **params}``.
 
     A controller whose constructor takes ``lr`` gets the task's ``default_lr`` when the spec
-    gives none.
+    gives none; one that takes ``budget_steps`` gets the run's budget.
     """
     if isinstance(spec, Controller):
         return spec
@@ -70,6 +72,8 @@ def build_controller(
             )
     if "lr" in accepted and params.get("lr") is None and default_lr is not None:
         params["lr"] = default_lr
+    if "budget_steps" in accepted and params.get("budget_steps") is None:
+        params["budget_steps"] = budget_steps
     try:
         return cls(**params)
     except TypeError as err:

@@ -131,6 +131,10 @@ class Plateau(Controller):
         )
         self._last_val_step: int | None = None
 
+    @property
+    def lr(self) -> float:
+        return self.rule.lr
+
     def _value(self, state: TrainingState) -> float | None:
         if self.monitor == "train_loss":
             return state.loss_mean

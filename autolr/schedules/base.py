@@ -257,8 +257,7 @@ def build(spec: Mapping[str, Any] | str | Schedule) -> Schedule:
         return spec
     params = parse_spec(spec)
     name = params.pop("name")
-    _ensure_families_loaded()
-    factory = SCHEDULES.get(name)
+    factory = family_factory(name)
     accepted = inspect.signature(factory).parameters
     for key in params:
         if key not in accepted:
@@ -272,6 +271,12 @@ def build(spec: Mapping[str, Any] | str | Schedule) -> Schedule:
     if missing:
         raise ValueError(f"schedule {name!r} is missing required parameter {missing[0]!r}")
     return factory(**params)
+
+
+def family_factory(name: str) -> Callable[..., Schedule]:
+    """The registered function of a family (every family module is loaded first)."""
+    _ensure_families_loaded()
+    return SCHEDULES.get(name)
 
 
 def as_schedule(value: Any, name: str) -> Schedule:
