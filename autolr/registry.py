@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +19,27 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     """A ' (did you mean ...?)' suffix for an error message, or ''."""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+PLUGINS_ENV = "AUTOLR_PLUGINS"
+_loaded_plugins: set[str] = set()
+
+
+def load_plugins() -> None:
+    """Import the modules named in ``$AUTOLR_PLUGINS`` (comma-separated), once each.
+
+    A plugin module registers its own tasks, controllers or schedules at import, so that
+    ``autolr run``, ``autolr bench`` and their worker processes can find them by name.
+    """
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        if module not in _loaded_plugins:
+            _loaded_plugins.add(module)
+            try:
+                importlib.import_module(module)
+            except ImportError as err:
+                raise ValueError(
+                    f"cannot import plugin {module!r} from ${PLUGINS_ENV}: {err}"
+                ) from None
 
 
 class Registry(Generic[T]):
@@ -42,6 +64,8 @@ class Registry(Generic[T]):
     def get(self, name: Any) -> T:
         if not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a string, got {name!r}")
+        if name not in self._entries:
+            load_plugins()
         if name not in self._entries:
             known = ", ".join(sorted(self._entries))
             raise ValueError(

@@ -1,10 +1,11 @@
+import os
+
 import pytest
 
-from autolr.trainee import TASKS
-from tests.toy import ToyTrainee, make_toy
+from tests.toy import ToyTrainee
 
-if "toy" not in TASKS:
-    TASKS.add("toy", make_toy)
+# worker processes (autolr bench --workers, autolr tune) find the toy task through this
+os.environ.setdefault("AUTOLR_PLUGINS", "tests.toy")
 
 
 @pytest.fixture

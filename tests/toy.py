@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from autolr.trainee import TaskInfo, Trainee
+from autolr.trainee import TASKS, TaskInfo, Trainee
 
 INFO = TaskInfo(
     name="toy",
@@ -88,3 +88,6 @@ def make_toy(
 
 
 make_toy.describe = lambda **params: INFO  # type: ignore[attr-defined]
+
+if "toy" not in TASKS:  # importing this module (or AUTOLR_PLUGINS=tests.toy) registers it
+    TASKS.add("toy", make_toy)

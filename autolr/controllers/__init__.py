@@ -10,6 +10,15 @@ from autolr.controllers.greedy import Greedy
 from autolr.controllers.hypergradient import Hypergradient
 from autolr.controllers.plateau import Plateau, PlateauRule
 
+# Registered by name, imported on first use: autolr never imports search/ or agents/ itself.
+for _name, _target in {
+    "autolrs": "search.autolrs:AutoLRS",
+    "optuna": "search.optuna_segments:OptunaController",
+    "rl": "agents.rl:RLController",
+    "meta": "agents.meta:MetaController",
+}.items():
+    CONTROLLERS.add(_name, _target)
+
 __all__ = [
     "CONTROLLERS",
     "Controller",

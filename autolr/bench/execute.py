@@ -1,0 +1,105 @@
+"""Run cells: in-process or in a pool of local worker processes, recording into the store."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+
+from autolr.bench.store import ResultsStore
+from autolr.bench.suite import Cell
+
+Progress = Callable[[Cell, str], None]
+
+
+def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Train one cell's run config; returns its summary and curves (runs in a worker)."""
+    from autolr.config import validate
+    from autolr.runner import build_session, summarize
+
+    cfg = validate(config)
+    session = build_session(cfg)
+    session.run()
+    summary = summarize(session, cfg)
+    h = session.history
+    curves = {
+        "lr": h.step_array("lr"),
+        "train_loss": h.step_array("train_loss"),
+        "step_charged": h.step_array("charged"),
+        "eval_step": h.eval_array("step"),
+        "eval_charged": h.eval_array("charged"),
+        "eval_metric": h.eval_array("val_metric"),
+        "eval_loss": h.eval_array("val_loss"),
+        "eval_wall": h.eval_array("wall_time"),
+    }
+    return summary, curves
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)  # share the cores instead of oversubscribing them
+
+
+def _safe_run(config: dict[str, Any]) -> tuple[bool, Any, Any]:
+    try:
+        summary, curves = run_cell(config)
+        return True, summary, curves
+    except Exception:
+        return False, traceback.format_exc(), None
+
+
+def execute(
+    store: ResultsStore,
+    cells: Sequence[Cell],
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Run every cell the store does not hold as done; returns the keys that failed.
+
+    Each cell is claimed just before it starts and written done (with its curves) in one
+    transaction when it ends, so killing the process loses only the cells in flight.
+    """
+    todo_keys = set(store.pending([c.key for c in cells]))
+    todo = [c for c in cells if c.key in todo_keys]
+    failed: list[str] = []
+    note = progress or (lambda cell, status: None)
+    for c in cells:
+        if c.key not in todo_keys:
+            note(c, "skipped")
+
+    def record(cell: Cell, ok: bool, a: Any, b: Any) -> None:
+        if ok:
+            store.finish(cell.key, a, b)
+            note(cell, "done")
+        else:
+            store.fail(cell.key, a)
+            failed.append(cell.key)
+            note(cell, "failed")
+
+    if workers <= 1:
+        for cell in todo:
+            store.claim(cell.row())
+            record(cell, *_safe_run(cell.config))
+        return failed
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
+        queue = list(todo)
+        running: dict[Future[Any], Cell] = {}
+        while queue or running:
+            while queue and len(running) < workers:
+                cell = queue.pop(0)
+                store.claim(cell.row())
+                running[pool.submit(_safe_run, cell.config)] = cell
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                record(running.pop(fut), *fut.result())
+    return failed

@@ -1,0 +1,123 @@
+"""``autolr bench``: tune the baselines, run every method, replay, report."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from autolr.bench.execute import execute
+from autolr.bench.store import ResultsStore, store_url
+from autolr.bench.suite import Cell, Suite
+from autolr.io import load_yaml_arg
+
+
+def load_suite(suite: str | Path | Mapping[str, Any]) -> Suite:
+    raw = load_yaml_arg(str(suite)) if isinstance(suite, str | Path) else suite
+    return Suite(raw)
+
+
+def final_metric(summary: Mapping[str, Any], mode: str) -> float:
+    """A run's final validation metric; a run without one ranks worst."""
+    value = summary.get("final_val_metric")
+    if value is None or not math.isfinite(value):
+        return -math.inf if mode == "max" else math.inf
+    return float(value)
+
+
+def choose_peaks(cells: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """The tuned peak LR per (task, baseline): best mean final metric over tuning seeds."""
+    scores: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    modes: dict[tuple[str, str], str] = {}
+    for c in cells:
+        if c["track"] != "tune":
+            continue
+        key = (c["task"], c["method"])
+        modes[key] = c["summary"]["mode"]
+        scores[key][c["peak_lr"]].append(final_metric(c["summary"], modes[key]))
+    peaks = {}
+    for key, by_peak in scores.items():
+        sign = 1.0 if modes[key] == "max" else -1.0
+        peaks[key] = max(by_peak, key=lambda p: (sign * sum(by_peak[p]) / len(by_peak[p]), -p))
+    return peaks
+
+
+def bench(
+    suite: str | Path | Mapping[str, Any],
+    *,
+    out: str | Path = "bench-out",
+    store: str | None = None,
+    workers: int = 1,
+    progress: bool = False,
+) -> Path:
+    """Run a suite into a results store and write the report; returns the report's path.
+
+    Phases: (1) tuning runs of the baselines on the tuning seeds, and the self-tuning
+    controllers on the evaluation seeds; (2) the baselines on the evaluation seeds at their
+    tuned peak; (3) open-loop replays of the adaptive controllers' LR traces. A rerun skips
+    finished cells.
+    """
+    from autolr.bench.report import write_report
+
+    s = load_suite(suite)  # validates before anything is written
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    out_dir = Path(out)
+    results = ResultsStore(store_url(store, out_dir))
+    try:
+        with _Progress(progress) as note:
+            execute(results, s.tune_cells() + s.self_cells(), workers, note)
+            peaks = choose_peaks(results.done_cells(s.name))
+            execute(results, s.eval_cells(peaks), workers, note)
+            if s.cfg.replay:
+                execute(results, replay_cells(s, results), workers, note)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return write_report(results, s.name, out_dir, console=True)
+    finally:
+        results.close()
+
+
+def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:
+    cells = []
+    for c in results.done_cells(s.name):
+        name = c["config"]["controller"]["name"]
+        if c["track"] == "self" and name != "fixed":
+            cell = s.replay_cell(c, results.curves(c["key"])["lr"])
+            if cell is not None:
+                cells.append(cell)
+    return cells
+
+
+class _Progress:
+    """A rich progress line per phase: cells done / skipped / failed."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        return self
+
+    def __call__(self, cell: Cell, status: str) -> None:
+        self.counts[status] += 1
+        if status != "skipped":
+            self.console.print(
+                f"[{status}] {cell.track:6s} {cell.task} / {cell.method} seed {cell.seed}"
+                + (f" peak {cell.peak_lr:.3g}" if cell.peak_lr else ""),
+                style="red" if status == "failed" else None,
+                highlight=False,
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            c = self.counts
+            self.console.print(
+                f"cells: {c['done']} run, {c['skipped']} already in the store, {c['failed']} failed"
+            )

@@ -1,0 +1,95 @@
+"""Benchmark statistics: confidence intervals, steps-to-target, performance profiles."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its ``level`` confidence interval (Student t).
+
+    half = t_{(1+level)/2, n-1} * s / sqrt(n), with s the sample standard deviation (ddof=1);
+    NaN half-width for a single value.
+    """
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), math.nan
+    half = sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean()), float(half)
+
+
+def reached(value: float, target: float, mode: str) -> bool:
+    return value >= target if mode == "max" else value <= target
+
+
+def steps_to_target(
+    eval_steps: Sequence[float], metrics: Sequence[float], target: float, mode: str
+) -> float:
+    """The first evaluation step whose metric reaches the target; +inf if none does."""
+    for step, value in zip(eval_steps, metrics):
+        if math.isfinite(value) and reached(value, target, mode):
+            return float(step)
+    return math.inf
+
+
+def median_time(times: Sequence[float]) -> float:
+    """Median over seeds; +inf when at least half the seeds never reach the target."""
+    t = np.asarray(times, dtype=np.float64)
+    return float(np.median(t)) if t.size else math.inf
+
+
+def speedup(baseline_time: float, time: float) -> float:
+    """How many times faster than the baseline (both in the same unit); 0 if never."""
+    if not math.isfinite(time):
+        return 0.0
+    if not math.isfinite(baseline_time):
+        return math.inf
+    return baseline_time / time
+
+
+def performance_ratios(times: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """r[s][w] = t[s][w] / min_s' t[s'][w] (AlgoPerf); inf where a method never reached it.
+
+    ``times[method][task]``; a task no method reached gives r = inf for all.
+    """
+    tasks = sorted({w for per in times.values() for w in per})
+    best = {w: min((times[s].get(w, math.inf) for s in times), default=math.inf) for w in tasks}
+    return {
+        s: {
+            w: (times[s].get(w, math.inf) / best[w])
+            if math.isfinite(best[w]) and math.isfinite(times[s].get(w, math.inf))
+            else math.inf
+            for w in tasks
+        }
+        for s in times
+    }
+
+
+def profile(ratios: Mapping[str, float], taus: np.ndarray) -> np.ndarray:
+    """rho(tau) = fraction of tasks with r <= tau."""
+    r = np.asarray(list(ratios.values()), dtype=np.float64)
+    return (r[None, :] <= taus[:, None]).mean(axis=1) if r.size else np.zeros_like(taus)
+
+
+def profile_score(ratios: Mapping[str, float], r_max: float = 4.0) -> float:
+    """(1 / (r_max - 1)) * integral_1^r_max rho(tau) d tau, exactly.
+
+    For one task, integral_1^r_max 1[r <= tau] d tau = max(0, r_max - r) (r >= 1), so the
+    score is the mean over tasks of max(0, r_max - r) / (r_max - 1).
+    """
+    r = np.asarray(list(ratios.values()), dtype=np.float64)
+    if r.size == 0:
+        return math.nan
+    return float(np.mean(np.maximum(0.0, r_max - np.maximum(r, 1.0)) / (r_max - 1.0)))
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """Geometric mean of the finite, positive values (NaN if none)."""
+    x = np.asarray([v for v in values if math.isfinite(v) and v > 0], dtype=np.float64)
+    return float(np.exp(np.log(x).mean())) if x.size else math.nan

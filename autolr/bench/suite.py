@@ -1,0 +1,316 @@
+"""Suites: a grid of tasks × methods × seeds, and the cells it expands to.
+
+A suite file::
+
+    name: quickstart
+    seeds: [0, 1]              # evaluation seeds
+    tuning_seeds: [100]        # separate seeds for tuning the baselines' peak LR
+    interval: 50
+    grid: {points: 7, span: 8} # peak = task lr * span ** linspace(-1, 1, points)
+    tasks:                     # task specs; budget_steps/eval_every/interval/device are run keys
+      - {name: digits-cnn, budget_steps: 600}
+    baselines:                 # external-tuning track: schedule specs, peak LR tuned on the grid
+      - {name: cosine, warmup_steps_frac: 0.05}    # *_frac keys are fractions of the budget
+      - {name: inverse_sqrt, warmup_steps_frac: 0.05, kinds: [language]}
+    controllers:               # self-tuning track: no per-task tuning
+      - {name: plateau}
+    replay: true               # open-loop replay of each adaptive controller's LR trace
+
+Every entry may carry a ``label`` (default: its name) and ``kinds`` (task kinds it runs on).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from autolr.controllers.base import CONTROLLERS
+from autolr.registry import did_you_mean
+from autolr.schedules.base import family_factory
+from autolr.trainee import TaskInfo, task_info
+
+RUN_KEYS = ("budget_steps", "eval_every", "interval", "device")
+DEFAULT_BASELINES: list[dict[str, Any]] = [
+    {"name": "constant"},
+    {"name": "step", "step_size_frac": 0.34, "gamma": 0.1},
+    {"name": "cosine", "label": "cosine-warmup", "warmup_steps_frac": 0.05},
+    {"name": "wsd", "warmup_steps_frac": 0.05, "decay_steps_frac": 0.2},
+    {"name": "one_cycle"},
+    {"name": "inverse_sqrt", "warmup_steps_frac": 0.05, "kinds": ["language"]},
+]
+PEAK_KEYS = ("lr", "max_lr")
+
+
+class Grid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: int = Field(default=7, ge=1)
+    span: float = Field(default=8.0, ge=1.0)
+
+    def multipliers(self) -> np.ndarray:
+        if self.points == 1:
+            return np.ones(1)
+        return self.span ** np.linspace(-1.0, 1.0, self.points)
+
+
+class SuiteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    tasks: list[dict[str, Any]] = Field(min_length=1)
+    seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
+    tuning_seeds: list[int] = Field(default=[1000], min_length=1)
+    interval: int = Field(default=50, ge=1)
+    device: str = "cpu"
+    grid: Grid = Grid()
+    baselines: list[dict[str, Any]] = Field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_BASELINES)
+    )
+    controllers: list[dict[str, Any]] = Field(default_factory=list)
+    replay: bool = True
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    label: str
+    spec: dict[str, Any]
+    run: dict[str, Any]
+    info: TaskInfo
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    track: str  # "baseline" (external tuning) or "controller" (self-tuning)
+    spec: dict[str, Any]
+    kinds: tuple[str, ...] | None = None
+
+    def applies(self, task: TaskEntry) -> bool:
+        return self.kinds is None or task.info.kind in self.kinds
+
+
+@dataclass
+class Cell:
+    """One run. ``key`` is a hash of its full run config, so a rerun finds it again."""
+
+    suite: str
+    task: str
+    method: str
+    track: str  # "tune", "eval", "self" or "replay"
+    seed: int
+    config: dict[str, Any]
+    peak_lr: float | None = None
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        blob = json.dumps([self.suite, self.track, self.config], sort_keys=True)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "suite": self.suite,
+            "task": self.task,
+            "method": self.method,
+            "track": self.track,
+            "seed": self.seed,
+            "peak_lr": self.peak_lr,
+            "config": self.config,
+        }
+
+
+class Suite:
+    """A validated suite: its tasks, methods and the cells of each phase."""
+
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"suite must be a mapping of keys, got {type(raw).__name__}")
+        try:
+            self.cfg = SuiteConfig.model_validate(dict(raw))
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            if first["type"] == "extra_forbidden":
+                hint = did_you_mean(key, list(SuiteConfig.model_fields))
+                raise ValueError(f"unknown suite key {key!r}{hint}") from None
+            raise ValueError(
+                f"suite key {key!r}: {first['msg']} (got {first.get('input')!r})"
+            ) from None
+        self.name = self.cfg.name
+        if len(set(self.cfg.seeds) & set(self.cfg.tuning_seeds)):
+            raise ValueError(
+                f"suite key 'tuning_seeds' {self.cfg.tuning_seeds} must not overlap 'seeds' "
+                f"{self.cfg.seeds}: baselines are tuned on separate seeds"
+            )
+        self.tasks = [self._task(i, t) for i, t in enumerate(self.cfg.tasks)]
+        self.baselines = [self._method(i, b, "baseline") for i, b in enumerate(self.cfg.baselines)]
+        self.controllers = [
+            self._method(i, c, "controller") for i, c in enumerate(self.cfg.controllers)
+        ]
+        labels = [m.label for m in self.baselines + self.controllers]
+        dupes = {x for x in labels if labels.count(x) > 1}
+        if dupes:
+            raise ValueError(f"suite methods need distinct labels; repeated: {sorted(dupes)}")
+
+    # ---- validation -------------------------------------------------------------------
+
+    def _task(self, i: int, entry: dict[str, Any]) -> TaskEntry:
+        spec = dict(entry)
+        label = spec.pop("label", None)
+        run = {k: spec.pop(k) for k in RUN_KEYS if k in spec}
+        run.setdefault("interval", self.cfg.interval)
+        run.setdefault("device", self.cfg.device)
+        try:
+            info = task_info(spec)
+        except ValueError as err:
+            raise ValueError(f"suite key 'tasks.{i}': {err}") from None
+        run.setdefault("budget_steps", info.budget_steps)
+        return TaskEntry(label or spec["name"], spec, run, info)
+
+    def _method(self, i: int, entry: dict[str, Any], track: str) -> Method:
+        where = f"suite key '{track}s.{i}'"
+        spec = dict(entry)
+        if not isinstance(spec.get("name"), str):
+            raise ValueError(f"{where} needs a 'name', got {entry!r}")
+        label = spec.pop("label", spec["name"])
+        kinds = spec.pop("kinds", None)
+        try:
+            if track == "baseline":
+                params = inspect.signature(family_factory(spec["name"])).parameters
+                if not any(k in params for k in PEAK_KEYS):
+                    raise ValueError(f"schedule {spec['name']!r} has no lr or max_lr to tune")
+            else:
+                CONTROLLERS.get(spec["name"])
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        return Method(label, track, spec, tuple(kinds) if kinds else None)
+
+    # ---- cells ------------------------------------------------------------------------
+
+    def _run_config(
+        self, task: TaskEntry, controller: dict[str, Any], seed: int, budget: int | None = None
+    ) -> dict[str, Any]:
+        run = dict(task.run)
+        if budget is not None:
+            run["budget_steps"] = budget
+        return {"task": task.spec, "controller": controller, "seed": seed, **run}
+
+    def baseline_schedule(self, task: TaskEntry, method: Method, peak: float) -> dict[str, Any]:
+        """The schedule spec of a baseline at a peak LR, with ``*_frac`` keys resolved."""
+        budget = task.run["budget_steps"]
+        spec: dict[str, Any] = {}
+        for key, value in method.spec.items():
+            if key.endswith("_frac"):
+                spec[key.removesuffix("_frac")] = max(1, round(float(value) * budget))
+            else:
+                spec[key] = value
+        params = inspect.signature(family_factory(spec["name"])).parameters
+        peak_key = next(k for k in PEAK_KEYS if k in params)
+        spec[peak_key] = float(peak)
+        if "total_steps" in params:
+            spec.setdefault("total_steps", budget)
+        return spec
+
+    def tune_cells(self) -> list[Cell]:
+        cells = []
+        for task in self.tasks:
+            for method in self.baselines:
+                if not method.applies(task):
+                    continue
+                for mult in self.cfg.grid.multipliers():
+                    peak = float(task.info.lr * mult)
+                    ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
+                    for seed in self.cfg.tuning_seeds:
+                        cells.append(
+                            Cell(
+                                self.name,
+                                task.label,
+                                method.label,
+                                "tune",
+                                seed,
+                                self._run_config(task, ctrl, seed),
+                                peak,
+                            )
+                        )
+        return cells
+
+    def eval_cells(self, peaks: Mapping[tuple[str, str], float]) -> list[Cell]:
+        """Baselines on the evaluation seeds at their tuned peak (``peaks[(task, method)]``)."""
+        cells = []
+        for task in self.tasks:
+            for method in self.baselines:
+                if (task.label, method.label) not in peaks:
+                    continue
+                peak = peaks[(task.label, method.label)]
+                ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
+                for seed in self.cfg.seeds:
+                    cells.append(
+                        Cell(
+                            self.name,
+                            task.label,
+                            method.label,
+                            "eval",
+                            seed,
+                            self._run_config(task, ctrl, seed),
+                            peak,
+                        )
+                    )
+        return cells
+
+    def self_cells(self) -> list[Cell]:
+        return [
+            Cell(
+                self.name,
+                task.label,
+                method.label,
+                "self",
+                seed,
+                self._run_config(task, method.spec, seed),
+            )
+            for task in self.tasks
+            for method in self.controllers
+            if method.applies(task)
+            for seed in self.cfg.seeds
+        ]
+
+    def replay_cell(self, source: Mapping[str, Any], lrs: np.ndarray) -> Cell | None:
+        """Open-loop replay of a controller run's kept-step LR trace on the NEXT eval seed.
+
+        Replaying on the same seed would reproduce the run bit for bit (batches and probes are
+        deterministic), so the trace of seed s_i is replayed on seed s_{i+1} (cyclically) and
+        compared there with the closed-loop run: only reactions to the run's own state can
+        make a difference. None with a single evaluation seed.
+        """
+        seeds = self.cfg.seeds
+        if len(seeds) < 2:
+            return None
+        task = next(t for t in self.tasks if t.label == source["task"])
+        seed = seeds[(seeds.index(int(source["seed"])) + 1) % len(seeds)]
+        ctrl = {"name": "fixed", "schedule": trace_schedule(lrs)}
+        return Cell(
+            self.name,
+            task.label,
+            f"{source['method']}-replay",
+            "replay",
+            seed,
+            self._run_config(task, ctrl, seed, budget=max(1, len(lrs))),
+        )
+
+
+def trace_schedule(lrs: np.ndarray) -> dict[str, Any]:
+    """A piecewise spec that reproduces an LR trace exactly (run-length encoded)."""
+    lrs = np.asarray(lrs, dtype=np.float64)
+    if lrs.size == 0:
+        raise ValueError("cannot replay an empty LR trace")
+    change = np.flatnonzero(lrs[1:] != lrs[:-1]) + 1
+    return {
+        "name": "piecewise",
+        "boundaries": [int(b) for b in change],
+        "values": [float(lrs[0]), *(float(lrs[b]) for b in change)],
+    }

@@ -1,0 +1,64 @@
+"""``autolr bench SUITE.yaml [--workers N] [--store URL] [--out DIR]`` and ``autolr report``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark suite and write its report",
+        description="Tune the baselines' peak LR on tuning seeds, run them and the "
+        "self-tuning controllers on the evaluation seeds, replay adaptive controllers open "
+        "loop, and write DIR/report.md with PNGs. A rerun skips finished cells.",
+    )
+    p.add_argument("suite", help="suite YAML file")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument(
+        "--store",
+        default=None,
+        help="results store: a SQLAlchemy URL or a SQLite path (default DIR/results.db)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="output folder (default bench/<suite>)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_bench)
+
+    r = sub.add_parser("report", help="regenerate a benchmark report from its results store")
+    r.add_argument("dir", type=Path, help="the bench output folder (holds results.db)")
+    r.add_argument("--store", default=None, help="results store URL (default DIR/results.db)")
+    r.add_argument("--suite", default=None, help="which suite (default: the only one)")
+    r.set_defaults(func=run_report)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from autolr.bench.harness import bench, load_suite
+
+    suite = load_suite(args.suite)
+    out = args.out or Path("bench") / suite.name
+    path = bench(
+        args.suite, out=out, store=args.store, workers=args.workers, progress=not args.quiet
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from autolr.bench.report import write_report
+    from autolr.bench.store import ResultsStore, store_url
+
+    if not args.dir.is_dir():
+        raise FileNotFoundError(f"no such bench folder: {args.dir}")
+    store = ResultsStore(store_url(args.store, args.dir), create=False)
+    try:
+        suites = store.suites()
+        suite = args.suite or (suites[0] if len(suites) == 1 else None)
+        if suite is None:
+            raise ValueError(f"the store holds suites {suites}; choose one with --suite")
+        path = write_report(store, suite, args.dir, console=True)
+    finally:
+        store.close()
+    print(f"wrote {path}")
+    return 0
