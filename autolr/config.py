@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,23 +45,34 @@ class RunConfig(BaseModel):
     checkpoint_every: int | None = Field(default=None, ge=1)
 
 
-def validate(raw: Any) -> RunConfig:
-    """A RunConfig from a mapping; a ValueError names the first bad key and value."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], raw: Any, what: str) -> M:
+    """Validate ``raw`` into a pydantic model; a ValueError names the first bad key.
+
+    ``what`` names the file kind in messages ("config", "suite").
+    """
     if not isinstance(raw, Mapping):
-        raise ValueError(f"config must be a mapping of keys, got {type(raw).__name__}")
+        raise ValueError(f"{what} must be a mapping of keys, got {type(raw).__name__}")
     try:
-        cfg = RunConfig.model_validate(dict(raw))
+        return model.model_validate(dict(raw))
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         if first["type"] == "extra_forbidden":
-            hint = did_you_mean(key, list(RunConfig.model_fields))
-            raise ValueError(f"unknown config key {key!r}{hint}") from None
+            hint = did_you_mean(key, list(model.model_fields))
+            raise ValueError(f"unknown {what} key {key!r}{hint}") from None
         if first["type"] == "missing":
-            raise ValueError(f"config key {key!r} is required") from None
+            raise ValueError(f"{what} key {key!r} is required") from None
         raise ValueError(
-            f"config key {key!r}: {first['msg']} (got {first.get('input')!r})"
+            f"{what} key {key!r}: {first['msg']} (got {first.get('input')!r})"
         ) from None
+
+
+def validate(raw: Any) -> RunConfig:
+    """A RunConfig from a mapping; a ValueError names the first bad key and value."""
+    cfg = parse_model(RunConfig, raw, "config")
     for section in ("task", "controller"):
         value = getattr(cfg, section)
         if value is not None and not isinstance(value.get("name"), str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -19,6 +19,18 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     """A ' (did you mean ...?)' suffix for an error message, or ''."""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_known(what: str, params: Iterable[str], accepted: Iterable[str]) -> None:
+    """Raise for the first of ``params`` not in ``accepted``, naming it (``what``: e.g.
+    "schedule 'cosine'"), with a did-you-mean suggestion and the accepted names."""
+    accepted = list(accepted)
+    for key in params:
+        if key not in accepted:
+            raise ValueError(
+                f"unknown parameter {key!r} for {what}{did_you_mean(key, accepted)}; "
+                f"accepted: {', '.join(accepted)}"
+            )
 
 
 PLUGINS_ENV = "AUTOLR_PLUGINS"
@@ -75,7 +87,12 @@ class Registry(Generic[T]):
         entry = self._entries[name]
         if isinstance(entry, str):
             module, _, attr = entry.partition(":")
-            entry = getattr(importlib.import_module(module), attr)
+            try:
+                entry = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as err:
+                raise ValueError(
+                    f"{self.kind} {name!r} could not be loaded from {module}: {err}"
+                ) from None
             self._entries[name] = entry
         return entry  # type: ignore[return-value]
 

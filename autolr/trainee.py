@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import torch
 
-from autolr.registry import Registry, did_you_mean
+from autolr.registry import Registry, check_known
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,4 @@ def _split(spec: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
 
 def _check_params(name: str, factory: Any, params: Mapping[str, Any]) -> None:
     accepted = [p for p in inspect.signature(factory).parameters if p not in ("seed", "device")]
-    for key in params:
-        if key not in accepted:
-            raise ValueError(
-                f"unknown parameter {key!r} for task {name!r}{did_you_mean(key, accepted)}; "
-                f"accepted: {', '.join(accepted)}"
-            )
+    check_known(f"task {name!r}", params, accepted)

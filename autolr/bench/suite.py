@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from autolr.config import parse_model
 from autolr.controllers.base import CONTROLLERS
-from autolr.registry import did_you_mean
 from autolr.schedules.base import family_factory
 from autolr.trainee import TaskInfo, task_info
 
@@ -129,19 +129,7 @@ class Suite:
     """A validated suite: its tasks, methods and the cells of each phase."""
 
     def __init__(self, raw: Any) -> None:
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"suite must be a mapping of keys, got {type(raw).__name__}")
-        try:
-            self.cfg = SuiteConfig.model_validate(dict(raw))
-        except ValidationError as err:
-            first = err.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            if first["type"] == "extra_forbidden":
-                hint = did_you_mean(key, list(SuiteConfig.model_fields))
-                raise ValueError(f"unknown suite key {key!r}{hint}") from None
-            raise ValueError(
-                f"suite key {key!r}: {first['msg']} (got {first.get('input')!r})"
-            ) from None
+        self.cfg = parse_model(SuiteConfig, raw, "suite")
         self.name = self.cfg.name
         if len(set(self.cfg.seeds) & set(self.cfg.tuning_seeds)):
             raise ValueError(

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from autolr.registry import Registry, did_you_mean
+from autolr.registry import Registry, check_known
 
 if TYPE_CHECKING:
     from autolr.probe import Probe
@@ -64,12 +64,7 @@ def build_controller(
 
     cls = CONTROLLERS.get(name)
     accepted = inspect.signature(cls).parameters
-    for key in params:
-        if key not in accepted:
-            raise ValueError(
-                f"unknown parameter {key!r} for controller {name!r}"
-                f"{did_you_mean(key, list(accepted))}; accepted: {', '.join(accepted)}"
-            )
+    check_known(f"controller {name!r}", params, accepted)
     if "lr" in accepted and params.get("lr") is None and default_lr is not None:
         params["lr"] = default_lr
     if "budget_steps" in accepted and params.get("budget_steps") is None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from autolr.registry import Registry, did_you_mean
+from autolr.registry import Registry, check_known, did_you_mean
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
@@ -259,12 +259,7 @@ def build(spec: Mapping[str, Any] | str | Schedule) -> Schedule:
     name = params.pop("name")
     factory = family_factory(name)
     accepted = inspect.signature(factory).parameters
-    for key in params:
-        if key not in accepted:
-            raise ValueError(
-                f"unknown parameter {key!r} for schedule {name!r}"
-                f"{did_you_mean(key, list(accepted))}; accepted: {', '.join(accepted)}"
-            )
+    check_known(f"schedule {name!r}", params, accepted)
     missing = [
         k for k, p in accepted.items() if p.default is inspect.Parameter.empty and k not in params
     ]

@@ -1,0 +1,104 @@
+"""``autolr agents train|meta-train|eval``: RL and meta-learned LR policies (``agents``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "agents",
+        help="train and evaluate LR-control policies (RL, meta-learned)",
+        description="Train an RL policy with stable-baselines3, meta-train the `meta` policy by "
+        "evolution strategies, or evaluate a policy on held-out instances.",
+    )
+    acts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    t = acts.add_parser("train", help="train an RL policy (PPO or SAC) on LRControl-v0")
+    t.add_argument("config", help="YAML file (or inline YAML); see agents.rltrain.DEFAULTS")
+    t.add_argument("--algo", choices=["ppo", "sac"], help="override the config's algo")
+    t.add_argument("--timesteps", type=int, help="override the config's timesteps")
+    t.add_argument("--out", type=Path, help="policy file (.pt); the curve goes beside it")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=train)
+
+    m = acts.add_parser("meta-train", help="meta-train the `meta` policy by evolution strategies")
+    m.add_argument("config", help="YAML file (or inline YAML); see agents.metatrain.DEFAULTS")
+    m.add_argument("--out", type=Path, help="policy file (.json); the curve goes beside it")
+    m.set_defaults(func=meta_train)
+
+    e = acts.add_parser("eval", help="compare a policy with tuned baselines on test instances")
+    e.add_argument(
+        "--policy",
+        default="meta",
+        help="'meta' (the shipped policy), a meta .json or an RL .pt file (default: meta)",
+    )
+    e.add_argument("--config", help="YAML with an 'instances' key (default: the nqm set)")
+    e.add_argument("--seeds", type=int, default=5, help="evaluation seeds per instance (>= 5)")
+    e.add_argument("--out", type=Path, default=Path("runs/agents/eval"), help="output folder")
+    e.set_defaults(func=evaluate)
+
+
+def _config(text: str) -> dict[str, Any]:
+    from autolr.io import load_yaml_arg
+
+    cfg = load_yaml_arg(text)
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config must be a mapping of keys, got {cfg!r}")
+    return cfg
+
+
+def train(args: argparse.Namespace) -> int:
+    from agents.rltrain import train_rl
+
+    path, rows = train_rl(
+        _config(args.config),
+        progress=not args.quiet,
+        algo=args.algo,
+        timesteps=args.timesteps,
+        out=None if args.out is None else str(args.out),
+    )
+    print(
+        f"{len(rows)} episodes; wrote {path}, "
+        f"{path.with_suffix('.csv')}, {path.with_suffix('.png')}"
+    )
+    return 0
+
+
+def meta_train(args: argparse.Namespace) -> int:
+    from agents.metatrain import meta_train as run
+
+    cfg = _config(args.config)
+    run(cfg, out=args.out)
+    out = Path(args.out or cfg.get("out") or "agents/policies/meta_default.json")
+    print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')}")
+    return 0
+
+
+def make_factory(policy: str) -> Any:
+    """A function ``instance -> controller`` for a policy name or file (loaded once)."""
+    from agents.meta import DEFAULT_POLICY, MetaController, load_policy
+
+    if policy == "meta" or policy.endswith(".json"):
+        net = load_policy(DEFAULT_POLICY if policy == "meta" else policy)
+        return lambda inst: MetaController(net, lr=inst.lr)
+    from agents.rl import RLController
+
+    RLController(policy)  # fail early on a bad file
+    return lambda inst: RLController(policy, lr=inst.lr)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from agents.evaluate import evaluate_all
+
+    if args.seeds < 5:
+        raise ValueError(f"--seeds must be >= 5, got {args.seeds}")
+    instances = _config(args.config).get("instances") if args.config else None
+    summary, text = evaluate_all(make_factory(args.policy), instances, args.seeds, args.out)
+    print(text)
+    print(json.dumps({k: v for k, v in summary.items() if k != "methods"}, indent=2))
+    print(f"wrote {args.out}/ (summary.json, table.md, scores.png)")
+    return 0

@@ -1,0 +1,37 @@
+"""Every shipped config and suite validates: keys, task parameters, controller names."""
+
+from pathlib import Path
+
+import pytest
+
+from autolr.bench import load_suite
+from autolr.controllers.base import build_controller
+from autolr.runner import load_config
+from autolr.trainee import task_info
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RUNS = sorted([*(CONFIGS / "tasks").glob("*.yaml"), *(CONFIGS / "controllers").glob("*.yaml")])
+SUITES = sorted((CONFIGS / "bench").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_run_config_validates(path):
+    cfg = load_config(path)
+    info = task_info(cfg.task)
+    ctrl = build_controller(cfg.controller, default_lr=info.lr,
+                            budget_steps=cfg.budget_steps or info.budget_steps)
+    assert ctrl.name == cfg.controller["name"]
+
+
+def test_one_config_per_task_and_builtin_controller():
+    assert {p.stem for p in (CONFIGS / "tasks").glob("*.yaml")} == {
+        "nqm", "digits-cnn", "mnist1d-mlp", "mnist1d-cnn", "stdlib-lm", "text-lm",
+        "cifar10-resnet", "idx-cnn"}
+    assert {p.stem for p in (CONFIGS / "controllers").glob("*.yaml")} >= {
+        "fixed", "plateau", "greedy", "hypergradient"}
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
+def test_suite_validates(path):
+    suite = load_suite(path)
+    assert suite.tune_cells() and len(suite.tasks) >= 1
