@@ -68,11 +68,16 @@ def bench(
     results = ResultsStore(store_url(store, out_dir))
     try:
         with _Progress(progress) as note:
-            execute(results, s.tune_cells() + s.self_cells(), workers, note)
-            peaks = choose_peaks(results.done_cells(s.name))
-            execute(results, s.eval_cells(peaks), workers, note)
+            phases = [
+                ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),
+                ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name)))),
+            ]
             if s.cfg.replay:
-                execute(results, replay_cells(s, results), workers, note)
+                phases.append(("open-loop replays", lambda: replay_cells(s, results)))
+            for name, make in phases:
+                cells = make()
+                note.phase(name, len(cells))
+                execute(results, cells, workers, note)
         out_dir.mkdir(parents=True, exist_ok=True)
         return write_report(results, s.name, out_dir, console=True)
     finally:
@@ -91,33 +96,49 @@ def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:
 
 
 class _Progress:
-    """A rich progress line per phase: cells done / skipped / failed."""
+    """A rich progress bar per phase, and a line per finished cell."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.counts: dict[str, int] = defaultdict(int)
+        self._task: Any = None
 
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.console import Console
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        self.console = Console(stderr=True)
+            self.bar = Progress(
+                "[bold]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self.bar.__enter__()
         return self
+
+    def phase(self, name: str, total: int) -> None:
+        if self.enabled:
+            self._task = self.bar.add_task(name, total=total)
 
     def __call__(self, cell: Cell, status: str) -> None:
         self.counts[status] += 1
+        if not self.enabled:
+            return
+        self.bar.advance(self._task)
         if status != "skipped":
-            self.console.print(
-                f"[{status}] {cell.track:6s} {cell.task} / {cell.method} seed {cell.seed}"
-                + (f" peak {cell.peak_lr:.3g}" if cell.peak_lr else ""),
+            peak = f" peak {cell.peak_lr:.3g}" if cell.peak_lr else ""
+            self.bar.console.print(
+                f"[{status}] {cell.track:6s} {cell.task} / {cell.method} seed {cell.seed}{peak}",
                 style="red" if status == "failed" else None,
                 highlight=False,
+                markup=False,
             )
 
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
+            self.bar.__exit__(None, None, None)
             c = self.counts
-            self.console.print(
+            self.bar.console.print(
                 f"cells: {c['done']} run, {c['skipped']} already in the store, {c['failed']} failed"
             )
