@@ -1,0 +1,25 @@
+"""Benchmark tasks: each factory builds a Trainee from a seed, with nothing downloaded.
+
+The tasks are registered by name in ``autolr.trainee.TASKS`` and built with
+``autolr.trainee.make_task({"name": ..., **params}, seed)``:
+
+=================  ===========================================  =================================
+name               what                                         data
+=================  ===========================================  =================================
+nqm                noisy quadratic model, plain SGD             none (synthetic)
+digits-cnn         small CNN                                    sklearn's 8x8 digits
+mnist1d-mlp        MLP                                          MNIST-1D, generated locally
+mnist1d-cnn        1-D CNN                                      MNIST-1D, generated locally
+stdlib-lm          byte-level transformer                       CPython stdlib ``.py`` sources
+text-lm            byte-level transformer                       a UTF-8 text file (``path``)
+cifar10-resnet     CIFAR ResNet-20, crop+flip augmentation      CIFAR-10 pickles (``path``)
+idx-cnn            small CNN                                    MNIST/Fashion IDX files (``path``)
+=================  ===========================================  =================================
+
+Every factory has the signature ``make(seed, device="cpu", *, **params)`` and carries
+``make.describe(**params) -> TaskInfo``, which reads no data. Shared parameter names:
+``width``, ``depth``, ``batch_size``, ``seq_len``, ``data_seed``, ``lr``, ``path``,
+``optimizer`` and ``weight_decay``. ``seed`` sets the model's initialisation and the batch
+order; ``data_seed`` sets a generated data set or a train/validation split, so that all run
+seeds share one data set.
+"""

@@ -1,0 +1,143 @@
+"""What the tasks share: seeded model construction, optimizers and a supervised Trainee."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autolr.trainee import TaskInfo, Trainee
+from tasks import params as P
+from tasks.streams import ArrayStream
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+MOMENTUM = 0.9
+
+# The LR range that controllers and range tests may search, per optimizer family.
+LR_RANGE = {"sgd": (1e-4, 10.0), "adam": (1e-6, 1.0), "adamw": (1e-6, 1.0)}
+
+
+def describe_optimizer(name: str, weight_decay: float) -> str:
+    """A short description, e.g. ``"sgd(momentum=0.9, weight_decay=0.0005)"``."""
+    if name == "sgd":
+        return f"sgd(momentum={MOMENTUM}, weight_decay={weight_decay:g})"
+    return f"{name}(weight_decay={weight_decay:g})"
+
+
+def build_optimizer(
+    name: str, params: Iterable[nn.Parameter], lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """SGD with momentum 0.9, Adam or AdamW (decoupled decay), at initial LR ``lr``."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+
+
+def seeded_model(build: Callable[[], nn.Module], seed: int, device: str) -> nn.Module:
+    """``build()`` with torch's RNG seeded by ``seed``, moved to ``device``, in train mode.
+
+    The global RNG is forked, so building a model leaves the caller's RNG state untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build()
+    return model.to(device).train()
+
+
+class SupervisedTrainee(Trainee):
+    """Classification: cross-entropy loss on minibatches, accuracy on a fixed validation set.
+
+    ``batch(i)`` is ``stream.batch(i)``, then ``augment(x, seed, i)`` if given (which must
+    itself be a pure function of its arguments). ``evaluate()`` returns ``(mean cross-entropy,
+    accuracy)`` over the whole validation set, in chunks of ``eval_batch``.
+    """
+
+    def __init__(
+        self,
+        info: TaskInfo,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        stream: ArrayStream,
+        val: tuple[torch.Tensor, torch.Tensor],
+        seed: int,
+        device: torch.device,
+        augment: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
+        eval_batch: int = 1000,
+    ) -> None:
+        self.info = info
+        self.model = model
+        self.optimizer = optimizer
+        self.stream = stream
+        self.val = val
+        self.seed = seed
+        self.device = device
+        self.augment = augment
+        self.eval_batch = eval_batch
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.stream.batch(i)
+        if self.augment is not None:
+            x = self.augment(x, self.seed, i)
+        return x, y
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self.model(x), y)
+
+    def evaluate(self) -> tuple[float, float]:
+        x_val, y_val = self.val
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(y_val), self.eval_batch):
+                    x = x_val[start : start + self.eval_batch]
+                    y = y_val[start : start + self.eval_batch]
+                    logits = self.model(x)
+                    total_loss += F.cross_entropy(logits.float(), y, reduction="sum").double()
+                    correct += (logits.argmax(dim=1) == y).sum()
+        finally:
+            self.model.train()
+        n = len(y_val)
+        return float(total_loss) / n, float(correct) / n
+
+
+def build_supervised(
+    info: TaskInfo,
+    build_model: Callable[[], nn.Module],
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    device: str,
+    optimizer: str,
+    weight_decay: float,
+    augment: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
+    eval_batch: int = 1000,
+) -> SupervisedTrainee:
+    """A SupervisedTrainee from ``(x_train, y_train, x_val, y_val)``, copied to ``device`` once.
+
+    The model is built with ``seed``, the optimizer starts at ``info.lr`` and the stream
+    draws ``info.batch_size`` rows per batch.
+    """
+    seed = P.seed(seed)
+    dev = torch.device(device)
+    x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(dev) for a in arrays)
+    model = seeded_model(build_model, seed, device)
+    return SupervisedTrainee(
+        info=info,
+        model=model,
+        optimizer=build_optimizer(optimizer, model.parameters(), info.lr, weight_decay),
+        stream=ArrayStream((x_train, y_train), info.batch_size, seed),
+        val=(x_val, y_val),
+        seed=seed,
+        device=dev,
+        augment=augment,
+        eval_batch=eval_batch,
+    )

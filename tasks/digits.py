@@ -1,0 +1,110 @@
+"""digits-cnn: a small CNN on scikit-learn's 8x8 handwritten digits.
+
+Data: ``sklearn.datasets.load_digits`` (1,797 images of 8x8 pixels with values 0..16, ten
+classes), which ships inside scikit-learn, so nothing is downloaded. Pixels are scaled to
+[0, 1]. ``data_seed`` fixes the split: 20% (359 images) for validation, the rest for
+training. Metric: validation accuracy (higher is better).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from autolr.trainee import TaskInfo
+from tasks import params as P
+from tasks.base import (
+    LR_RANGE,
+    OPTIMIZERS,
+    SupervisedTrainee,
+    build_supervised,
+    describe_optimizer,
+)
+from tasks.models import conv_net
+
+VAL_FRACTION = 0.2
+
+
+@functools.lru_cache(maxsize=4)
+def load(data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, y_train, x_val, y_val)``: float32 images (N, 1, 8, 8) in [0, 1], int64 labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng(data_seed).permutation(len(y))
+    n_val = round(VAL_FRACTION * len(y))
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+def _info(
+    *,
+    width: int,
+    depth: int,
+    batch_size: int,
+    data_seed: int,
+    lr: float,
+    optimizer: str,
+    weight_decay: float,
+) -> TaskInfo:
+    P.integer("width", width)
+    P.integer("depth", depth)
+    P.integer("batch_size", batch_size)
+    P.integer("data_seed", data_seed, minimum=0)
+    P.one_of("optimizer", optimizer, OPTIMIZERS)
+    weight_decay = P.non_negative("weight_decay", weight_decay)
+    min_lr, max_lr = LR_RANGE[optimizer]
+    return TaskInfo(
+        name="digits-cnn",
+        kind="vision",
+        budget_steps=1500,
+        batch_size=batch_size,
+        eval_every=100,
+        metric="accuracy",
+        mode="max",
+        target=0.97,
+        lr=P.positive("lr", lr),
+        optimizer=describe_optimizer(optimizer, weight_decay),
+        min_lr=min_lr,
+        max_lr=max_lr,
+    )
+
+
+@P.describes("digits-cnn", _info)
+def make(
+    seed: int,
+    device: str = "cpu",
+    *,
+    width: int = 32,
+    depth: int = 3,
+    batch_size: int = 64,
+    data_seed: int = 0,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    weight_decay: float = 0.0,
+) -> SupervisedTrainee:
+    """A ``depth``-layer CNN of ``width`` channels on the 8x8 digits.
+
+    The first convolution keeps 8x8; each further one halves the side (8 -> 4 -> 2).
+    """
+    info = _info(
+        width=width,
+        depth=depth,
+        batch_size=batch_size,
+        data_seed=data_seed,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+    )
+    return build_supervised(
+        info,
+        lambda: conv_net(1, (8, 8), width, depth, 10, first_stride=1),
+        load(data_seed),
+        seed,
+        device,
+        optimizer,
+        weight_decay,
+    )

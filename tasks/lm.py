@@ -1,0 +1,242 @@
+"""stdlib-lm and text-lm: byte-level causal language modelling with a tiny transformer.
+
+Data (see ``tasks.corpora``): ``stdlib-lm`` reads the CPython standard library's own
+``.py`` sources, split into training and validation by file; ``text-lm`` reads any UTF-8
+text file at ``path``, split 90/10. Nothing is downloaded.
+
+Batches are random windows (see ``TokenStream``). Validation uses fixed, evenly spaced
+windows. ``evaluate()`` returns ``(cross-entropy in nats per byte, bits per byte)``; the
+metric is bits per byte (lower is better).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autolr.trainee import TaskInfo, Trainee
+from tasks import params as P
+from tasks.base import LR_RANGE, OPTIMIZERS, build_optimizer, describe_optimizer, seeded_model
+from tasks.corpora import stdlib_corpus, text_corpus
+from tasks.streams import TokenStream, fixed_windows
+from tasks.transformer import CausalTransformer
+
+VAL_WINDOWS = 128
+
+
+class LanguageTrainee(Trainee):
+    """Next-byte prediction: batches ``(inputs, targets)`` of shape ``(batch, seq_len)``."""
+
+    def __init__(
+        self,
+        info: TaskInfo,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        stream: TokenStream,
+        val_windows: torch.Tensor,
+        seed: int,
+        device: torch.device,
+        eval_batch: int = 64,
+    ) -> None:
+        self.info = info
+        self.model = model
+        self.optimizer = optimizer
+        self.stream = stream
+        self.val_windows = val_windows
+        self.seed = seed
+        self.device = device
+        self.eval_batch = eval_batch
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.stream.batch(i)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self.model(x).flatten(0, 1), y.flatten())
+
+    def evaluate(self) -> tuple[float, float]:
+        """``(nats per byte, bits per byte)`` over the fixed validation windows."""
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(self.val_windows), self.eval_batch):
+                    w = self.val_windows[start : start + self.eval_batch]
+                    logits = self.model(w[:, :-1]).float().flatten(0, 1)
+                    total += F.cross_entropy(logits, w[:, 1:].flatten(), reduction="sum").double()
+        finally:
+            self.model.train()
+        nats = float(total) / self.val_windows[:, 1:].numel()
+        return nats, nats / math.log(2)
+
+
+def _check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: int) -> None:
+    P.integer("width", width)
+    P.integer("depth", depth)
+    P.integer("heads", heads)
+    P.integer("seq_len", seq_len)
+    P.integer("batch_size", batch_size)
+    if width % heads:
+        raise ValueError(f"width must be divisible by heads={heads}, got {width}")
+
+
+def _lm_info(
+    name: str, batch_size: int, lr: float, optimizer: str, decay: float, target: float
+) -> TaskInfo:
+    P.one_of("optimizer", optimizer, OPTIMIZERS)
+    decay = P.non_negative("weight_decay", decay)
+    min_lr, max_lr = LR_RANGE[optimizer]
+    return TaskInfo(
+        name=name,
+        kind="language",
+        budget_steps=3000,
+        batch_size=batch_size,
+        eval_every=250,
+        metric="bits_per_byte",
+        mode="min",
+        target=target,
+        lr=P.positive("lr", lr),
+        optimizer=describe_optimizer(optimizer, decay),
+        min_lr=min_lr,
+        max_lr=max_lr,
+    )
+
+
+def _build(
+    info: TaskInfo,
+    corpus: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    device: str,
+    model_shape: tuple[int, int, int, int],
+    optimizer: str,
+    weight_decay: float,
+) -> LanguageTrainee:
+    width, depth, heads, seq_len = model_shape
+    dev = torch.device(device)
+    train, val = (torch.from_numpy(a.copy()).to(dev) for a in corpus)
+    model = seeded_model(lambda: CausalTransformer(width, depth, heads, seq_len), seed, device)
+    return LanguageTrainee(
+        info=info,
+        model=model,
+        optimizer=build_optimizer(optimizer, model.parameters(), info.lr, weight_decay),
+        stream=TokenStream(train, seq_len, info.batch_size, seed),
+        val_windows=fixed_windows(val, seq_len, VAL_WINDOWS),
+        seed=seed,
+        device=dev,
+    )
+
+
+def _stdlib_info(
+    *,
+    width: int,
+    depth: int,
+    heads: int,
+    seq_len: int,
+    batch_size: int,
+    data_seed: int,
+    corpus_bytes: int,
+    lr: float,
+    optimizer: str,
+    weight_decay: float,
+) -> TaskInfo:
+    _check_model(width, depth, heads, seq_len, batch_size)
+    P.integer("data_seed", data_seed, minimum=0)
+    P.integer("corpus_bytes", corpus_bytes, minimum=100_000)
+    return _lm_info("stdlib-lm", batch_size, lr, optimizer, weight_decay, target=2.3)
+
+
+@P.describes("stdlib-lm", _stdlib_info)
+def make_stdlib(
+    seed: int,
+    device: str = "cpu",
+    *,
+    width: int = 64,
+    depth: int = 2,
+    heads: int = 4,
+    seq_len: int = 64,
+    batch_size: int = 32,
+    data_seed: int = 0,
+    corpus_bytes: int = 3_000_000,
+    lr: float = 3e-3,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.01,
+) -> LanguageTrainee:
+    """A byte-level transformer on about ``corpus_bytes`` of the stdlib's Python sources."""
+    info = _stdlib_info(
+        width=width,
+        depth=depth,
+        heads=heads,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        data_seed=data_seed,
+        corpus_bytes=corpus_bytes,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+    )
+    corpus = stdlib_corpus(data_seed, corpus_bytes)
+    return _build(
+        info, corpus, P.seed(seed), device, (width, depth, heads, seq_len), optimizer, weight_decay
+    )
+
+
+def _text_info(
+    *,
+    path: str | Path | None,
+    width: int,
+    depth: int,
+    heads: int,
+    seq_len: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    weight_decay: float,
+    target: float,
+) -> TaskInfo:
+    P.path_like("path", path)
+    _check_model(width, depth, heads, seq_len, batch_size)
+    target = P.positive("target", target)
+    return _lm_info("text-lm", batch_size, lr, optimizer, weight_decay, target=target)
+
+
+@P.describes("text-lm", _text_info)
+def make_text(
+    seed: int,
+    device: str = "cpu",
+    *,
+    path: str | Path | None = None,
+    width: int = 64,
+    depth: int = 2,
+    heads: int = 4,
+    seq_len: int = 64,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.01,
+    target: float = 2.5,
+) -> LanguageTrainee:
+    """The stdlib-lm model on the UTF-8 text file at ``path`` (required).
+
+    ``target`` (bits per byte) depends on the text, so it is a parameter.
+    """
+    info = _text_info(
+        path=path,
+        width=width,
+        depth=depth,
+        heads=heads,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        target=target,
+    )
+    corpus = text_corpus(P.path_like("path", path), seq_len)
+    return _build(
+        info, corpus, P.seed(seed), device, (width, depth, heads, seq_len), optimizer, weight_decay
+    )

@@ -1,0 +1,169 @@
+"""mnist1d-mlp and mnist1d-cnn: classifiers on MNIST-1D (Greydanus, 2020).
+
+Data: generated locally by the ``mnist1d`` package (``make_dataset`` with its default
+arguments and ``seed = data_seed``): 4,000 training and 1,000 validation signals of length
+40, ten classes. Nothing is downloaded (``mnist1d.data.get_dataset`` would, so it is never
+called). Generation takes a few seconds, so the arrays are cached per ``data_seed``.
+Metric: validation accuracy (higher is better). The package's reference models reach about
+68% (MLP) and 94% (CNN).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from autolr.trainee import TaskInfo
+from tasks import params as P
+from tasks.base import (
+    LR_RANGE,
+    OPTIMIZERS,
+    SupervisedTrainee,
+    build_supervised,
+    describe_optimizer,
+)
+from tasks.models import conv_net, mlp
+
+LENGTH = 40
+
+
+@functools.lru_cache(maxsize=4)
+def load(data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, y_train, x_val, y_val)``: float32 signals (N, 40) and int64 labels."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args(as_dict=False)
+    args.seed = data_seed
+    # make_dataset seeds the global `random` and `np.random`; keep the caller's streams.
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        data = make_dataset(args)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    return (
+        data["x"].astype(np.float32),
+        data["y"].astype(np.int64),
+        data["x_test"].astype(np.float32),
+        data["y_test"].astype(np.int64),
+    )
+
+
+def _info_for(name: str, budget: int, eval_every: int, target: float) -> Callable[..., TaskInfo]:
+    def info(
+        *,
+        width: int,
+        depth: int,
+        batch_size: int,
+        data_seed: int,
+        lr: float,
+        optimizer: str,
+        weight_decay: float,
+    ) -> TaskInfo:
+        P.integer("width", width)
+        P.integer("depth", depth)
+        P.integer("batch_size", batch_size)
+        P.integer("data_seed", data_seed, minimum=0)
+        P.one_of("optimizer", optimizer, OPTIMIZERS)
+        decay = P.non_negative("weight_decay", weight_decay)
+        min_lr, max_lr = LR_RANGE[optimizer]
+        return TaskInfo(
+            name=name,
+            kind="vision",
+            budget_steps=budget,
+            batch_size=batch_size,
+            eval_every=eval_every,
+            metric="accuracy",
+            mode="max",
+            target=target,
+            lr=P.positive("lr", lr),
+            optimizer=describe_optimizer(optimizer, decay),
+            min_lr=min_lr,
+            max_lr=max_lr,
+        )
+
+    return info
+
+
+_mlp_info = _info_for("mnist1d-mlp", budget=3000, eval_every=250, target=0.67)
+_cnn_info = _info_for("mnist1d-cnn", budget=3000, eval_every=250, target=0.92)
+
+
+@P.describes("mnist1d-mlp", _mlp_info)
+def make_mlp(
+    seed: int,
+    device: str = "cpu",
+    *,
+    width: int = 100,
+    depth: int = 2,
+    batch_size: int = 100,
+    data_seed: int = 0,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    weight_decay: float = 0.0,
+) -> SupervisedTrainee:
+    """An MLP with ``depth`` hidden ReLU layers of ``width`` units (the reference is 2 x 100)."""
+    info = _mlp_info(
+        width=width,
+        depth=depth,
+        batch_size=batch_size,
+        data_seed=data_seed,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+    )
+    return build_supervised(
+        info,
+        lambda: mlp(LENGTH, width, depth, 10),
+        load(data_seed),
+        seed,
+        device,
+        optimizer,
+        weight_decay,
+    )
+
+
+class _Channel(nn.Module):
+    """(N, L) signals -> (N, 1, L) for Conv1d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1)
+
+
+@P.describes("mnist1d-cnn", _cnn_info)
+def make_cnn(
+    seed: int,
+    device: str = "cpu",
+    *,
+    width: int = 32,
+    depth: int = 3,
+    batch_size: int = 100,
+    data_seed: int = 0,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    weight_decay: float = 0.0,
+) -> SupervisedTrainee:
+    """``depth`` stride-2 Conv1d layers of ``width`` channels (40 -> 20 -> 10 -> 5), linear."""
+    info = _cnn_info(
+        width=width,
+        depth=depth,
+        batch_size=batch_size,
+        data_seed=data_seed,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+    )
+    return build_supervised(
+        info,
+        lambda: nn.Sequential(_Channel(), conv_net(1, (LENGTH,), width, depth, 10)),
+        load(data_seed),
+        seed,
+        device,
+        optimizer,
+        weight_decay,
+    )

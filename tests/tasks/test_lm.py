@@ -1,0 +1,69 @@
+"""Language-model corpora: a UTF-8 text file and the standard library's sources."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autolr.trainee import make_task
+from tasks import corpora
+
+
+def test_text_lm_reads_the_file_split_90_10(data_dir):
+    path = data_dir / "text.txt"
+    trainee = make_task({"name": "text-lm", "path": str(path), "seq_len": 16}, seed=0)
+    data = path.read_bytes()
+    cut = int(len(data) * 0.9)
+    assert bytes(trainee.stream.tokens.tolist()) == data[:cut]
+    x, y = trainee.batch(4)
+    assert x.shape == (32, 16) and x.dtype == torch.int64
+    assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
+    window = bytes(trainee.val_windows[0].tolist())
+    assert window == data[cut : cut + 17]
+
+
+def test_text_lm_errors_name_the_path(tmp_path):
+    missing = tmp_path / "missing.txt"
+    with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
+        make_task({"name": "text-lm", "path": str(missing)}, seed=0)
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe" * 5000)
+    with pytest.raises(ValueError, match=r"binary\.txt.*UTF-8"):
+        make_task({"name": "text-lm", "path": str(binary)}, seed=0)
+    small = tmp_path / "small.txt"
+    small.write_text("tiny " * 100)
+    with pytest.raises(ValueError, match=r"small\.txt.*seq_len=64"):
+        make_task({"name": "text-lm", "path": str(small)}, seed=0)
+
+
+def test_stdlib_corpus_is_deterministic_split_by_file_and_capped():
+    train, val = corpora.stdlib_corpus(0, 300_000)
+    again = corpora.stdlib_corpus.__wrapped__(0, 300_000)
+    assert np.array_equal(train, again[0]) and np.array_equal(val, again[1])
+    assert 300_000 <= len(train) + len(val) < 300_000 + 2_000_000  # whole files, then stop
+    assert 0 < len(val) < len(train)
+    other = corpora.stdlib_corpus(1, 300_000)
+    assert not np.array_equal(train[:1000], other[0][:1000])  # data_seed picks the files
+
+
+def test_stdlib_sources_exclude_tests_and_site_packages():
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = corpora.stdlib_sources(root)
+    assert files == sorted(files) and len(files) > 100
+    parts = {p for f in files for p in f.relative_to(root).parts[:-1]}
+    assert not parts & {"test", "tests", "site-packages", "__pycache__"}
+    assert root / "os.py" in files
+
+
+def test_stdlib_corpus_falls_back_to_pydoc_topics(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpora.sysconfig, "get_paths", lambda: {"stdlib": str(tmp_path)})
+    train, val = corpora.stdlib_corpus.__wrapped__(0, 300_000)
+    import pydoc_data.topics
+
+    text = b"".join([train.tobytes(), val.tobytes()]).decode("utf-8")
+    assert text.startswith(pydoc_data.topics.topics[sorted(pydoc_data.topics.topics)[0]])
+    assert len(val) > 1000 and len(train) > 8 * len(val)
