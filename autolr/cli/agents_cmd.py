@@ -99,6 +99,6 @@ def evaluate(args: argparse.Namespace) -> int:
     instances = _config(args.config).get("instances") if args.config else None
     summary, text = evaluate_all(make_factory(args.policy), instances, args.seeds, args.out)
     print(text)
-    print(json.dumps({k: v for k, v in summary.items() if k != "methods"}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("methods", "per_instance")}))
     print(f"wrote {args.out}/ (summary.json, table.md, scores.png)")
     return 0

@@ -1,0 +1,95 @@
+"""What the ``rl`` and ``meta`` controllers share: acting on features, and one rollout.
+
+A policy controller maps the features of the latest state to a log2 multiplier ``a`` and
+proposes ``η_t = η_{t-1} · 2^a`` for the next interval (the Session clamps it to the task's
+bounds). It times its own decisions, so an evaluation can report the overhead.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.env import initial_metric, open_session, score
+from agents.features import encode
+from agents.instances import Instance
+from autolr.controllers.base import Controller
+from autolr.probe import Probe
+from autolr.segment import Segment
+from autolr.state import TrainingState
+
+
+class PolicyController(Controller):
+    """Base of the policy controllers: ``propose`` encodes, calls ``act``, and times both.
+
+    Args:
+        lr: the initial LR the session starts from (the task's lr when built from a config).
+    """
+
+    def __init__(self, lr: float | None = None) -> None:
+        if lr is not None and (not isinstance(lr, int | float) or not lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        self.lr = lr
+        self.decision_time = 0.0
+        self.decisions = 0
+
+    @abc.abstractmethod
+    def act(self, features: np.ndarray) -> float:
+        """The log2 multiplier ``a ∈ [-1, 1]`` for these features."""
+
+    def propose(self, state: TrainingState, probe: Probe | None) -> Segment:
+        start = time.perf_counter()
+        a = float(np.clip(self.act(encode(state)), -1.0, 1.0))
+        lr = max(state.lr * 2.0**a, 1e-12)
+        self.decision_time += time.perf_counter() - start
+        self.decisions += 1
+        return Segment.constant(lr, state.interval)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decision_time": self.decision_time, "decisions": self.decisions}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decision_time = float(state.get("decision_time", 0.0))
+        self.decisions = int(state.get("decisions", 0))
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One finished session on one instance.
+
+    ``score`` is ``s · ln(m_T / m_0)`` (see ``agents.env``); ``lrs`` is the per-step LR trace
+    of the kept steps; ``overhead`` is the controller's decision time over the session's.
+    """
+
+    instance: Instance
+    score: float
+    final_metric: float
+    diverged: bool
+    lrs: np.ndarray
+    wall_time: float
+    overhead: float
+
+
+def rollout(instance: Instance, controller: Controller) -> Rollout:
+    """Run ``controller`` on ``instance`` to the end of its budget."""
+    session = open_session(instance, controller)
+    m0 = initial_metric(session)
+    start = time.perf_counter()
+    session.run()
+    wall = time.perf_counter() - start
+    final = session.state.val_metric
+    spent = getattr(controller, "decision_time", 0.0)
+    return Rollout(
+        instance=instance,
+        score=score(final, m0, session.trainee.info.mode),
+        final_metric=math.nan if final is None else float(final),
+        diverged=session.rollbacks > 0,
+        lrs=np.asarray(session.history.steps["lr"], dtype=np.float64),
+        wall_time=wall,
+        overhead=spent / wall if wall > 0 else 0.0,
+    )
