@@ -18,17 +18,29 @@ SUITES = sorted((CONFIGS / "bench").glob("*.yaml"))
 def test_run_config_validates(path):
     cfg = load_config(path)
     info = task_info(cfg.task)
-    ctrl = build_controller(cfg.controller, default_lr=info.lr,
-                            budget_steps=cfg.budget_steps or info.budget_steps)
+    ctrl = build_controller(
+        cfg.controller, default_lr=info.lr, budget_steps=cfg.budget_steps or info.budget_steps
+    )
     assert ctrl.name == cfg.controller["name"]
 
 
 def test_one_config_per_task_and_builtin_controller():
     assert {p.stem for p in (CONFIGS / "tasks").glob("*.yaml")} == {
-        "nqm", "digits-cnn", "mnist1d-mlp", "mnist1d-cnn", "stdlib-lm", "text-lm",
-        "cifar10-resnet", "idx-cnn"}
+        "nqm",
+        "digits-cnn",
+        "mnist1d-mlp",
+        "mnist1d-cnn",
+        "stdlib-lm",
+        "text-lm",
+        "cifar10-resnet",
+        "idx-cnn",
+    }
     assert {p.stem for p in (CONFIGS / "controllers").glob("*.yaml")} >= {
-        "fixed", "plateau", "greedy", "hypergradient"}
+        "fixed",
+        "plateau",
+        "greedy",
+        "hypergradient",
+    }
 
 
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)

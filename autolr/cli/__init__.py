@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from autolr.cli import agents_cmd, bench_cmd, find_lr_cmd, run_cmd, schedule_cmd
+from autolr.cli import agents_cmd, bench_cmd, find_lr_cmd, run_cmd, schedule_cmd, tune_cmd
 
-VERBS = [bench_cmd, run_cmd, find_lr_cmd, schedule_cmd, agents_cmd]
+VERBS = [bench_cmd, run_cmd, find_lr_cmd, schedule_cmd, agents_cmd, tune_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
