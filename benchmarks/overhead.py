@@ -5,7 +5,7 @@ the bare loop uses torch's CosineAnnealingLR and reads each loss with .item(), a
 loop would. Runs alternate (bare, session, bare, session, ...) so that machine noise hits
 both alike, and the reported overhead is the median of the per-pair ratios.
 
-    python benchmarks/overhead.py --task digits-cnn --steps 400 --repeats 5
+    python benchmarks/overhead.py --task digits-cnn --steps 400 --repeats 5 --threads 1
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--interval", type=int, default=50)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: immune to noise)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     task = {"name": args.task}
     bare_loop(task, 0, 20)  # warm up kernels and caches
     ratios, bares, sessions = [], [], []
