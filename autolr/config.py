@@ -25,6 +25,7 @@ class RunConfig(BaseModel):
     device:      "cpu" or "cuda"
     min_lr, max_lr: global LR bounds (default: the task's)
     lr_multipliers: one factor per param group (layer-wise LR)
+    threads:     torch CPU threads for this run (default: torch's own choice)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -43,6 +44,7 @@ class RunConfig(BaseModel):
     rollback_lr_factor: float = Field(default=0.5, gt=0, lt=1)
     sharpness: bool = False
     checkpoint_every: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -47,6 +47,8 @@ def build_session(cfg: RunConfig) -> Session:
     """Build the trainee, controller and session a config describes (writes nothing)."""
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"config key 'device' is {cfg.device!r} but CUDA is not available")
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     try:
         trainee = make_task(cfg.task, seed=cfg.seed, device=cfg.device)
     except (ValueError, FileNotFoundError) as err:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -38,12 +37,6 @@ def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarr
         "eval_wall": h.eval_array("wall_time"),
     }
     return summary, curves
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)  # share the cores instead of oversubscribing them
 
 
 def _safe_run(config: dict[str, Any]) -> tuple[bool, Any, Any]:
@@ -88,10 +81,7 @@ def execute(
             record(cell, *_safe_run(cell.config))
         return failed
     ctx = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         queue = list(todo)
         running: dict[Future[Any], Cell] = {}
         while queue or running:

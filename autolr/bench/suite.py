@@ -6,6 +6,7 @@ A suite file::
     seeds: [0, 1]              # evaluation seeds
     tuning_seeds: [100]        # separate seeds for tuning the baselines' peak LR
     interval: 50
+    threads: 1                 # torch threads per run (tiny models run best on one)
     grid: {points: 7, span: 8} # peak = task lr * span ** linspace(-1, 1, points)
     tasks:                     # task specs; budget_steps/eval_every/interval/device are run keys
       - {name: digits-cnn, budget_steps: 600}
@@ -37,7 +38,7 @@ from autolr.controllers.base import CONTROLLERS
 from autolr.schedules.base import family_factory
 from autolr.trainee import TaskInfo, task_info
 
-RUN_KEYS = ("budget_steps", "eval_every", "interval", "device")
+RUN_KEYS = ("budget_steps", "eval_every", "interval", "device", "threads")
 DEFAULT_BASELINES: list[dict[str, Any]] = [
     {"name": "constant"},
     {"name": "step", "step_size_frac": 0.34, "gamma": 0.1},
@@ -68,6 +69,7 @@ class SuiteConfig(BaseModel):
     tuning_seeds: list[int] = Field(default=[1000], min_length=1)
     interval: int = Field(default=50, ge=1)
     device: str = "cpu"
+    threads: int = Field(default=1, ge=1)
     grid: Grid = Grid()
     baselines: list[dict[str, Any]] = Field(
         default_factory=lambda: copy.deepcopy(DEFAULT_BASELINES)
@@ -154,6 +156,7 @@ class Suite:
         run = {k: spec.pop(k) for k in RUN_KEYS if k in spec}
         run.setdefault("interval", self.cfg.interval)
         run.setdefault("device", self.cfg.device)
+        run.setdefault("threads", self.cfg.threads)
         try:
             info = task_info(spec)
         except ValueError as err:
