@@ -7,11 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from autolr.bench import ResultsStore, bench, load_suite
 from autolr.bench.harness import choose_peaks
+from autolr.bench.report import analyse
 from autolr.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,12 @@ def test_tiny_suite_end_to_end_with_two_workers(tmp_path):
 def test_tuned_peak_is_the_best_mean_over_tuning_seeds(tmp_path):
     bench(SUITE, out=tmp_path)
     store = ResultsStore(f"sqlite:///{tmp_path / 'results.db'}")
+    (rep,) = analyse(store, "tiny")
+    best = rep.rows[rep.best_baseline]
+    assert rep.target == min(best.finals)  # neg_loss: higher is better
+    assert max(best.steps) <= 60  # every seed of the best baseline reaches it
+    means = {m: np.mean(r.finals) for m, r in rep.rows.items() if r.track == "eval"}
+    assert rep.best_baseline == max(means, key=means.get)
     cells = store.done_cells("tiny")
     peaks = choose_peaks(cells)
     for (_task, method), peak in peaks.items():

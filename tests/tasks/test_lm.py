@@ -44,7 +44,8 @@ def test_stdlib_corpus_is_deterministic_split_by_file_and_capped():
     train, val = corpora.stdlib_corpus(0, 300_000)
     again = corpora.stdlib_corpus.__wrapped__(0, 300_000)
     assert np.array_equal(train, again[0]) and np.array_equal(val, again[1])
-    assert 300_000 <= len(train) + len(val) < 300_000 + 2_000_000  # whole files, then stop
+    # files are taken until the cap is passed, each cut to FILE_BYTES
+    assert 300_000 <= len(train) + len(val) < 300_000 + corpora.FILE_BYTES
     assert 0 < len(val) < len(train)
     other = corpora.stdlib_corpus(1, 300_000)
     assert not np.array_equal(train[:1000], other[0][:1000])  # data_seed picks the files
