@@ -6,6 +6,7 @@ import pytest
 
 import autolr
 from autolr.cli import main
+from autolr.io import _umask
 
 CONFIG = {
     "task": {"name": "toy"},
@@ -29,6 +30,8 @@ def test_run_writes_every_output(tmp_path):
     ):
         assert (tmp_path / name).is_file(), name
     summary = json.loads((tmp_path / "summary.json").read_text())
+    mode = (tmp_path / "summary.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~_umask()  # not mkstemp's 0600
     for key in (
         "final_val_metric",
         "final_val_loss",
