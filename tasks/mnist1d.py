@@ -90,7 +90,7 @@ def _info_for(name: str, budget: int, eval_every: int, target: float) -> Callabl
     return info
 
 
-_mlp_info = _info_for("mnist1d-mlp", budget=3000, eval_every=250, target=0.67)
+_mlp_info = _info_for("mnist1d-mlp", budget=3000, eval_every=250, target=0.66)
 _cnn_info = _info_for("mnist1d-cnn", budget=3000, eval_every=250, target=0.92)
 
 

@@ -83,7 +83,7 @@ def _info(*, dim: int, batch_size: int, lr: float) -> TaskInfo:
         eval_every=50,
         metric="loss",
         mode="min",
-        target=0.006,
+        target=0.005,
         lr=P.positive("lr", lr),
         optimizer="sgd(momentum=0)",
         min_lr=1e-4,
