@@ -141,3 +141,43 @@ def build_supervised(
         augment=augment,
         eval_batch=eval_batch,
     )
+
+
+def vision_info(name: str, budget: int, eval_every: int, target: float) -> Callable[..., TaskInfo]:
+    """The TaskInfo builder of a classification task: checks the shared parameters
+    (width, depth, batch_size, data_seed, lr, optimizer, weight_decay) and fills in the
+    task's budget, evaluation period and accuracy target."""
+
+    def info(
+        *,
+        width: int,
+        depth: int,
+        batch_size: int,
+        data_seed: int,
+        lr: float,
+        optimizer: str,
+        weight_decay: float,
+    ) -> TaskInfo:
+        P.integer("width", width)
+        P.integer("depth", depth)
+        P.integer("batch_size", batch_size)
+        P.integer("data_seed", data_seed, minimum=0)
+        P.one_of("optimizer", optimizer, OPTIMIZERS)
+        decay = P.non_negative("weight_decay", weight_decay)
+        min_lr, max_lr = LR_RANGE[optimizer]
+        return TaskInfo(
+            name=name,
+            kind="vision",
+            budget_steps=budget,
+            batch_size=batch_size,
+            eval_every=eval_every,
+            metric="accuracy",
+            mode="max",
+            target=target,
+            lr=P.positive("lr", lr),
+            optimizer=describe_optimizer(optimizer, decay),
+            min_lr=min_lr,
+            max_lr=max_lr,
+        )
+
+    return info

@@ -12,15 +12,8 @@ import functools
 
 import numpy as np
 
-from autolr.trainee import TaskInfo
 from tasks import params as P
-from tasks.base import (
-    LR_RANGE,
-    OPTIMIZERS,
-    SupervisedTrainee,
-    build_supervised,
-    describe_optimizer,
-)
+from tasks.base import SupervisedTrainee, build_supervised, vision_info
 from tasks.models import conv_net
 
 VAL_FRACTION = 0.2
@@ -40,37 +33,7 @@ def load(data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return x[train], y[train], x[val], y[val]
 
 
-def _info(
-    *,
-    width: int,
-    depth: int,
-    batch_size: int,
-    data_seed: int,
-    lr: float,
-    optimizer: str,
-    weight_decay: float,
-) -> TaskInfo:
-    P.integer("width", width)
-    P.integer("depth", depth)
-    P.integer("batch_size", batch_size)
-    P.integer("data_seed", data_seed, minimum=0)
-    P.one_of("optimizer", optimizer, OPTIMIZERS)
-    weight_decay = P.non_negative("weight_decay", weight_decay)
-    min_lr, max_lr = LR_RANGE[optimizer]
-    return TaskInfo(
-        name="digits-cnn",
-        kind="vision",
-        budget_steps=1500,
-        batch_size=batch_size,
-        eval_every=100,
-        metric="accuracy",
-        mode="max",
-        target=0.97,
-        lr=P.positive("lr", lr),
-        optimizer=describe_optimizer(optimizer, weight_decay),
-        min_lr=min_lr,
-        max_lr=max_lr,
-    )
+_info = vision_info("digits-cnn", budget=1500, eval_every=100, target=0.97)
 
 
 @P.describes("digits-cnn", _info)

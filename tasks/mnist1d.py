@@ -12,21 +12,13 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from autolr.trainee import TaskInfo
 from tasks import params as P
-from tasks.base import (
-    LR_RANGE,
-    OPTIMIZERS,
-    SupervisedTrainee,
-    build_supervised,
-    describe_optimizer,
-)
+from tasks.base import SupervisedTrainee, build_supervised, vision_info
 from tasks.models import conv_net, mlp
 
 LENGTH = 40
@@ -54,44 +46,8 @@ def load(data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     )
 
 
-def _info_for(name: str, budget: int, eval_every: int, target: float) -> Callable[..., TaskInfo]:
-    def info(
-        *,
-        width: int,
-        depth: int,
-        batch_size: int,
-        data_seed: int,
-        lr: float,
-        optimizer: str,
-        weight_decay: float,
-    ) -> TaskInfo:
-        P.integer("width", width)
-        P.integer("depth", depth)
-        P.integer("batch_size", batch_size)
-        P.integer("data_seed", data_seed, minimum=0)
-        P.one_of("optimizer", optimizer, OPTIMIZERS)
-        decay = P.non_negative("weight_decay", weight_decay)
-        min_lr, max_lr = LR_RANGE[optimizer]
-        return TaskInfo(
-            name=name,
-            kind="vision",
-            budget_steps=budget,
-            batch_size=batch_size,
-            eval_every=eval_every,
-            metric="accuracy",
-            mode="max",
-            target=target,
-            lr=P.positive("lr", lr),
-            optimizer=describe_optimizer(optimizer, decay),
-            min_lr=min_lr,
-            max_lr=max_lr,
-        )
-
-    return info
-
-
-_mlp_info = _info_for("mnist1d-mlp", budget=3000, eval_every=250, target=0.66)
-_cnn_info = _info_for("mnist1d-cnn", budget=3000, eval_every=250, target=0.92)
+_mlp_info = vision_info("mnist1d-mlp", budget=3000, eval_every=250, target=0.66)
+_cnn_info = vision_info("mnist1d-cnn", budget=3000, eval_every=250, target=0.92)
 
 
 @P.describes("mnist1d-mlp", _mlp_info)
