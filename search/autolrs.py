@@ -24,7 +24,7 @@ from autolr.segment import Segment
 from autolr.state import TrainingState
 from search import gp
 from search.forecast import FORECASTERS, rank_correlation
-from search.lr_range import range_from_probe
+from search.lr_range import check_lr_range, range_from_probe
 
 _STATE_KEYS = (
     "lo",
@@ -112,12 +112,7 @@ class AutoLRS(Controller):
         self.beta = check_positive("beta", beta)
         self.forecaster = check_choice("forecaster", forecaster, tuple(FORECASTERS))
         self.val_after = check_range("val_after", val_after, 0.0, 1.0)
-        if lr_range is not None and (
-            not isinstance(lr_range, list | tuple)
-            or len(lr_range) != 2
-            or not 0 < lr_range[0] < lr_range[1]
-        ):
-            raise ValueError(f"lr_range must be (lo, hi) with 0 < lo < hi, got {lr_range!r}")
+        check_lr_range(lr_range)
         self.range_test_steps = check_int("range_test_steps", range_test_steps, 5)
         self.range_ratio = check_range("range_ratio", range_ratio, 1.0, math.inf, low_open=True)
         self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)

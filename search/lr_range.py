@@ -10,6 +10,16 @@ from autolr.schedules import exponential
 from autolr.segment import Segment
 
 
+def check_lr_range(lr_range: object) -> None:
+    """A user's search range must be ``(lo, hi)`` with 0 < lo < hi (or None: range test)."""
+    if lr_range is not None and (
+        not isinstance(lr_range, list | tuple)
+        or len(lr_range) != 2
+        or not 0 < lr_range[0] < lr_range[1]
+    ):
+        raise ValueError(f"lr_range must be (lo, hi) with 0 < lo < hi, got {lr_range!r}")
+
+
 def debiased_ema(losses: np.ndarray, beta: float = 0.9) -> np.ndarray:
     """s_i = EMA_beta(loss)_i / (1 - beta ** (i + 1)) (fastai's smoothing)."""
     out = np.empty(losses.size)

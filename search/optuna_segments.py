@@ -21,7 +21,7 @@ from autolr.schedules.base import check_choice, check_int, check_positive, check
 from autolr.segment import Segment
 from autolr.state import TrainingState
 from search.forecast import FORECASTERS
-from search.lr_range import range_from_probe
+from search.lr_range import check_lr_range, range_from_probe
 
 SAMPLERS = ("tpe", "gp", "random")
 FAMILIES = ("constant", "linear")
@@ -80,12 +80,7 @@ class OptunaController(Controller):
         self.sampler = check_choice("sampler", sampler, SAMPLERS)
         self.family = check_choice("family", family, FAMILIES)
         self.forecaster = check_choice("forecaster", forecaster, tuple(FORECASTERS))
-        if lr_range is not None and (
-            not isinstance(lr_range, list | tuple)
-            or len(lr_range) != 2
-            or not 0 < lr_range[0] < lr_range[1]
-        ):
-            raise ValueError(f"lr_range must be (lo, hi) with 0 < lo < hi, got {lr_range!r}")
+        check_lr_range(lr_range)
         self.range_test_steps = check_int("range_test_steps", range_test_steps, 5)
         self.range_ratio = check_range("range_ratio", range_ratio, 1.0, math.inf, low_open=True)
         self.seed = check_int("seed", seed, 0)

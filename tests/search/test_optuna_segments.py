@@ -53,3 +53,12 @@ def test_built_by_name() -> None:
 def test_constructor_validates(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         OptunaController(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["autolrs", "optuna"])
+@pytest.mark.parametrize("bad", [[0.1], [0.2, 0.1], [0.0, 1.0], "0.1-1"])
+def test_bad_lr_range_names_the_field(name, bad):
+    from autolr.controllers.base import build_controller
+
+    with pytest.raises(ValueError, match="lr_range"):
+        build_controller({"name": name, "lr_range": bad}, default_lr=0.1)
