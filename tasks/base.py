@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,41 +144,48 @@ def build_supervised(
     )
 
 
-def vision_info(name: str, budget: int, eval_every: int, target: float) -> Callable[..., TaskInfo]:
-    """The TaskInfo builder of a classification task: checks the shared parameters
-    (width, depth, batch_size, data_seed, lr, optimizer, weight_decay) and fills in the
-    task's budget, evaluation period and accuracy target."""
+def classifier_info(
+    name: str,
+    *,
+    budget: int,
+    eval_every: int,
+    target: float,
+    width: int,
+    depth: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    weight_decay: float,
+) -> TaskInfo:
+    """The TaskInfo of an image classifier, after checking the shared parameters."""
+    P.integer("width", width)
+    P.integer("depth", depth)
+    P.integer("batch_size", batch_size)
+    P.one_of("optimizer", optimizer, OPTIMIZERS)
+    decay = P.non_negative("weight_decay", weight_decay)
+    min_lr, max_lr = LR_RANGE[optimizer]
+    return TaskInfo(
+        name=name,
+        kind="vision",
+        budget_steps=budget,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        metric="accuracy",
+        mode="max",
+        target=target,
+        lr=P.positive("lr", lr),
+        optimizer=describe_optimizer(optimizer, decay),
+        min_lr=min_lr,
+        max_lr=max_lr,
+    )
 
-    def info(
-        *,
-        width: int,
-        depth: int,
-        batch_size: int,
-        data_seed: int,
-        lr: float,
-        optimizer: str,
-        weight_decay: float,
-    ) -> TaskInfo:
-        P.integer("width", width)
-        P.integer("depth", depth)
-        P.integer("batch_size", batch_size)
+
+def vision_info(name: str, budget: int, eval_every: int, target: float) -> Callable[..., TaskInfo]:
+    """The ``describe`` of a generated-data classifier: ``classifier_info`` plus
+    ``data_seed``, with the task's budget, evaluation period and accuracy target."""
+
+    def info(*, data_seed: int, **params: Any) -> TaskInfo:
         P.integer("data_seed", data_seed, minimum=0)
-        P.one_of("optimizer", optimizer, OPTIMIZERS)
-        decay = P.non_negative("weight_decay", weight_decay)
-        min_lr, max_lr = LR_RANGE[optimizer]
-        return TaskInfo(
-            name=name,
-            kind="vision",
-            budget_steps=budget,
-            batch_size=batch_size,
-            eval_every=eval_every,
-            metric="accuracy",
-            mode="max",
-            target=target,
-            lr=P.positive("lr", lr),
-            optimizer=describe_optimizer(optimizer, decay),
-            min_lr=min_lr,
-            max_lr=max_lr,
-        )
+        return classifier_info(name, budget=budget, eval_every=eval_every, target=target, **params)
 
     return info

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,13 +26,7 @@ from torch import nn
 
 from autolr.trainee import TaskInfo
 from tasks import params as P
-from tasks.base import (
-    LR_RANGE,
-    OPTIMIZERS,
-    SupervisedTrainee,
-    build_supervised,
-    describe_optimizer,
-)
+from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.models import Standardize, pixel_stats
 
 TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
@@ -137,40 +132,11 @@ def resnet(width: int, depth: int, mean: list[float], std: list[float]) -> nn.Se
     return nn.Sequential(*layers)
 
 
-def _info(
-    *,
-    path: str | Path | None,
-    width: int,
-    depth: int,
-    batch_size: int,
-    lr: float,
-    optimizer: str,
-    weight_decay: float,
-    augment: bool,
-) -> TaskInfo:
+def _info(*, path: str | Path | None, augment: bool, **params: Any) -> TaskInfo:
     P.path_like("path", path)
-    P.integer("width", width)
-    P.integer("depth", depth)
-    P.integer("batch_size", batch_size)
-    P.one_of("optimizer", optimizer, OPTIMIZERS)
-    decay = P.non_negative("weight_decay", weight_decay)
     if not isinstance(augment, bool):
         raise ValueError(f"augment must be a bool, got {augment!r}")
-    min_lr, max_lr = LR_RANGE[optimizer]
-    return TaskInfo(
-        name="cifar10-resnet",
-        kind="vision",
-        budget_steps=15_000,
-        batch_size=batch_size,
-        eval_every=1000,
-        metric="accuracy",
-        mode="max",
-        target=0.90,
-        lr=P.positive("lr", lr),
-        optimizer=describe_optimizer(optimizer, decay),
-        min_lr=min_lr,
-        max_lr=max_lr,
-    )
+    return classifier_info("cifar10-resnet", budget=15_000, eval_every=1000, target=0.90, **params)
 
 
 @P.describes("cifar10-resnet", _info)

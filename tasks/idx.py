@@ -19,19 +19,14 @@ import gzip
 import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
 
 from autolr.trainee import TaskInfo
 from tasks import params as P
-from tasks.base import (
-    LR_RANGE,
-    OPTIMIZERS,
-    SupervisedTrainee,
-    build_supervised,
-    describe_optimizer,
-)
+from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.models import Standardize, conv_net, pixel_stats
 
 # IDX type code -> big-endian numpy dtype
@@ -109,38 +104,10 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def _info(
-    *,
-    path: str | Path | None,
-    width: int,
-    depth: int,
-    batch_size: int,
-    lr: float,
-    optimizer: str,
-    weight_decay: float,
-    target: float,
-) -> TaskInfo:
+def _info(*, path: str | Path | None, target: float, **params: Any) -> TaskInfo:
     P.path_like("path", path)
-    P.integer("width", width)
-    P.integer("depth", depth)
-    P.integer("batch_size", batch_size)
-    P.one_of("optimizer", optimizer, OPTIMIZERS)
-    decay = P.non_negative("weight_decay", weight_decay)
-    min_lr, max_lr = LR_RANGE[optimizer]
-    return TaskInfo(
-        name="idx-cnn",
-        kind="vision",
-        budget_steps=3000,
-        batch_size=batch_size,
-        eval_every=500,
-        metric="accuracy",
-        mode="max",
-        target=P.positive("target", target),
-        lr=P.positive("lr", lr),
-        optimizer=describe_optimizer(optimizer, decay),
-        min_lr=min_lr,
-        max_lr=max_lr,
-    )
+    target = P.positive("target", target)
+    return classifier_info("idx-cnn", budget=3000, eval_every=500, target=target, **params)
 
 
 @P.describes("idx-cnn", _info)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from autolr.registry import did_you_mean
+from autolr.registry import check_known, did_you_mean
 from autolr.trainee import TaskInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,12 +96,7 @@ def describes(name: str, info: Callable[..., TaskInfo]) -> Callable[[F], F]:
         accepted = [p for p in signature.parameters if p not in ("seed", "device")]
 
         def describe(**params: Any) -> TaskInfo:
-            for key in params:
-                if key not in accepted:
-                    raise ValueError(
-                        f"unknown parameter {key!r} for task {name!r}"
-                        f"{did_you_mean(key, accepted)}; accepted: {', '.join(accepted)}"
-                    )
+            check_known(f"task {name!r}", params, accepted)
             bound = signature.bind(0, **params)
             bound.apply_defaults()
             return info(**{k: v for k, v in bound.arguments.items() if k in accepted})
