@@ -71,10 +71,8 @@ class Probe:
         s = self._session
         start = time.perf_counter()
         snap = s.snapshot()
-        lrs = np.clip(segment.schedule.values(np.arange(n)), s.min_lr, min(s.max_lr, s.lr_cap))
-        mom = segment.schedule.momentum
-        moms = None if mom is None else mom.values(np.arange(n))
-        out = s.train(lrs, s._multipliers(segment), moms, record=False)
+        lrs, moms, mults = s.plan(segment, n)
+        out = s.train(lrs, mults, moms, record=False)
         val_loss = val_metric = None
         if validate and not out.diverged:
             val_loss, val_metric = (float(v) for v in s.trainee.evaluate())

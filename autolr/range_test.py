@@ -35,6 +35,16 @@ class RangeTestResult:
         return int(self.lrs.size)
 
 
+def debiased_ema(losses: np.ndarray, beta: float = 0.9) -> np.ndarray:
+    """s_i = EMA_beta(loss)_i / (1 - beta ** (i + 1)) (fastai's smoothing)."""
+    out = np.empty(losses.size)
+    avg = 0.0
+    for i, value in enumerate(losses):
+        avg = beta * avg + (1 - beta) * value
+        out[i] = avg / (1 - beta ** (i + 1))
+    return out
+
+
 def steepest_lr(
     lrs: np.ndarray, smoothed: np.ndarray, skip_start: int = 10, skip_end: int = 5
 ) -> float:

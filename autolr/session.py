@@ -138,11 +138,7 @@ class Session:
         if self.done:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
-        n = min(segment.steps, self.ledger.remaining)
-        lrs = self._bounded(segment.lrs()[:n])
-        mom = segment.schedule.momentum
-        moms = None if mom is None else mom.values(np.arange(n))
-        mults = self._multipliers(segment)
+        lrs, moms, mults = self.plan(segment, min(segment.steps, self.ledger.remaining))
         good = self.snapshot()
         out = self.train(lrs, mults, moms, record=True)
         if out.diverged:
@@ -363,18 +359,22 @@ class Session:
             wall_time=self.wall_time if wall is None else wall,
         )
 
-    def _bounded(self, lrs: np.ndarray) -> np.ndarray:
-        return np.clip(lrs, self.min_lr, min(self.max_lr, self.lr_cap))
-
-    def _multipliers(self, segment: Segment) -> list[float]:
+    def plan(self, segment: Segment, n: int) -> tuple[np.ndarray, np.ndarray | None, list[float]]:
+        """The first ``n`` steps of a segment as ``train`` takes them: base LRs within the
+        bounds and the rollback cap, momenta (or None), and per-group multipliers."""
+        t = np.arange(n)
+        lrs = np.clip(segment.schedule.values(t), self.min_lr, min(self.max_lr, self.lr_cap))
+        mom = segment.schedule.momentum
         if segment.multipliers is None:
-            return list(self.lr_multipliers)
-        if len(segment.multipliers) != len(self.lr_multipliers):
+            mults = list(self.lr_multipliers)
+        elif len(segment.multipliers) != len(self.lr_multipliers):
             raise ValueError(
                 f"segment has {len(segment.multipliers)} multipliers but the optimizer has "
                 f"{len(self.lr_multipliers)} param groups"
             )
-        return [a * b for a, b in zip(self.lr_multipliers, segment.multipliers)]
+        else:
+            mults = [a * b for a, b in zip(self.lr_multipliers, segment.multipliers)]
+        return lrs, None if mom is None else mom.values(t), mults
 
     def _probe_steps(self) -> int:
         return self.ledger.probe + self.ledger.range_test

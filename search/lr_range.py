@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from autolr.probe import Probe
-from autolr.range_test import valley_lr
+from autolr.range_test import debiased_ema, valley_lr
 from autolr.schedules import exponential
 from autolr.segment import Segment
 
@@ -18,16 +18,6 @@ def check_lr_range(lr_range: object) -> None:
         or not 0 < lr_range[0] < lr_range[1]
     ):
         raise ValueError(f"lr_range must be (lo, hi) with 0 < lo < hi, got {lr_range!r}")
-
-
-def debiased_ema(losses: np.ndarray, beta: float = 0.9) -> np.ndarray:
-    """s_i = EMA_beta(loss)_i / (1 - beta ** (i + 1)) (fastai's smoothing)."""
-    out = np.empty(losses.size)
-    avg = 0.0
-    for i, value in enumerate(losses):
-        avg = beta * avg + (1 - beta) * value
-        out[i] = avg / (1 - beta ** (i + 1))
-    return out
 
 
 def range_from_probe(

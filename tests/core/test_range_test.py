@@ -51,3 +51,11 @@ def test_range_test_bad_arguments(kw, needle):
     s = Session(ToyTrainee(seed=0), Fixed({"name": "constant", "lr": 0.05}), 500, 20)
     with pytest.raises(ValueError, match=needle):
         range_test(s, **kw)
+
+
+def test_debiased_ema_by_hand():
+    from autolr.range_test import debiased_ema
+
+    np.testing.assert_allclose(debiased_ema(np.array([2.0, 2.0, 2.0])), [2.0, 2.0, 2.0])
+    # beta 0.5: avg 0.5, then 0.5*0.5 + 0.5*3 = 1.75; debiased 1.0 and 1.75 / 0.75
+    np.testing.assert_allclose(debiased_ema(np.array([1.0, 3.0]), beta=0.5), [1.0, 1.75 / 0.75])
