@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autolr.bench.stats import profile
-from autolr.bench.store import ResultsStore
 from autolr.plots import _pyplot, _smooth, save
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ def _band(ax: object, curves: list[np.ndarray], color: str, label: str, log: boo
         ax.set_yscale("log")  # type: ignore[attr-defined]
 
 
-def plot_task_curves(store: ResultsStore, rep: TaskReport, out_dir: Path) -> Path:
+def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path:
     """One column per method: LR (top) and smoothed training loss (bottom) per kept step."""
     plt = _pyplot()
     rows = [r for r in sorted(rep.rows.values(), key=lambda r: (r.track != "eval", r.method))]
@@ -36,7 +35,7 @@ def plot_task_curves(store: ResultsStore, rep: TaskReport, out_dir: Path) -> Pat
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, row in enumerate(rows):
-        curves = [store.curves(k) for k in row.keys]
+        curves = row.curves
         color = colors[j % len(colors)]
         _band(axes[0, j], [c["lr"] for c in curves], color, row.method, log=True)
         window = max(1, min(c["train_loss"].size for c in curves) // 50)

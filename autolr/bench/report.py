@@ -30,7 +30,7 @@ class Row:
     walls: list[float]
     probes: list[float]
     diverged: int
-    keys: list[str]
+    curves: list[dict[str, np.ndarray]]
     seeds: list[int]
     peak: float | None = None
 
@@ -121,7 +121,7 @@ def _row(
         row.walls.append(s["wall_time_s"])
         row.probes.append(s["steps_probed"])
         row.diverged += int(s["rollbacks"] > 0)
-        row.keys.append(c["key"])
+        row.curves.append(cv)
         row.seeds.append(int(c["seed"]))
     return row
 
@@ -259,7 +259,7 @@ def write_report(store: ResultsStore, suite: str, out_dir: Path, console: bool =
         "steps to target / the method's.\n",
     ]
     for rep in reports:
-        img = plot_task_curves(store, rep, out_dir)
+        img = plot_task_curves(rep, out_dir)
         parts += [
             f"## {rep.task}\n",
             f"Metric: {rep.metric} ({'higher' if rep.mode == 'max' else 'lower'} is "
