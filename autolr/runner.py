@@ -210,6 +210,7 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         "steps_to_target": to_target,
         "charged_steps_to_target": hist.steps_to_target(info.reached, "charged"),
         "time_to_target_s": time_to_target,
+        "controller_stats": session.controller.stats(),
     }
 
 

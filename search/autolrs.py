@@ -203,6 +203,14 @@ class AutoLRS(Controller):
         n = min(len(self.forecasts), len(self.reached))
         return rank_correlation(self.forecasts[:n], self.reached[:n])
 
+    def stats(self) -> dict[str, float | int | None]:
+        rho = self.forecast_quality()
+        return {
+            "forecast_rho": None if math.isnan(rho) else rho,
+            "gp_seconds": self.gp_seconds,
+            "stages": self.stage,
+        }
+
     # ---- internals ----------------------------------------------------------------------
 
     def _plan(self, state: TrainingState, remaining: int) -> tuple[int, int, int]:

@@ -34,6 +34,11 @@ class Controller(abc.ABC):
     def observe(self, state: TrainingState) -> None:  # noqa: B027  (optional hook)
         """Feedback after the segment ran; ``state.rolled_back`` tells of a divergence."""
 
+    def stats(self) -> dict[str, float | int | None]:
+        """Numbers about the controller's own work (forecast quality, search time), reported
+        in a run's summary under ``controller_stats``; None where a number is undefined."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

@@ -58,6 +58,24 @@ def test_full_run_charges_every_step_and_learns() -> None:
     assert all(entry["lr"] > 0 for entry in ctrl.log)
 
 
+def test_summary_reports_forecast_quality_and_gp_time() -> None:
+    from autolr.runner import run
+
+    cfg = {
+        "task": {"name": "toy"},
+        "controller": {"name": "autolrs", "k": 3, "tau0": 30, "trial_fraction": 0.25},
+        "budget_steps": 300,
+        "eval_every": 50,
+    }
+    res = run(cfg)
+    ctrl, stats = res.session.controller, res.summary["controller_stats"]
+    assert stats["stages"] == ctrl.stage >= 2
+    assert stats["gp_seconds"] == ctrl.gp_seconds > 0
+    rho = ctrl.forecast_quality()
+    assert stats["forecast_rho"] == (None if math.isnan(rho) else rho)
+    assert run({**cfg, "controller": {"name": "plateau"}}).summary["controller_stats"] == {}
+
+
 class FakeProbe:
     """Losses a * exp(-lr t) + 0.1; NaN (diverged) for lr above ``limit``."""
 
