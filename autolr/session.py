@@ -6,7 +6,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +21,8 @@ from autolr.segment import Segment
 from autolr.state import TrainingState, ema_update, loss_stats
 from autolr.stepstats import StepStats, sharpness
 from autolr.trainee import Trainee
+
+T = TypeVar("T")
 
 CHECKPOINT_VERSION = 1
 
@@ -119,7 +121,7 @@ class Session:
     def run(self) -> TrainingState:
         """Propose and advance until the budget is spent; then evaluate the final model."""
         while not self.done:
-            segment = self.controller.propose(self.state, self.probe)
+            segment = self._timed(self.controller.propose, self.state, self.probe)
             if not isinstance(segment, Segment):
                 raise TypeError(
                     f"controller {self.controller.name!r} proposed {segment!r}, not a Segment"
@@ -127,11 +129,20 @@ class Session:
             if self.done:  # its probes spent the budget
                 break
             self.advance(segment)
-            self.controller.observe(self.state)
+            self._timed(self.controller.observe, self.state)
             for callback in self.callbacks:
                 callback(self)
         self.finish()
         return self.state
+
+    def _timed(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a controller hook, charging its whole duration to the wall time: its own
+        compute (a GP fit, a policy) as well as the probes it runs (which add their part)."""
+        wall, start = self.wall_time, time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.wall_time = wall + (time.perf_counter() - start)
 
     def advance(self, segment: Segment) -> TrainingState:
         """Train one segment (cut to the remaining budget) and return the new state."""

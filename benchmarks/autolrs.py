@@ -1,38 +1,43 @@
 """AutoLRS against the best of a 7-point LR grid, for cosine and for step decay.
 
-    python benchmarks/autolrs.py --quick                 # mnist1d-cnn at a small budget
-    python benchmarks/autolrs.py          # mnist1d-cnn and stdlib-lm at default budgets
+    python -m benchmarks.autolrs --quick            # mnist1d-cnn at an 800-step budget
+    python -m benchmarks.autolrs --workers 2        # mnist1d-cnn and stdlib-lm, default budgets
+    python -m benchmarks.autolrs --from /root/bench-cpu --suite cpu --cosine cosine-warmup
+                                                    # the same table from a finished bench store
 
-Protocol (every step charged; the ledger's budget is the same for every method):
-- tuning: each baseline family runs a 7-point grid, lr = task lr * 2**j for j = -3..3, on a
-  tuning seed that is not an evaluation seed; the grid point with the best final metric wins;
-- evaluation: the tuned cosine, the tuned step decay and each AutoLRS variant run on >= 3
-  evaluation seeds;
-- reported: final metric (mean and 95% CI), charged steps to reach the target (the tuned
-  cosine's mean final metric), wall time and its overhead against the tuned cosine, probe
-  steps, and the forecast rank correlation (Spearman between each stage's forecast and the
-  loss the stage reached).
-Per-run results are saved to --out as JSON lines; a rerun skips finished runs.
+The runs go through ``autolr bench`` (a suite named ``autolrs``), so they share its results
+store, resume and protocol (every step charged; the ledger's budget is the same for every
+method):
+- tuning: cosine and step decay (x0.1 at a third and two thirds of the budget) each run a
+  7-point grid, lr = task lr * 2**j for j = -3..3, on a tuning seed that is not an evaluation
+  seed; the grid point with the best final metric wins;
+- evaluation: the two tuned baselines and each AutoLRS variant on >= 3 evaluation seeds;
+- reported: final metric (mean and 95% CI), charged steps to the target (the tuned cosine's
+  mean final metric) per seed and as a ratio to the tuned cosine's, wall time and its ratio to
+  the tuned cosine's, probe steps, time in the GP step, and the forecast rank correlation
+  (Spearman between each stage's forecast and the loss the stage reached).
+``--from`` reads the same numbers out of any store holding such runs, for example the CPU
+suite's, whose cosine baseline is labelled ``cosine-warmup``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from autolr.bench.stats import mean_ci
-from autolr.runner import run
+from autolr.bench import ResultsStore, bench
+from autolr.bench.harness import final_metric
+from autolr.bench.stats import mean_ci, steps_to_target
+from autolr.bench.store import store_url
 from autolr.trainee import task_info
 
-GRID = [2.0**j for j in range(-3, 4)]
 VARIANTS: dict[str, dict[str, Any]] = {
     "autolrs": {"name": "autolrs"},
     "autolrs-adaptive": {"name": "autolrs", "adaptive": True},
@@ -47,120 +52,102 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "final_decay": False,
     },
 }
+BASELINES = [
+    {"name": "cosine"},
+    {"name": "step", "step_size_frac": 0.34, "gamma": 0.1},
+]
 
 
-def baseline(family: str, lr: float, budget: int) -> dict[str, Any]:
-    if family == "cosine":
-        return {"name": "fixed", "schedule": {"name": "cosine", "lr": lr, "total_steps": budget}}
-    step = {"name": "step", "lr": lr, "step_size": max(1, budget // 3), "gamma": 0.1}
-    return {"name": "fixed", "schedule": step}
-
-
-def one_run(task: str, controller: dict[str, Any], seed: int, budget: int, every: int) -> dict:
-    cfg = {
-        "task": {"name": task},
-        "controller": controller,
-        "budget_steps": budget,
-        "seed": seed,
-        "eval_every": every,
-        "interval": 50,
-    }
-    start = time.perf_counter()
-    res = run(cfg)
-    s, hist = res.summary, res.history
-    ctrl = res.session.controller
-    quality = ctrl.forecast_quality() if hasattr(ctrl, "forecast_quality") else math.nan
+def suite(
+    tasks: Sequence[str], budget: int | None, seeds: int, tuning_seed: int, variants: list[str]
+) -> dict[str, Any]:
+    """The benchmark as an ``autolr bench`` suite."""
+    entries = []
+    for task in tasks:
+        entry: dict[str, Any] = {"name": task}
+        if budget is not None:
+            entry.update(budget_steps=budget, eval_every=max(10, budget // 20))
+        entries.append(entry)
     return {
-        "final": s["final_val_metric"],
-        "wall": time.perf_counter() - start,
-        "probe": s["steps_probed"],
-        "kept": s["steps_trained"],
-        "evals": {
-            "charged": list(map(int, hist.evals["charged"])),
-            "metric": list(map(float, hist.evals["val_metric"])),
-        },
-        "rho": quality,
-        "gp_s": float(getattr(ctrl, "gp_seconds", 0.0)),
-        "lrs": [e["lr"] for e in getattr(ctrl, "log", [])],
+        "name": "autolrs",
+        "seeds": list(range(seeds)),
+        "tuning_seeds": [tuning_seed],
+        "grid": {"points": 7, "span": 8},
+        "tasks": entries,
+        "baselines": BASELINES,
+        "controllers": [{"label": v, **VARIANTS[v]} for v in variants],
+        "replay": False,
     }
 
 
-def to_target(r: dict, target: float, mode: str) -> int | None:
-    for c, m in zip(r["evals"]["charged"], r["evals"]["metric"]):
-        if (m >= target) if mode == "max" else (m <= target):
-            return c
-    return None
-
-
-def bench_task(
-    task: str,
-    budget: int,
-    seeds: list[int],
-    tuning_seed: int,
-    every: int,
-    variants: list[str],
-    done: dict[str, dict],
-    log: Any,
+def table(
+    store: ResultsStore, suite_name: str, cosine: str = "cosine", step: str = "step"
 ) -> list[str]:
-    info = task_info(task)
-
-    def cell(key: str, controller: dict[str, Any], seed: int) -> dict:
-        if key not in done:
-            done[key] = one_run(task, controller, seed, budget, every)
-            log.write(json.dumps({"key": key, **done[key]}) + "\n")
-            log.flush()
-            print(
-                f"{key}: final {done[key]['final']:.4g} wall {done[key]['wall']:.0f}s", flush=True
-            )
-        return done[key]
-
-    tuned = {}
-    for fam in ("cosine", "step"):
-        scores = {}
-        for g in GRID:
-            lr = info.lr * g
-            r = cell(f"{task}/{budget}/tune/{fam}/{lr:.6g}", baseline(fam, lr, budget), tuning_seed)
-            scores[lr] = r["final"] if r["final"] is not None else -math.inf
-        sign = 1 if info.mode == "max" else -1
-        tuned[fam] = max(scores, key=lambda lr: sign * scores[lr])
-    methods: dict[str, list[dict]] = {}
-    for seed in seeds:
-        for fam in ("cosine", "step"):
-            key = f"{task}/{budget}/eval/{fam}/{tuned[fam]:.6g}/s{seed}"
-            methods.setdefault(f"{fam} (lr {tuned[fam]:.3g})", []).append(
-                cell(key, baseline(fam, tuned[fam], budget), seed)
-            )
-        for v in variants:
-            methods.setdefault(v, []).append(
-                cell(f"{task}/{budget}/eval/{v}/s{seed}", VARIANTS[v], seed)
-            )
-    cos = next(v for k, v in methods.items() if k.startswith("cosine"))
-    target = float(np.mean([r["final"] for r in cos]))
-    cos_wall = float(np.mean([r["wall"] for r in cos]))
-    cos_steps = [to_target(r, target, info.mode) for r in cos]
-    lines = [
-        f"### {task}, budget {budget} steps, seeds {seeds} (tuning seed {tuning_seed})",
-        "",
-        f"target = tuned cosine's mean final {info.metric}: {target:.4f}",
-        "",
-        "| method | final (mean ± 95% CI) | charged steps to target (per seed) | "
-        "vs cosine | wall s | overhead | probe steps | forecast rho |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, rs in methods.items():
-        finals = [r["final"] for r in rs]
-        m, h = mean_ci(finals)
-        steps = [to_target(r, target, info.mode) for r in rs]
-        ratios = [s / c for s, c in zip(steps, cos_steps) if s is not None and c]
-        ratio = f"{np.mean(ratios):.2f}x ({len(ratios)}/{len(rs)} reached)" if ratios else "-"
-        wall = float(np.mean([r["wall"] for r in rs]))
-        rho = [r["rho"] for r in rs if r["rho"] is not None and not math.isnan(r["rho"])]
-        lines.append(
-            f"| {name} | {m:.4f} ± {h:.4f} | {steps} | {ratio} | {wall:.0f} | "
-            f"{wall / cos_wall:.2f}x | {np.mean([r['probe'] for r in rs]):.0f} | "
-            f"{np.mean(rho) if rho else float('nan'):.2f} |"
-        )
+    """Per task: the tuned cosine and step decay against every AutoLRS run of the suite."""
+    cells = store.done_cells(suite_name)
+    if not cells:
+        raise ValueError(f"the results store holds no finished runs of suite {suite_name!r}")
+    lines: list[str] = []
+    for task in sorted({c["task"] for c in cells}):
+        runs = [c for c in cells if c["task"] == task]
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for c in sorted(runs, key=lambda c: c["seed"]):
+            autolrs = c["track"] == "self" and c["config"]["controller"]["name"] == "autolrs"
+            if (c["track"] == "eval" and c["method"] in (cosine, step)) or autolrs:
+                groups.setdefault(c["method"], []).append(c)
+        if cosine not in groups:
+            lines += [f"### {task}: no evaluation runs of the tuned {cosine!r} yet", ""]
+            continue
+        lines += _task_table(store, task, groups, cosine)
     return lines
+
+
+def _task_table(
+    store: ResultsStore, task: str, groups: dict[str, list[dict[str, Any]]], cosine: str
+) -> list[str]:
+    first = groups[cosine][0]["summary"]
+    mode, metric, budget = first["mode"], first["metric"], first["budget_steps"]
+    target = float(np.mean([final_metric(c["summary"], mode) for c in groups[cosine]]))
+
+    def to_target(c: dict[str, Any]) -> float:
+        cv = store.curves(c["key"])
+        return steps_to_target(cv["eval_charged"], cv["eval_metric"], target, mode)
+
+    cos_wall = float(np.mean([c["summary"]["wall_time_s"] for c in groups[cosine]]))
+    seeds = sorted({c["seed"] for g in groups.values() for c in g})
+    lines = [
+        f"### {task}, budget {budget} steps, evaluation seeds {seeds}",
+        "",
+        f"target = the tuned {cosine}'s mean final {metric}: {target:.4f}, which the tuned "
+        f"{cosine} reaches, on average, at the end of its {budget}-step budget. 'vs budget' is "
+        "the mean charged steps to the target over the seeds that reach it, over the budget: "
+        "the goal is <= 0.8x on every seed with no loss in final metric.",
+        "",
+        "| method | peak lr | final (mean ± 95% CI) | charged steps to target | vs budget | "
+        "wall s | vs cosine | probe steps | GP s | forecast rho |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, group in groups.items():
+        s = [c["summary"] for c in group]
+        m, h = mean_ci([final_metric(x, mode) for x in s])
+        steps = [to_target(c) for c in group]
+        hit = [x for x in steps if math.isfinite(x)]
+        ratio = f"{np.mean(hit) / budget:.2f}x ({len(hit)}/{len(steps)})" if hit else "never"
+        wall = float(np.mean([x["wall_time_s"] for x in s]))
+        ctrl = [x.get("controller_stats") or {} for x in s]
+        rho = [x["forecast_rho"] for x in ctrl if x.get("forecast_rho") is not None]
+        gp = [x["gp_seconds"] for x in ctrl if "gp_seconds" in x]
+        peak = group[0]["config"]["controller"].get("schedule", {})
+        peak_lr = peak.get("lr")
+        lines.append(
+            f"| {name} | {'-' if peak_lr is None else f'{peak_lr:.3g}'} | {m:.4f} ± {h:.4f} | "
+            f"{[int(x) if math.isfinite(x) else 'never' for x in steps]} | {ratio} | "
+            f"{wall:.0f} | {wall / cos_wall:.2f}x | "
+            f"{np.mean([x['steps_probed'] for x in s]):.0f} | "
+            f"{f'{np.mean(gp):.1f}' if gp else '-'} | "
+            f"{f'{np.mean(rho):.2f}' if rho else '-'} |"
+        )
+    return [*lines, ""]
 
 
 def forecast_check(task: str, seed: int, budget: int, tau: int, trial: int) -> list[str]:
@@ -169,25 +156,23 @@ def forecast_check(task: str, seed: int, budget: int, tau: int, trial: int) -> l
     LR's loss at tau from its first ``trial`` losses; Spearman rho against the loss reached
     (the mean of the last quarter of the tau steps)."""
     from autolr.runner import build_session, load_config
+    from autolr.segment import Segment
     from search.forecast import FORECASTERS, rank_correlation
 
     info = task_info(task)
+    schedule = {"name": "cosine", "lr": info.lr, "total_steps": budget}
     cfg = {
         "task": {"name": task},
-        "controller": baseline("cosine", info.lr, budget),
+        "controller": {"name": "fixed", "schedule": schedule},
         "budget_steps": budget * 10,
         "seed": seed,
         "eval_every": 0,
     }
     session = build_session(load_config(cfg))
-    session.advance(
-        session.controller.propose(session.state, session.probe).__class__.constant(
-            info.lr, budget // 4
-        )
-    )
+    session.advance(Segment.constant(info.lr, budget // 4))
     reached, curves = [], []
-    for g in GRID:
-        res = session.probe.run(info.lr * g, tau)
+    for j in range(-3, 4):
+        res = session.probe.run(info.lr * 2.0**j, tau)
         curves.append(res.losses[:trial])
         reached.append(res.final_loss)
     lines = [
@@ -206,9 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="*", default=None)
     p.add_argument("--budget", type=int, default=None, help="override every task's budget")
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds (>= 3)")
-    p.add_argument("--tuning-seed", type=int, default=100)
-    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--out", type=Path, default=Path("runs/bench-autolrs.jsonl"))
+    p.add_argument("--tuning-seed", type=int, default=1000)
+    p.add_argument("--variants", nargs="*", default=["autolrs"], choices=list(VARIANTS))
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("bench/autolrs"))
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="run nothing; read this results store (a bench folder, a .db file or a URL)",
+    )
+    p.add_argument("--suite", default="autolrs", help="with --from: the suite to read")
+    p.add_argument("--cosine", default="cosine", help="with --from: the cosine baseline's label")
+    p.add_argument("--step", default="step", help="with --from: the step baseline's label")
     p.add_argument(
         "--forecast-check",
         action="store_true",
@@ -216,32 +211,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     args = p.parse_args(argv)
+    if args.seeds < 3:
+        p.error(f"--seeds must be >= 3, got {args.seeds}")
     torch.set_num_threads(args.threads)
     tasks = args.tasks or (["mnist1d-cnn"] if args.quick else ["mnist1d-cnn", "stdlib-lm"])
+    budget = args.budget or (800 if args.quick else None)
     if args.forecast_check:
         for task in tasks:
-            budget = args.budget or (800 if args.quick else task_info(task).budget_steps)
-            tau = budget // 4
+            b = budget or task_info(task).budget_steps
             for seed in range(args.seeds):
-                print("\n".join(forecast_check(task, seed, budget, tau, max(6, tau // 20))))
+                print("\n".join(forecast_check(task, seed, b, b // 4, max(6, b // 80))))
         return 0
-    done: dict[str, dict] = {}
-    if args.out.exists():
-        for line in args.out.read_text().splitlines():
-            row = json.loads(line)
-            done[row.pop("key")] = row
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = []
-    with open(args.out, "a") as log:
-        for task in tasks:
-            budget = args.budget or (800 if args.quick else task_info(task).budget_steps)
-            every = max(10, budget // 20)
-            seeds = list(range(args.seeds))
-            lines = bench_task(
-                task, budget, seeds, args.tuning_seed, every, args.variants, done, log
-            )
-            report += [*lines, ""]
-    print("\n".join(report))
+    if args.source is None:
+        spec = suite(tasks, budget, args.seeds, args.tuning_seed, args.variants)
+        bench(spec, out=args.out, workers=args.workers, progress=True)
+        source, name = str(args.out), "autolrs"
+    else:
+        source, name = args.source, args.suite
+    path = Path(source)
+    store = ResultsStore(store_url(None if path.is_dir() else source, path), create=False)
+    try:
+        print("\n".join(table(store, name, args.cosine, args.step)))
+    finally:
+        store.close()
     return 0
 
 

@@ -142,3 +142,23 @@ def test_sharpness_of_a_quadratic_is_its_largest_curvature():
 
     trainee.loss = quad
     assert sharpness(trainee, None, iters=50) == pytest.approx(4.0, rel=1e-4)
+
+
+def test_controller_compute_is_charged_to_wall_time():
+    """Time a controller spends thinking (a GP fit, say) counts, and probes are not counted
+    twice: the session's wall time covers the whole run."""
+    import time
+
+    class Slow(Fixed):
+        def propose(self, state, probe):
+            probe.run(0.01, 2)
+            time.sleep(0.05)
+            return super().propose(state, probe)
+
+    session = Session(ToyTrainee(seed=0), Slow(Segment.constant(0.01, 10).schedule), 40, 10)
+    start = time.perf_counter()
+    session.run()
+    elapsed = time.perf_counter() - start
+    proposals = session.ledger.probe // 2
+    assert proposals >= 3
+    assert proposals * 0.05 <= session.wall_time <= elapsed
