@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autolr.collapse import check_undo
 from autolr.schedules.base import Schedule, check_int, check_positive
 from autolr.schedules.basic import constant
 
@@ -19,11 +20,14 @@ class Segment:
         schedule: the base LR at local step k is ``schedule(k)``.
         steps: how many optimizer steps the segment asks for (>= 1).
         multipliers: optional per-param-group factors on the base LR (layer-wise LR).
+        undo: optional collapse guard: the session rolls the segment back once it gives back
+            more than this fraction of the training's progress (see ``autolr.collapse``).
     """
 
     schedule: Schedule
     steps: int
     multipliers: tuple[float, ...] | None = None
+    undo: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
@@ -34,6 +38,7 @@ class Segment:
                 check_positive(f"multipliers[{i}]", m) for i, m in enumerate(self.multipliers)
             )
             object.__setattr__(self, "multipliers", mults)
+        object.__setattr__(self, "undo", check_undo(self.undo))
 
     @classmethod
     def constant(cls, lr: float, steps: int, multipliers: Sequence[float] | None = None) -> Segment:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from autolr import snapshot as snapshots
+from autolr.collapse import CollapseGuard
 from autolr.controllers.base import Controller
 from autolr.history import History
 from autolr.ledger import Ledger
@@ -100,6 +101,7 @@ class Session:
         self.wall_time = 0.0
         self._ema = math.nan
         self._best = math.inf
+        self._first = math.nan
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
         lr0 = info.lr if initial_lr is None else initial_lr
@@ -135,6 +137,15 @@ class Session:
         self.finish()
         return self.state
 
+    def _guard(self, segment: Segment, n: int) -> CollapseGuard | None:
+        """The segment's collapse guard, measured against the loss before any training (the
+        initial model on batch 0: the same on a resumed run)."""
+        if segment.undo is None:
+            return None
+        return CollapseGuard(
+            segment.undo, self._first, self._best, window=max(10, min(50, n // 10))
+        )
+
     def _timed(self, fn: Callable[..., T], *args: Any) -> T:
         """Call a controller hook, charging its whole duration to the wall time: its own
         compute (a GP fit, a policy) as well as the probes it runs (which add their part)."""
@@ -151,7 +162,7 @@ class Session:
         start = time.perf_counter()
         lrs, moms, mults = self.plan(segment, min(segment.steps, self.ledger.remaining))
         good = self.snapshot()
-        out = self.train(lrs, mults, moms, record=True)
+        out = self.train(lrs, mults, moms, record=True, guard=self._guard(segment, len(lrs)))
         if out.diverged:
             snapshots.restore(self.trainee, good)
             self.ledger.charge("lost", out.steps_run)
@@ -229,12 +240,13 @@ class Session:
         record: bool,
         start: int | None = None,
         cut_spikes: bool = True,
+        guard: CollapseGuard | None = None,
     ) -> Outcome:
         """Run ``len(lrs)`` optimizer steps from batch ``start`` (default: ``self.step``).
 
         Stops at a non-finite loss, or (with ``cut_spikes``) at a loss above
-        ``divergence_factor`` times the best interval mean. Touches neither the ledger nor the
-        snapshot: callers charge and restore.
+        ``divergence_factor`` times the best interval mean, or when ``guard`` trips. Touches
+        neither the ledger nor the snapshot: callers charge and restore.
         """
         trainee, opt = self.trainee, self.trainee.optimizer
         groups = opt.param_groups
@@ -263,6 +275,8 @@ class Session:
             value = loss.item()
             losses[k] = value
             if not math.isfinite(value) or value > threshold:
+                return Outcome(losses, k + 1, True, history, stats)
+            if guard is not None and guard.update(value):
                 return Outcome(losses, k + 1, True, history, stats)
             if record:
                 wall = self.wall_time + time.perf_counter() - t0
@@ -333,6 +347,7 @@ class Session:
         with torch.no_grad():
             initial_loss = float(self.trainee.loss(self.trainee.batch(0)).item())
         self._best = initial_loss if math.isfinite(initial_loss) and initial_loss > 0 else math.inf
+        self._first = initial_loss if math.isfinite(initial_loss) else math.nan
         if self.eval_every:
             self._evaluate_into(self.history, step=0, charged=0, wall=0.0)
         last = self.history.last_eval

@@ -11,11 +11,13 @@ candidate with the lowest posterior mean among those that did not diverge.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
+from autolr.collapse import check_undo
 from autolr.controllers.base import Controller
 from autolr.probe import Probe
 from autolr.schedules import constant, linear
@@ -72,6 +74,10 @@ class AutoLRS(Controller):
         final_decay: when no further stage fits the budget, the last stage runs to the end
             of the budget with lr(t) = lr * (1 - t / n) instead of a constant (a WSD-style
             final decay).
+        undo: the collapse guard on every stage (``autolr.collapse``): a stage that gives
+            back more than this fraction of the training's progress is rolled back (its
+            steps charged as lost) and the range capped below its LR. None: no guard. Short
+            trials can crown an LR that first drops the loss fast and then kills the network.
     """
 
     name = "autolrs"
@@ -97,6 +103,7 @@ class AutoLRS(Controller):
         memory: int = 3,
         max_decay: float | None = 2.0,
         final_decay: bool = True,
+        undo: float | None = 0.5,
     ) -> None:
         self.lr = None if lr is None else check_positive("lr", lr)
         budget = None if budget_steps is None else check_int("budget_steps", budget_steps, 1)
@@ -123,6 +130,7 @@ class AutoLRS(Controller):
             raise ValueError(f"final_decay must be a bool, got {final_decay!r}")
         self.final_decay = final_decay
         self.memory = check_int("memory", memory, 1)
+        self.undo = check_undo(undo)
         self.max_decay = (
             None
             if max_decay is None
@@ -152,6 +160,9 @@ class AutoLRS(Controller):
     # ---- ask / tell ---------------------------------------------------------------------
 
     def propose(self, state: TrainingState, probe: Probe | None) -> Segment:
+        return dataclasses.replace(self._propose(state, probe), undo=self.undo)
+
+    def _propose(self, state: TrainingState, probe: Probe | None) -> Segment:
         if probe is None:
             raise ValueError(
                 "controller 'autolrs' needs probes: run it in a Session, or use "
@@ -191,8 +202,11 @@ class AutoLRS(Controller):
 
     def observe(self, state: TrainingState) -> None:
         if state.rolled_back:  # the chosen LR diverged on the long run: cap the range there
-            self.hi = max(min(self.hi, self.chosen_lr), self.lo * 1.0001)
+            if math.isfinite(self.chosen_lr):
+                self.hi = max(min(self.hi, self.chosen_lr), self.lo * 1.0001)
             self.chosen_lr = math.nan
+            if len(self.forecasts) > len(self.reached):  # that stage reached nothing
+                self.forecasts.pop()
             return
         if len(self.reached) < len(self.forecasts) and state.losses.size:
             tail = state.losses[-max(1, state.losses.size // 4) :]

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import math
 
@@ -156,6 +157,7 @@ def test_build_from_config_gets_budget() -> None:
         ({"lr_range": (1.0, 0.1)}, "lr_range"),
         ({"val_after": 2.0}, "val_after"),
         ({"adaptive": "yes"}, "adaptive"),
+        ({"undo": 0.0}, "undo"),
     ],
 )
 def test_constructor_validates(kwargs: dict, name: str) -> None:
@@ -175,3 +177,16 @@ def test_range_test_never_starts_far_above_the_task_lr() -> None:
     assert 0 < session.ledger.range_test == ctrl.range_steps <= 30
     assert ctrl.hi <= 2 * 10 * 0.002  # capped at 10 x lr (then at most one 2x move)
     assert ctrl.lo == pytest.approx(ctrl.hi / 100)
+
+
+def test_stages_carry_the_collapse_guard_and_a_rollback_caps_the_range() -> None:
+    ctrl = AutoLRS(k=3, tau0=20, trial_fraction=0.2, budget_steps=300, lr_range=(1e-3, 0.1))
+    session = Session(ToyTrainee(seed=0), ctrl, 300, 10)
+    segment = ctrl.propose(session.state, session.probe)
+    assert segment.undo == 0.5
+    chosen = ctrl.chosen_lr
+    ctrl.observe(dataclasses.replace(session.state, rolled_back=True))
+    assert ctrl.hi == chosen and math.isnan(ctrl.chosen_lr)
+    assert len(ctrl.forecasts) == len(ctrl.reached) == 0  # the lost stage reached nothing
+    off = AutoLRS(k=3, tau0=20, budget_steps=300, lr_range=(1e-3, 0.1), undo=None)
+    assert off.propose(session.state, session.probe).undo is None
