@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,22 +51,32 @@ def bench(
     store: str | None = None,
     workers: int = 1,
     progress: bool = False,
+    redo: Sequence[str] = (),
 ) -> Path:
     """Run a suite into a results store and write the report; returns the report's path.
 
     Phases: (1) tuning runs of the baselines on the tuning seeds, and the self-tuning
     controllers on the evaluation seeds; (2) the baselines on the evaluation seeds at their
     tuned peak; (3) open-loop replays of the adaptive controllers' LR traces. A rerun skips
-    finished cells.
+    finished cells; ``redo`` names methods whose stored cells (and replays) are deleted
+    first, to be run again (after a change to a controller, say).
     """
     from autolr.bench.report import write_report
 
     s = load_suite(suite)  # validates before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
+    labels = [m.label for m in s.baselines + s.controllers]
+    unknown = [m for m in redo if m not in labels]
+    if unknown:
+        raise ValueError(f"--redo {unknown[0]!r} is not a method of suite {s.name!r}: {labels}")
     out_dir = Path(out)
     results = ResultsStore(store_url(store, out_dir))
     try:
+        if redo:
+            gone = results.forget(s.name, redo)
+            if progress:
+                print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
         with _Progress(progress) as note:
             phases = [
                 ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),

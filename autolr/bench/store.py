@@ -235,6 +235,22 @@ class ResultsStore:
                 .values(status="failed", error=error[-4000:], finished=time.time())
             )
 
+    def forget(self, suite: str, methods: Iterable[str]) -> int:
+        """Delete the cells (and curves) of these method labels and of their open-loop
+        replays, in one transaction, so that the next run recomputes them; returns how many
+        cells went."""
+        labels = [m for m in methods] + [f"{m}-replay" for m in methods]
+        chosen = select(cells_table.c.key).where(
+            cells_table.c.suite == suite, cells_table.c.method.in_(labels)
+        )
+        with self.engine.begin() as con:
+            keys = [k for (k,) in con.execute(chosen)]
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                con.execute(curves_table.delete().where(curves_table.c.key.in_(part)))
+                con.execute(cells_table.delete().where(cells_table.c.key.in_(part)))
+        return len(keys)
+
     def done_cells(self, suite: str | None = None) -> list[dict[str, Any]]:
         query = select(cells_table).where(cells_table.c.status == "done")
         if suite is not None:

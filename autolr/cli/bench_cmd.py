@@ -23,6 +23,13 @@ def add_parser(sub: Any) -> None:
         help="results store: a SQLAlchemy URL or a SQLite path (default DIR/results.db)",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default bench/<suite>)")
+    p.add_argument(
+        "--redo",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="delete this method's stored runs (and its replays) and run them again; repeatable",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_bench)
 
@@ -39,7 +46,12 @@ def run_bench(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     out = args.out or Path("bench") / suite.name
     path = bench(
-        args.suite, out=out, store=args.store, workers=args.workers, progress=not args.quiet
+        args.suite,
+        out=out,
+        store=args.store,
+        workers=args.workers,
+        progress=not args.quiet,
+        redo=args.redo,
     )
     print(f"wrote {path}")
     return 0

@@ -133,6 +133,23 @@ def test_rerun_skips_finished_cells(tmp_path):
     assert again == finished and len(stamp) == N_CELLS
 
 
+def test_redo_reruns_one_method_and_its_replays_only(tmp_path):
+    bench(SUITE, out=tmp_path)
+    with sqlite3.connect(tmp_path / "results.db") as con:
+        before = dict(con.execute("select key, finished from cells").fetchall())
+        methods = dict(con.execute("select key, method from cells").fetchall())
+    with pytest.raises(ValueError, match="--redo 'nope' is not a method of suite 'tiny'"):
+        bench(SUITE, out=tmp_path, redo=["nope"])
+    bench(SUITE, out=tmp_path, redo=["plateau"])
+    with sqlite3.connect(tmp_path / "results.db") as con:
+        after = dict(con.execute("select key, finished from cells").fetchall())
+        n_curves = con.execute("select count(*) from curves").fetchone()[0]
+    assert after.keys() == before.keys() and n_curves == N_CELLS
+    redone = {k for k in after if after[k] != before[k]}
+    assert {methods[k] for k in redone} == {"plateau", "plateau-replay"}
+    assert len(redone) == 4  # 2 seeds x (run + replay)
+
+
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
