@@ -147,6 +147,7 @@ class AutoLRS(Controller):
         self.ages: list[int] = []
         self.log: list[dict[str, Any]] = []
         self.gp_seconds = 0.0
+        gp.load_backend()  # at construction: the import is not charged to any run's time
 
     # ---- the LR <-> x map ---------------------------------------------------------------
 

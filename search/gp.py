@@ -10,6 +10,7 @@ at age 0: old stages inform the new one, less the older they are.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import time
 import warnings
@@ -31,6 +32,13 @@ class Suggestion:
     x: float
     value: float
     seconds: float
+
+
+def load_backend() -> None:
+    """Import BoTorch and GPyTorch now (seconds, once per process), so that a controller's
+    first GP fit inside a timed run does not pay for it."""
+    for name in ("botorch.acquisition", "botorch.fit", "botorch.models", "gpytorch"):
+        importlib.import_module(name)
 
 
 def fit_gp(

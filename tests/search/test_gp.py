@@ -49,3 +49,12 @@ def test_suggest_validates(kwargs: dict, name: str) -> None:
 def test_fit_rejects_non_finite_losses() -> None:
     with pytest.raises(ValueError, match="finite"):
         gp.fit_gp([0.1, 0.9], [1.0, math.nan])
+
+
+def test_backend_is_imported_when_autolrs_is_built() -> None:
+    import sys
+
+    from search.autolrs import AutoLRS
+
+    AutoLRS()
+    assert {"botorch.fit", "botorch.models", "gpytorch"} <= set(sys.modules)
