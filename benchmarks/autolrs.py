@@ -142,7 +142,7 @@ def _task_table(
         lines.append(
             f"| {name} | {'-' if peak_lr is None else f'{peak_lr:.3g}'} | {m:.4f} ± {h:.4f} | "
             f"{[int(x) if math.isfinite(x) else 'never' for x in steps]} | {ratio} | "
-            f"{wall:.0f} | {wall / cos_wall:.2f}x | "
+            f"{wall:.3g} | {wall / cos_wall:.2f}x | "
             f"{np.mean([x['steps_probed'] for x in s]):.0f} | "
             f"{f'{np.mean(gp):.1f}' if gp else '-'} | "
             f"{f'{np.mean(rho):.2f}' if rho else '-'} |"
