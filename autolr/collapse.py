@@ -9,6 +9,7 @@ the progress made so far that it may give back before the session rolls it back.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from autolr.schedules.base import check_range
 
@@ -25,8 +26,8 @@ class CollapseGuard:
         low + undo * (first - low),
 
     where ``first`` is the loss the run started from (NaN: this segment's first window) and
-    ``low`` the lowest loss level seen:
-    the best interval mean before the segment, or any full window's mean inside it. It stays
+    ``low`` the lowest loss level seen: the best interval mean before the segment, or any
+    full window's mean inside it. It stays
     idle until ``low < (1 - MIN_PROGRESS) * first``, so the noise of a run that has not yet
     learned never trips it.
     """
@@ -34,7 +35,7 @@ class CollapseGuard:
     def __init__(self, undo: float, first: float, best: float, window: int) -> None:
         self.undo, self.first, self.low = undo, first, best
         self.window = max(1, window)
-        self._recent: list[float] = []
+        self._recent: deque[float] = deque()
         self._sum = 0.0
 
     def update(self, loss: float) -> bool:
@@ -42,7 +43,7 @@ class CollapseGuard:
         self._recent.append(loss)
         self._sum += loss
         if len(self._recent) > self.window:
-            self._sum -= self._recent.pop(0)
+            self._sum -= self._recent.popleft()
         if len(self._recent) < self.window:
             return False
         mean = self._sum / self.window

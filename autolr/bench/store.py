@@ -239,7 +239,8 @@ class ResultsStore:
         """Delete the cells (and curves) of these method labels and of their open-loop
         replays, in one transaction, so that the next run recomputes them; returns how many
         cells went."""
-        labels = [m for m in methods] + [f"{m}-replay" for m in methods]
+        names = list(methods)
+        labels = names + [f"{m}-replay" for m in names]
         chosen = select(cells_table.c.key).where(
             cells_table.c.suite == suite, cells_table.c.method.in_(labels)
         )

@@ -140,6 +140,9 @@ def test_redo_reruns_one_method_and_its_replays_only(tmp_path):
         methods = dict(con.execute("select key, method from cells").fetchall())
     with pytest.raises(ValueError, match="--redo 'nope' is not a method of suite 'tiny'"):
         bench(SUITE, out=tmp_path, redo=["nope"])
+    store = ResultsStore(f"sqlite:///{tmp_path / 'results.db'}")
+    assert store.forget("tiny", (m for m in ["plateau"])) == 4  # any iterable, used once
+    store.close()
     bench(SUITE, out=tmp_path, redo=["plateau"])
     with sqlite3.connect(tmp_path / "results.db") as con:
         after = dict(con.execute("select key, finished from cells").fetchall())
