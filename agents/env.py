@@ -34,10 +34,10 @@ from gymnasium import spaces
 from agents.features import CLIP, N_FEATURES, encode
 from agents.instances import Instance, InstanceSet, check_split
 from autolr.controllers.base import Controller
-from autolr.segment import Segment
-from autolr.session import Session
-from autolr.state import TrainingState
-from autolr.trainee import make_task
+from autolr.loop.segment import Segment
+from autolr.loop.session import Session
+from autolr.loop.state import TrainingState
+from autolr.loop.trainee import make_task
 
 ENV_ID = "autolr/LRControl-v0"
 ACTIONS = ("continuous", "discrete")

@@ -28,7 +28,7 @@ from agents.instances import Instance
 from agents.policy import Rollout, rollout
 from autolr.controllers.base import Controller
 from autolr.controllers.fixed import Fixed
-from autolr.trainee import task_info
+from autolr.loop.trainee import task_info
 
 GRID = tuple(2.0**k for k in range(-3, 4))
 METHODS = ("policy", "static", "cosine", "replay")
@@ -181,7 +181,7 @@ def table(summary: dict[str, Any]) -> str:
 
 def plot(results: Sequence[InstanceResult], path: Any) -> None:
     """Per-instance mean score of each method (one group of bars per instance)."""
-    from autolr.plots import _pyplot, save
+    from autolr.running.plots import _pyplot, save
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(results)), 4.5))

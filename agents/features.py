@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from autolr.state import TrainingState
+from autolr.loop.state import TrainingState
 
 FEATURE_VERSION = 1
 FEATURE_NAMES: tuple[str, ...] = (

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from autolr.trainee import task_info
+from autolr.loop.trainee import task_info
 
 SPLITS = ("train", "test")
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from agents.features import N_FEATURES, check_header, header
 from agents.policy import PolicyController
-from autolr.io import atomic_path
+from autolr.running.io import atomic_path
 
 FORMAT = "autolr-meta-policy"
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "meta_default.json"

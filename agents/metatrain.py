@@ -29,7 +29,7 @@ import numpy as np
 from agents.instances import Instance, InstanceSet
 from agents.meta import MetaController, MLPPolicy, save_policy
 from agents.policy import rollout
-from autolr.io import atomic_path
+from autolr.running.io import atomic_path
 
 DEFAULTS: dict[str, Any] = {
     "instances": None,
@@ -161,7 +161,7 @@ def write_curve(rows: Sequence[Mapping[str, float]], path: Path) -> None:
 
 def plot_curve(rows: Sequence[Mapping[str, float]], path: Path, x: str, ys: Sequence[str]) -> None:
     """A learning curve as PNG."""
-    from autolr.plots import _pyplot, save
+    from autolr.running.plots import _pyplot, save
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))

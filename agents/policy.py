@@ -19,9 +19,9 @@ from agents.env import initial_metric, open_session, score
 from agents.features import encode
 from agents.instances import Instance
 from autolr.controllers.base import Controller
-from autolr.probe import Probe
-from autolr.segment import Segment
-from autolr.state import TrainingState
+from autolr.loop.probe import Probe
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState
 
 
 class PolicyController(Controller):

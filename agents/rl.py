@@ -22,7 +22,7 @@ import torch
 from agents.env import ACTIONS, LRControlEnv, log2_multiplier
 from agents.features import check_header, header
 from agents.policy import PolicyController
-from autolr.io import atomic_path
+from autolr.running.io import atomic_path
 
 FORMAT = "autolr-rl-policy"
 ALGOS = ("ppo", "sac")

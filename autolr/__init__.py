@@ -16,16 +16,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run": "autolr.runner:run",
-    "RunResult": "autolr.runner:RunResult",
-    "attach": "autolr.attach:attach",
-    "find_lr": "autolr.find_lr:find_lr",
-    "Session": "autolr.session:Session",
-    "Segment": "autolr.segment:Segment",
-    "TrainingState": "autolr.state:TrainingState",
+    "run": "autolr.running.runner:run",
+    "RunResult": "autolr.running.runner:RunResult",
+    "attach": "autolr.loop.attach:attach",
+    "find_lr": "autolr.running.find_lr:find_lr",
+    "Session": "autolr.loop.session:Session",
+    "Segment": "autolr.loop.segment:Segment",
+    "TrainingState": "autolr.loop.state:TrainingState",
     "Controller": "autolr.controllers.base:Controller",
     "build_controller": "autolr.controllers.base:build_controller",
-    "make_task": "autolr.trainee:make_task",
+    "make_task": "autolr.loop.trainee:make_task",
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]

@@ -16,7 +16,7 @@ import argparse
 from agents.instances import Instance
 from agents.meta import MetaController
 from agents.policy import rollout
-from autolr.trainee import task_info
+from autolr.loop.trainee import task_info
 
 
 def measure(task: str, controller_factory, steps: int, interval: int) -> tuple[float, float]:

@@ -36,7 +36,7 @@ from autolr.bench import ResultsStore, bench
 from autolr.bench.harness import final_metric
 from autolr.bench.stats import mean_ci, steps_to_target
 from autolr.bench.store import store_url
-from autolr.trainee import task_info
+from autolr.loop.trainee import task_info
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "autolrs": {"name": "autolrs"},
@@ -155,8 +155,8 @@ def forecast_check(task: str, seed: int, budget: int, tau: int, trial: int) -> l
     then run 7 LRs (task lr * 2**j, j = -3..3) for the full tau as probes; forecast each
     LR's loss at tau from its first ``trial`` losses; Spearman rho against the loss reached
     (the mean of the last quarter of the tau steps)."""
-    from autolr.runner import build_session, load_config
-    from autolr.segment import Segment
+    from autolr.loop.segment import Segment
+    from autolr.running.runner import build_session, load_config
     from search.forecast import FORECASTERS, rank_correlation
 
     info = task_info(task)

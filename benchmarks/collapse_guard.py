@@ -3,7 +3,7 @@
     python -m benchmarks.collapse_guard --workers 2
     python -m benchmarks.collapse_guard --tasks digits-cnn --seeds 3 4 5
 
-The guard (``autolr.collapse``; AutoLRS's ``undo``, default 0.5) was added after the CPU
+The guard (``autolr.loop.collapse``; AutoLRS's ``undo``, default 0.5) was added after the CPU
 suite's first run showed AutoLRS collapsing digits-cnn and mnist1d-mlp to chance on one of
 its three evaluation seeds. Those seeds chose the fix, so they cannot judge it: this runs
 both versions, through ``autolr bench`` (every step charged), on fresh seeds (default

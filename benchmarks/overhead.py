@@ -19,8 +19,8 @@ import time
 import torch
 
 from autolr.controllers import Fixed
-from autolr.session import Session
-from autolr.trainee import make_task
+from autolr.loop.session import Session
+from autolr.loop.trainee import make_task
 
 
 def _clock() -> tuple[float, float]:

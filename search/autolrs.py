@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from autolr.collapse import check_undo
 from autolr.controllers.base import Controller
-from autolr.probe import Probe
+from autolr.loop.collapse import check_undo
+from autolr.loop.probe import Probe
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState
 from autolr.schedules import constant, linear
 from autolr.schedules.base import check_choice, check_int, check_positive, check_range
-from autolr.segment import Segment
-from autolr.state import TrainingState
 from search import gp
 from search.forecast import FORECASTERS, rank_correlation
 from search.lr_range import check_lr_range, range_from_probe
@@ -74,7 +74,7 @@ class AutoLRS(Controller):
         final_decay: when no further stage fits the budget, the last stage runs to the end
             of the budget with lr(t) = lr * (1 - t / n) instead of a constant (a WSD-style
             final decay).
-        undo: the collapse guard on every stage (``autolr.collapse``): a stage that gives
+        undo: the collapse guard on every stage (``autolr.loop.collapse``): a stage that gives
             back more than this fraction of the training's progress is rolled back (its
             steps charged as lost) and the range capped below its LR. None: no guard. Short
             trials can crown an LR that first drops the loss fast and then kills the network.

@@ -8,7 +8,7 @@ backward, ``optimizer.step()``) and returns the loss; the loop writes the LR int
 groups before each call. Batches are drawn from ``batches`` (any iterable, restarted when
 exhausted) and kept until the model has trained past them, so every trial of a stage sees
 the same batches. Trials snapshot and restore the model, optimizer and RNG states in memory
-(``autolr.snapshot``) and are charged to the budget like the kept steps.
+(``autolr.loop.snapshot``) and are charged to the budget like the kept steps.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from autolr import snapshot as snapshots
-from autolr.ledger import Ledger
-from autolr.probe import ProbeResult
-from autolr.segment import Segment
-from autolr.state import TrainingState, loss_stats
+from autolr.loop import snapshot as snapshots
+from autolr.loop.ledger import Ledger
+from autolr.loop.probe import ProbeResult
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState, loss_stats
 from search.autolrs import AutoLRS
 
 
@@ -105,7 +105,7 @@ class AutoLRSLoop:
                 return losses, k + 1, True
         return losses, len(lrs), False
 
-    def run(  # the probe interface: same signature as autolr.probe.Probe.run
+    def run(  # the probe interface: same signature as autolr.loop.probe.Probe.run
         self,
         segment: Segment | float,
         steps: int | None = None,

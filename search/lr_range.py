@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from autolr.probe import Probe
-from autolr.range_test import debiased_ema, valley_lr
+from autolr.loop.probe import Probe
+from autolr.loop.range_test import debiased_ema, valley_lr
+from autolr.loop.segment import Segment
 from autolr.schedules import exponential
-from autolr.segment import Segment
 
 
 def check_lr_range(lr_range: object) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from autolr.io import atomic_path, load_yaml_arg
 from autolr.registry import did_you_mean
+from autolr.running.io import atomic_path, load_yaml_arg
 from autolr.schedules.base import check_choice, check_int
 from search.storage import open_storage, recover_stale
 
@@ -168,8 +168,8 @@ def objective(trial: Any, cfg: TuneConfig) -> float:
     """Train one schedule; report the validation metric at each evaluation for pruning."""
     import optuna
 
-    from autolr.runner import build_session, load_config
-    from autolr.trainee import task_info
+    from autolr.loop.trainee import task_info
+    from autolr.running.runner import build_session, load_config
 
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     budget = cfg.budget_steps or task_info(cfg.task).budget_steps
@@ -202,7 +202,7 @@ def open_study(cfg: TuneConfig, url: str | None = None) -> Any:
     """Create or load the config's study (same name and storage: a re-run continues it)."""
     import optuna
 
-    from autolr.trainee import task_info
+    from autolr.loop.trainee import task_info
     from search.optuna_segments import make_sampler
 
     mode = task_info(cfg.task).mode
@@ -294,7 +294,7 @@ def tune(
 def _result(cfg: TuneConfig, study: Any, dead: int) -> TuneResult:
     from optuna.trial import TrialState
 
-    from autolr.trainee import task_info
+    from autolr.loop.trainee import task_info
 
     counts = {s.name.lower(): 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):

@@ -1,7 +1,7 @@
 """Benchmark tasks: each factory builds a Trainee from a seed, with nothing downloaded.
 
-The tasks are registered by name in ``autolr.trainee.TASKS`` and built with
-``autolr.trainee.make_task({"name": ..., **params}, seed)``:
+The tasks are registered by name in ``autolr.loop.trainee.TASKS`` and built with
+``autolr.loop.trainee.make_task({"name": ..., **params}, seed)``:
 
 =================  ===========================================  =================================
 name               what                                         data

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autolr.trainee import TaskInfo, Trainee
+from autolr.loop.trainee import TaskInfo, Trainee
 from tasks import params as P
 from tasks.streams import ArrayStream
 

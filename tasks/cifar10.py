@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autolr.trainee import TaskInfo
+from autolr.loop.trainee import TaskInfo
 from tasks import params as P
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.models import Standardize, pixel_stats

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from autolr.trainee import TaskInfo
+from autolr.loop.trainee import TaskInfo
 from tasks import params as P
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.models import Standardize, conv_net, pixel_stats

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autolr.trainee import TaskInfo, Trainee
+from autolr.loop.trainee import TaskInfo, Trainee
 from tasks import params as P
 from tasks.base import LR_RANGE, OPTIMIZERS, build_optimizer, describe_optimizer, seeded_model
 from tasks.corpora import stdlib_corpus, text_corpus

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autolr.trainee import TaskInfo, Trainee
+from autolr.loop.trainee import TaskInfo, Trainee
 from tasks import params as P
 from tasks.base import seeded_model
 

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from autolr.loop.trainee import TaskInfo
 from autolr.registry import check_known, did_you_mean
-from autolr.trainee import TaskInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,8 +6,8 @@ import pytest
 
 from autolr.bench import load_suite
 from autolr.controllers.base import build_controller
-from autolr.runner import load_config
-from autolr.trainee import task_info
+from autolr.loop.trainee import task_info
+from autolr.running.runner import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUNS = sorted([*(CONFIGS / "tasks").glob("*.yaml"), *(CONFIGS / "controllers").glob("*.yaml")])

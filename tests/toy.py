@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from autolr.trainee import TASKS, TaskInfo, Trainee
+from autolr.loop.trainee import TASKS, TaskInfo, Trainee
 
 INFO = TaskInfo(
     name="toy",

@@ -18,8 +18,8 @@ Progress = Callable[[Cell, str], None]
 
 def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train one cell's run config; returns its summary and curves (runs in a worker)."""
-    from autolr.config import validate
-    from autolr.runner import build_session, summarize
+    from autolr.running.config import validate
+    from autolr.running.runner import build_session, summarize
 
     cfg = validate(config)
     session = build_session(cfg)

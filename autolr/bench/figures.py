@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autolr.bench.stats import profile
-from autolr.plots import _pyplot, _smooth, save
+from autolr.running.plots import _pyplot, _smooth, save
 
 if TYPE_CHECKING:
     from autolr.bench.report import TaskReport

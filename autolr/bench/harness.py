@@ -11,7 +11,7 @@ from typing import Any
 from autolr.bench.execute import execute
 from autolr.bench.store import ResultsStore, store_url
 from autolr.bench.suite import Cell, Suite
-from autolr.io import load_yaml_arg
+from autolr.running.io import load_yaml_arg
 
 
 def load_suite(suite: str | Path | Mapping[str, Any]) -> Suite:

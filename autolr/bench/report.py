@@ -13,7 +13,7 @@ import numpy as np
 from autolr.bench import stats
 from autolr.bench.harness import choose_peaks, final_metric
 from autolr.bench.store import ResultsStore
-from autolr.io import atomic_path
+from autolr.running.io import atomic_path
 
 R_MAX = 4.0
 

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from autolr.config import parse_model
 from autolr.controllers.base import CONTROLLERS
+from autolr.loop.trainee import TaskInfo, task_info
+from autolr.running.config import parse_model
 from autolr.schedules.base import family_factory
-from autolr.trainee import TaskInfo, task_info
 
 RUN_KEYS = ("budget_steps", "eval_every", "interval", "device", "threads")
 DEFAULT_BASELINES: list[dict[str, Any]] = [

@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _config(text: str) -> dict[str, Any]:
-    from autolr.io import load_yaml_arg
+    from autolr.running.io import load_yaml_arg
 
     cfg = load_yaml_arg(text)
     if not isinstance(cfg, dict):

@@ -33,9 +33,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autolr.config import apply_overrides
-    from autolr.find_lr import find_lr
-    from autolr.plots import plot_range_test
+    from autolr.running.config import apply_overrides
+    from autolr.running.find_lr import find_lr
+    from autolr.running.plots import plot_range_test
 
     task = apply_overrides({"name": args.task}, args.overrides)
     result = find_lr(

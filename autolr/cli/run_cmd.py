@@ -33,8 +33,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autolr.runner import load_config
-    from autolr.runner import run as run_config
+    from autolr.running.runner import load_config
+    from autolr.running.runner import run as run_config
 
     cfg = load_config(args.config, args.overrides)
     out = args.out

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from autolr.io import atomic_path, load_yaml_arg
+from autolr.running.io import atomic_path, load_yaml_arg
 
 
 def add_parser(sub: Any) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 writer.writerow([k, *(repr(float(col[k])) for _, col in columns)])
         print(f"wrote {args.csv}")
     if args.plot:
-        from autolr.plots import plot_schedules
+        from autolr.running.plots import plot_schedules
 
         plot_schedules(args.plot, steps, [(_label(s.spec), s) for s in scheds])
         print(f"wrote {args.plot}")

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from autolr.registry import Registry, check_known
 
 if TYPE_CHECKING:
-    from autolr.probe import Probe
-    from autolr.segment import Segment
-    from autolr.state import TrainingState
+    from autolr.loop.probe import Probe
+    from autolr.loop.segment import Segment
+    from autolr.loop.state import TrainingState
 
 
 class Controller(abc.ABC):

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from autolr.controllers.base import CONTROLLERS, Controller
-from autolr.probe import Probe
+from autolr.loop.probe import Probe
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState
 from autolr.schedules.base import build, family_factory, parse_spec
 from autolr.schedules.combinators import shift
-from autolr.segment import Segment
-from autolr.state import TrainingState
 
 
 @CONTROLLERS.register("fixed")

@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 from autolr.controllers.base import CONTROLLERS, Controller
-from autolr.probe import Probe
+from autolr.loop.probe import Probe
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState
 from autolr.schedules.base import check_int, check_nonnegative, check_positive, check_range
-from autolr.segment import Segment
-from autolr.state import TrainingState
 
 
 @CONTROLLERS.register("greedy")

@@ -6,7 +6,9 @@ import math
 from typing import Any
 
 from autolr.controllers.base import CONTROLLERS, Controller
-from autolr.probe import Probe
+from autolr.loop.probe import Probe
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState
 from autolr.schedules.base import (
     check_choice,
     check_int,
@@ -14,8 +16,6 @@ from autolr.schedules.base import (
     check_positive,
     check_range,
 )
-from autolr.segment import Segment
-from autolr.state import TrainingState
 
 MONITORS = ("train_loss", "val_loss", "val_metric")
 

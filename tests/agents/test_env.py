@@ -10,7 +10,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from agents.env import ENV_ID, LRControlEnv, open_session
 from agents.features import CLIP
 from agents.instances import Instance
-from autolr.segment import Segment
+from autolr.loop.segment import Segment
 
 
 @pytest.mark.parametrize("action", ["continuous", "discrete"])

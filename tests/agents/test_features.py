@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.features import CLIP, FEATURE_NAMES, N_FEATURES, check_header, encode, header
-from autolr.state import TrainingState
+from autolr.loop.state import TrainingState
 
 
 def _state(**kw) -> TrainingState:

@@ -98,7 +98,7 @@ def test_the_shipped_configs_validate():
     import yaml
 
     from agents.rltrain import check_config as check_train
-    from autolr.runner import load_config
+    from autolr.running.runner import load_config
 
     root = Path(__file__).resolve().parents[2] / "configs" / "agents"
     cfg = check_config(yaml.safe_load((root / "meta_default.yaml").read_text()))

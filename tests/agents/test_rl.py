@@ -49,7 +49,7 @@ def test_the_rl_controller_loads_and_runs_in_a_session(ppo_policy):
     assert isinstance(controller, RLController) and controller.decisions == 5
     # it acts as the saved policy says: η_1 = η_0 · 2^clip(mean action)
     policy, _ = load_policy(path)
-    session = autolr.runner.build_session(autolr.runner.load_config(cfg))
+    session = autolr.running.runner.build_session(autolr.running.runner.load_config(cfg))
     with torch.no_grad():
         mean = policy._predict(torch.from_numpy(encode(session.state))[None], True)
     a = float(np.clip(mean.numpy().ravel()[0], -1, 1))
@@ -110,8 +110,8 @@ def test_sac_and_discrete_policies_load_and_act(tmp_path, small, algo, action, k
     path, _ = train_rl(cfg, algo=algo, timesteps=32, out=str(tmp_path / "p.pt"), log=None)
     controller = RLController(str(path), lr=0.5)
     assert controller.header["algo"] == algo and controller.header["action"] == action
-    session = autolr.runner.build_session(
-        autolr.runner.load_config({"task": {"name": "nqm", "dim": 10}, "budget_steps": 20})
+    session = autolr.running.runner.build_session(
+        autolr.running.runner.load_config({"task": {"name": "nqm", "dim": 10}, "budget_steps": 20})
     )
     a = controller.act(encode(session.state))
     assert -1.0 <= a <= 1.0

@@ -6,8 +6,8 @@ import torch
 
 from autolr.controllers import CONTROLLERS, Fixed, Greedy, Hypergradient, Plateau, PlateauRule
 from autolr.controllers.base import build_controller
-from autolr.session import Session
-from autolr.state import TrainingState
+from autolr.loop.session import Session
+from autolr.loop.state import TrainingState
 from tests.toy import ToyTrainee
 
 

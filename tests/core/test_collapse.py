@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-from autolr.collapse import CollapseGuard
 from autolr.controllers import Fixed
+from autolr.loop.collapse import CollapseGuard
+from autolr.loop.segment import Segment
+from autolr.loop.session import Session
 from autolr.schedules import constant
-from autolr.segment import Segment
-from autolr.session import Session
 from tests.toy import ToyTrainee
 
 

@@ -4,8 +4,8 @@ import torch
 
 import autolr
 from autolr.controllers import Fixed
-from autolr.range_test import range_test, steepest_lr, valley_lr
-from autolr.session import Session
+from autolr.loop.range_test import range_test, steepest_lr, valley_lr
+from autolr.loop.session import Session
 from tests.toy import ToyTrainee
 
 
@@ -54,7 +54,7 @@ def test_range_test_bad_arguments(kw, needle):
 
 
 def test_debiased_ema_by_hand():
-    from autolr.range_test import debiased_ema
+    from autolr.loop.range_test import debiased_ema
 
     np.testing.assert_allclose(debiased_ema(np.array([2.0, 2.0, 2.0])), [2.0, 2.0, 2.0])
     # beta 0.5: avg 0.5, then 0.5*0.5 + 0.5*3 = 1.75; debiased 1.0 and 1.75 / 0.75

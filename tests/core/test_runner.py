@@ -6,7 +6,7 @@ import pytest
 
 import autolr
 from autolr.cli import main
-from autolr.io import _umask
+from autolr.running.io import _umask
 
 CONFIG = {
     "task": {"name": "toy"},

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from autolr import snapshot as snapshots
 from autolr.controllers import Fixed
-from autolr.segment import Segment
-from autolr.session import Session
+from autolr.loop import snapshot as snapshots
+from autolr.loop.segment import Segment
+from autolr.loop.session import Session
 from tests.toy import ToyTrainee
 
 
@@ -130,7 +130,7 @@ def test_state_statistics():
 
 
 def test_sharpness_of_a_quadratic_is_its_largest_curvature():
-    from autolr.stepstats import sharpness
+    from autolr.loop.stepstats import sharpness
 
     trainee = ToyTrainee(seed=0)
     h = torch.tensor([4.0, 1.0, 0.5])

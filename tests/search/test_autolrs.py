@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from autolr.controllers.base import build_controller
-from autolr.probe import ProbeResult
-from autolr.segment import Segment
-from autolr.session import Session
+from autolr.loop.probe import ProbeResult
+from autolr.loop.segment import Segment
+from autolr.loop.session import Session
 from search.autolrs import AutoLRS
 from tests.toy import ToyTrainee
 
@@ -60,7 +60,7 @@ def test_full_run_charges_every_step_and_learns() -> None:
 
 
 def test_summary_reports_forecast_quality_and_gp_time() -> None:
-    from autolr.runner import run
+    from autolr.running.runner import run
 
     cfg = {
         "task": {"name": "toy"},

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from autolr.controllers.base import build_controller
-from autolr.session import Session
+from autolr.loop.session import Session
 from search.optuna_segments import OptunaController
 from tests.search.test_autolrs import FakeProbe, _state
 from tests.toy import ToyTrainee

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from autolr.runner import load_config
+from autolr.running.runner import load_config
 from search.tune import load_tune_config, open_storage, tune
 
 ROOT = Path(__file__).resolve().parents[2]

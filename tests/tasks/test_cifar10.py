@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from autolr.trainee import make_task
+from autolr.loop.trainee import make_task
 from tasks import cifar10
 from tests.tasks.conftest import write_cifar
 

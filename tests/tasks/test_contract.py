@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from autolr import snapshot
-from autolr.trainee import TASKS, TaskInfo, Trainee, make_task, task_info
+from autolr.loop import snapshot
+from autolr.loop.trainee import TASKS, TaskInfo, Trainee, make_task, task_info
 
 # Small parameters per task; "{data}" is replaced by the session's data folder.
 SMALL: dict[str, dict[str, Any]] = {

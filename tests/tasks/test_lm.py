@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from autolr.trainee import make_task
+from autolr.loop.trainee import make_task
 from tasks import corpora
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from autolr.trainee import make_task
+from autolr.loop.trainee import make_task
 
 
 def test_nqm_validation_is_the_exact_quadratic():

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autolr import snapshot as snapshots
-from autolr.segment import Segment
+from autolr.loop import snapshot as snapshots
+from autolr.loop.segment import Segment
 
 if TYPE_CHECKING:
-    from autolr.session import Session
+    from autolr.loop.session import Session
 
 PROBE_KINDS = ("probe", "range_test")
 

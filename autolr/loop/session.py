@@ -11,17 +11,17 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from autolr import snapshot as snapshots
-from autolr.collapse import CollapseGuard
 from autolr.controllers.base import Controller
-from autolr.history import History
-from autolr.ledger import Ledger
-from autolr.probe import Probe
+from autolr.loop import snapshot as snapshots
+from autolr.loop.collapse import CollapseGuard
+from autolr.loop.history import History
+from autolr.loop.ledger import Ledger
+from autolr.loop.probe import Probe
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState, ema_update, loss_stats
+from autolr.loop.stepstats import StepStats, sharpness
+from autolr.loop.trainee import Trainee
 from autolr.schedules.torch_adapter import set_momentum
-from autolr.segment import Segment
-from autolr.state import TrainingState, ema_update, loss_stats
-from autolr.stepstats import StepStats, sharpness
-from autolr.trainee import Trainee
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from autolr.trainee import Trainee
+from autolr.loop.trainee import Trainee
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:

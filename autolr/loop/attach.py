@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from autolr.controllers.base import Controller, build_controller
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState, ema_update, loss_stats
 from autolr.schedules.torch_adapter import set_momentum
-from autolr.segment import Segment
-from autolr.state import TrainingState, ema_update, loss_stats
 
 
 class Handle:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autolr.collapse import check_undo
+from autolr.loop.collapse import check_undo
 from autolr.schedules.base import Schedule, check_int, check_positive
 from autolr.schedules.basic import constant
 
@@ -21,7 +21,7 @@ class Segment:
         steps: how many optimizer steps the segment asks for (>= 1).
         multipliers: optional per-param-group factors on the base LR (layer-wise LR).
         undo: optional collapse guard: the session rolls the segment back once it gives back
-            more than this fraction of the training's progress (see ``autolr.collapse``).
+            more than this fraction of the training's progress (see ``autolr.loop.collapse``).
     """
 
     schedule: Schedule

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 import yaml
 
-from autolr.config import RunConfig, apply_overrides, validate
 from autolr.controllers.base import build_controller
-from autolr.history import History
-from autolr.io import atomic_path, load_yaml_arg
-from autolr.session import Session
-from autolr.trainee import TaskInfo, make_task
+from autolr.loop.history import History
+from autolr.loop.session import Session
+from autolr.loop.trainee import TaskInfo, make_task
+from autolr.running.config import RunConfig, apply_overrides, validate
+from autolr.running.io import atomic_path, load_yaml_arg
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
@@ -247,7 +247,7 @@ def write_metrics(history: History, path: Path) -> None:
 
 
 def write_outputs(session: Session, summary: dict[str, Any], out_dir: Path) -> None:
-    from autolr.plots import plot_run
+    from autolr.running.plots import plot_run
 
     write_metrics(session.history, out_dir / "metrics.csv")
     with atomic_path(out_dir / "summary.json") as tmp:

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from autolr.controllers.fixed import Fixed
-from autolr.range_test import RangeTestResult, range_test
-from autolr.session import Session
-from autolr.trainee import make_task
+from autolr.loop.range_test import RangeTestResult, range_test
+from autolr.loop.session import Session
+from autolr.loop.trainee import make_task
 
 
 def find_lr(

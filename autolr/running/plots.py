@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from autolr.io import atomic_path
+from autolr.running.io import atomic_path
 
 
 def _pyplot() -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autolr.trainee import Trainee
+from autolr.loop.trainee import Trainee
 
 
 @dataclass
