@@ -24,9 +24,10 @@ class History:
     steps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in STEP_COLUMNS})
     evals: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in EVAL_COLUMNS})
 
-    def add_step(self, **row: float) -> None:
+    def add_steps(self, **columns: np.ndarray) -> None:
+        """Append a stretch of step rows at once, one array per column."""
         for c in STEP_COLUMNS:
-            self.steps[c].append(row[c])
+            self.steps[c].extend(np.asarray(columns[c]).tolist())
 
     def add_eval(self, **row: float) -> None:
         for c in EVAL_COLUMNS:

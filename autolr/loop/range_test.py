@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from autolr.loop import snapshot as snapshots
 from autolr.loop.session import Session
 from autolr.schedules.base import check_int, check_positive, check_range
 
@@ -73,6 +71,26 @@ def valley_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:
     return float(lrs[min(max(idx, 0), n - 1)])
 
 
+class _SmoothedBlowUp:
+    """The range test's stop rule: a non-finite loss, or the debiased EMA of the loss above
+    ``diverge_th`` times its minimum so far. It keeps the smoothed curve."""
+
+    def __init__(self, beta: float, diverge_th: float) -> None:
+        self.beta, self.diverge_th = beta, diverge_th
+        self.smoothed: list[float] = []
+        self._avg, self._best, self._seen = 0.0, math.inf, 0
+
+    def __call__(self, loss: float) -> bool:
+        self._seen += 1
+        if not math.isfinite(loss):
+            return True
+        self._avg = self.beta * self._avg + (1 - self.beta) * loss
+        s = self._avg / (1 - self.beta**self._seen)
+        self.smoothed.append(s)
+        self._best = min(self._best, s)
+        return s > self.diverge_th * self._best
+
+
 def range_test(
     session: Session,
     start_lr: float = 1e-7,
@@ -80,10 +98,10 @@ def range_test(
     num_steps: int = 100,
     beta: float = 0.98,
     diverge_th: float = 5.0,
-    chunk: int = 10,
 ) -> RangeTestResult:
     """Sweep lr_i = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1)) from the session's
-    current point, charge every step as ``range_test``, and restore the trainee.
+    current point as a probe: every step is charged as ``range_test`` and the trainee is
+    restored.
 
     The smoothed loss is a debiased EMA (fastai): s_i = EMA_beta(loss)_i / (1 - beta**(i+1)).
     The sweep stops once s_i > diverge_th * min(s) (or a loss is not finite).
@@ -98,45 +116,16 @@ def range_test(
     n = min(num_steps, session.ledger.remaining)
     if n < 2:
         raise ValueError(f"the range test needs >= 2 steps of budget, {n} remain")
-    t0 = time.perf_counter()
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(n) / (num_steps - 1))
-    snap = session.snapshot()
-    mults = list(session.lr_multipliers)
-    losses: list[float] = []
-    smoothed: list[float] = []
-    avg, best, stopped = 0.0, math.inf, False
-    try:
-        for k0 in range(0, n, chunk):
-            part = lrs[k0 : k0 + chunk]
-            out = session.train(
-                part, mults, record=False, start=session.step + k0, cut_spikes=False
-            )
-            for value in out.losses[: out.steps_run]:
-                losses.append(float(value))
-                if not math.isfinite(value):
-                    stopped = True
-                    break
-                avg = beta * avg + (1 - beta) * value
-                s = avg / (1 - beta ** len(losses))
-                smoothed.append(s)
-                best = min(best, s)
-                if s > diverge_th * best:
-                    stopped = True
-                    break
-            if stopped:
-                break
-    finally:
-        snapshots.restore(session.trainee, snap)
-        session.ledger.charge("range_test", len(losses))
-        session.wall_time += time.perf_counter() - t0
-    k = len(smoothed)
-    sm = np.asarray(smoothed)
-    used = lrs[:k]
+    rule = _SmoothedBlowUp(beta, diverge_th)
+    out = session.probe.sweep(lrs, rule, kind="range_test")
+    sm = np.asarray(rule.smoothed)
+    used = lrs[: sm.size]
     return RangeTestResult(
-        lrs=lrs[: len(losses)],
-        losses=np.asarray(losses),
+        lrs=lrs[: out.steps_run],
+        losses=out.ran.copy(),
         smoothed=sm,
         steepest=steepest_lr(used, sm),
         valley=valley_lr(used, sm),
-        stopped_early=stopped,
+        stopped_early=out.stopped,
     )

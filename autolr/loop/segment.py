@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from autolr.loop.collapse import check_undo
+from autolr.loop.stepper import Plan
 from autolr.schedules.base import Schedule, check_int, check_positive
 from autolr.schedules.basic import constant
 
@@ -19,32 +21,55 @@ class Segment:
     Attributes:
         schedule: the base LR at local step k is ``schedule(k)``.
         steps: how many optimizer steps the segment asks for (>= 1).
-        multipliers: optional per-param-group factors on the base LR (layer-wise LR).
+        lr_scale: optional per-param-group factors on the base LR for this segment, on top
+            of each group's own ``lr_scale`` (layer-wise LR).
         undo: optional collapse guard: the session rolls the segment back once it gives back
             more than this fraction of the training's progress (see ``autolr.loop.collapse``).
     """
 
     schedule: Schedule
     steps: int
-    multipliers: tuple[float, ...] | None = None
+    lr_scale: tuple[float, ...] | None = None
     undo: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
             raise ValueError(f"Segment.schedule must be a Schedule, got {self.schedule!r}")
         object.__setattr__(self, "steps", check_int("steps", self.steps, 1))
-        if self.multipliers is not None:
-            mults = tuple(
-                check_positive(f"multipliers[{i}]", m) for i, m in enumerate(self.multipliers)
-            )
-            object.__setattr__(self, "multipliers", mults)
+        if self.lr_scale is not None:
+            scale = tuple(check_positive(f"lr_scale[{i}]", m) for i, m in enumerate(self.lr_scale))
+            object.__setattr__(self, "lr_scale", scale)
         object.__setattr__(self, "undo", check_undo(self.undo))
 
     @classmethod
-    def constant(cls, lr: float, steps: int, multipliers: Sequence[float] | None = None) -> Segment:
+    def constant(cls, lr: float, steps: int, lr_scale: Sequence[float] | None = None) -> Segment:
         """A segment at one LR."""
-        return cls(constant(lr=lr), steps, None if multipliers is None else tuple(multipliers))
+        return cls(constant(lr=lr), steps, None if lr_scale is None else tuple(lr_scale))
 
     def lrs(self) -> np.ndarray:
         """The base LR at each of the segment's steps (float64)."""
         return self.schedule.values(np.arange(self.steps))
+
+    def plan(
+        self,
+        n: int,
+        group_scale: Sequence[float],
+        min_lr: float = 0.0,
+        max_lr: float = math.inf,
+    ) -> Plan:
+        """The first ``n`` steps as the stepper writes them: base LRs clipped to
+        ``[min_lr, max_lr]``, momenta (or None), and per-group scales (the groups' own
+        ``group_scale`` times this segment's ``lr_scale``)."""
+        t = np.arange(n)
+        lrs = np.clip(self.schedule.values(t), min_lr, max_lr)
+        mom = self.schedule.momentum
+        if self.lr_scale is None:
+            scale = tuple(group_scale)
+        elif len(self.lr_scale) != len(group_scale):
+            raise ValueError(
+                f"segment has {len(self.lr_scale)} lr_scale factors but the optimizer has "
+                f"{len(group_scale)} param groups"
+            )
+        else:
+            scale = tuple(a * b for a, b in zip(group_scale, self.lr_scale, strict=True))
+        return Plan(lrs, None if mom is None else mom.values(t), scale)

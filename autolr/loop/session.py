@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import numpy as np
@@ -18,25 +18,15 @@ from autolr.loop.history import History
 from autolr.loop.ledger import Ledger
 from autolr.loop.probe import Probe
 from autolr.loop.segment import Segment
-from autolr.loop.state import TrainingState, ema_update, loss_stats
+from autolr.loop.state import StateTracker, TrainingState
+from autolr.loop.stepper import Divergence, Outcome, Plan, Stepper, StopRule
 from autolr.loop.stepstats import StepStats, sharpness
 from autolr.loop.trainee import Trainee
-from autolr.schedules.torch_adapter import set_momentum
+from autolr.schedules.torch_adapter import group_scales
 
 T = TypeVar("T")
 
-CHECKPOINT_VERSION = 1
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What one stretch of training produced (kept or not)."""
-
-    losses: np.ndarray
-    steps_run: int
-    diverged: bool
-    history: History
-    stats: StepStats
+CHECKPOINT_VERSION = 2
 
 
 class Session:
@@ -47,6 +37,10 @@ class Session:
     spent. A non-finite loss, or one above ``divergence_factor`` times the best interval mean,
     rolls back to the snapshot taken at the segment's start, charges the lost steps, flags
     the state and caps later LRs at ``rollback_lr_factor`` times the failed segment's peak.
+
+    Layer-wise LR: group g trains at ``lr * lr_scale[g]``, where ``lr_scale`` is each param
+    group's own ``lr_scale`` key (default 1), set from the ``lr_scale`` argument if given,
+    times the segment's ``lr_scale``, exactly as ``autolr.attach`` and ``ScheduleLR`` do.
     """
 
     def __init__(
@@ -59,7 +53,7 @@ class Session:
         eval_every: int | None = None,
         min_lr: float | None = None,
         max_lr: float | None = None,
-        lr_multipliers: Sequence[float] | None = None,
+        lr_scale: Sequence[float] | None = None,
         divergence_factor: float = 10.0,
         rollback_lr_factor: float = 0.5,
         measure_sharpness: bool = False,
@@ -79,14 +73,17 @@ class Session:
         self.max_lr = info.max_lr if max_lr is None else max_lr
         if not 0 <= self.min_lr <= self.max_lr:
             raise ValueError(f"min_lr must be in [0, max_lr={self.max_lr}], got {self.min_lr}")
-        n_groups = len(trainee.optimizer.param_groups)
-        mults = [1.0] * n_groups if lr_multipliers is None else [float(m) for m in lr_multipliers]
-        if len(mults) != n_groups or any(m <= 0 for m in mults):
-            raise ValueError(
-                f"lr_multipliers must be {n_groups} positive numbers (one per param group), "
-                f"got {list(lr_multipliers or [])!r}"
-            )
-        self.lr_multipliers = mults
+        groups = trainee.optimizer.param_groups
+        if lr_scale is not None:
+            scale = [float(m) for m in lr_scale]
+            if len(scale) != len(groups) or any(not m > 0 for m in scale):
+                raise ValueError(
+                    f"lr_scale must be {len(groups)} positive numbers (one per param group), "
+                    f"got {list(lr_scale)!r}"
+                )
+            for group, m in zip(groups, scale, strict=True):
+                group["lr_scale"] = m
+        self.lr_scale = group_scales(groups)
         if divergence_factor <= 1:
             raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
         self.divergence_factor = divergence_factor
@@ -96,12 +93,9 @@ class Session:
         self.measure_sharpness = measure_sharpness
         self.history = History()
         self.probe = Probe(self)
+        self.stepper = Stepper(trainee.optimizer)
+        self.tracker = StateTracker()
         self.lr_cap = math.inf
-        self.rollbacks = 0
-        self.wall_time = 0.0
-        self._ema = math.nan
-        self._best = math.inf
-        self._first = math.nan
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
         lr0 = info.lr if initial_lr is None else initial_lr
@@ -118,103 +112,86 @@ class Session:
     def done(self) -> bool:
         return self.ledger.remaining == 0
 
+    @property
+    def rollbacks(self) -> int:
+        return self.ledger.rollbacks
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds charged to the run: training, probes, evaluations, controller compute."""
+        return self.ledger.seconds
+
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> TrainingState:
-        """Propose and advance until the budget is spent; then evaluate the final model."""
-        while not self.done:
-            segment = self._timed(self.controller.propose, self.state, self.probe)
-            if not isinstance(segment, Segment):
-                raise TypeError(
-                    f"controller {self.controller.name!r} proposed {segment!r}, not a Segment"
-                )
-            if self.done:  # its probes spent the budget
-                break
-            self.advance(segment)
-            self._timed(self.controller.observe, self.state)
-            for callback in self.callbacks:
-                callback(self)
+        """Take turns until the budget is spent; then evaluate the final model."""
+        while self.turn():
+            pass
         self.finish()
         return self.state
 
-    def _guard(self, segment: Segment, n: int) -> CollapseGuard | None:
-        """The segment's collapse guard, measured against the loss before any training (the
-        initial model on batch 0: the same on a resumed run)."""
-        if segment.undo is None:
-            return None
-        return CollapseGuard(
-            segment.undo, self._first, self._best, window=max(10, min(50, n // 10))
-        )
+    def turn(self) -> bool:
+        """One turn of the loop: the controller proposes a segment (its probes charged), the
+        session advances it, the controller observes. False once the budget is spent."""
+        if self.done:
+            return False
+        segment = self._timed(self.controller.propose, self.state, self.probe)
+        if not isinstance(segment, Segment):
+            raise TypeError(
+                f"controller {self.controller.name!r} proposed {segment!r}, not a Segment"
+            )
+        if self.done:  # its probes spent the budget
+            return False
+        self.advance(segment)
+        self._timed(self.controller.observe, self.state)
+        for callback in self.callbacks:
+            callback(self)
+        return True
 
     def _timed(self, fn: Callable[..., T], *args: Any) -> T:
         """Call a controller hook, charging its whole duration to the wall time: its own
         compute (a GP fit, a policy) as well as the probes it runs (which add their part)."""
-        wall, start = self.wall_time, time.perf_counter()
+        wall, start = self.ledger.seconds, time.perf_counter()
         try:
             return fn(*args)
         finally:
-            self.wall_time = wall + (time.perf_counter() - start)
+            self.ledger.seconds = wall + (time.perf_counter() - start)
 
     def advance(self, segment: Segment) -> TrainingState:
         """Train one segment (cut to the remaining budget) and return the new state."""
         if self.done:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
-        lrs, moms, mults = self.plan(segment, min(segment.steps, self.ledger.remaining))
+        plan = self.plan(segment, min(segment.steps, self.ledger.remaining))
         good = self.snapshot()
-        out = self.train(lrs, mults, moms, record=True, guard=self._guard(segment, len(lrs)))
-        if out.diverged:
+        stop = self.divergence(self._guard(segment, len(plan)))
+        history = History()
+        stats = StepStats(self.trainee.model, len(plan))
+        out = self._train(plan, stop, history=history, stats=stats)
+        if out.stopped:
             snapshots.restore(self.trainee, good)
-            self.ledger.charge("lost", out.steps_run)
-            self.rollbacks += 1
-            self.lr_cap = min(self.lr_cap, float(lrs.max()) * self.rollback_lr_factor)
-            self.wall_time += time.perf_counter() - start
-            self.state = self.state.evolve(
-                charged=self.ledger.charged,
-                diverged=True,
-                rolled_back=True,
-                rollbacks=self.rollbacks,
-                wall_time=self.wall_time,
-                losses=out.losses[: out.steps_run],
-                probe_steps=self._probe_steps(),
-            )
+            self.ledger.roll_back(out.steps_run, time.perf_counter() - start)
+            self.lr_cap = min(self.lr_cap, float(plan.lrs.max()) * self.rollback_lr_factor)
+            self.state = self.tracker.after_rollback(self.state, self.ledger, out.ran)
             return self.state
         self.ledger.charge("kept", out.steps_run)
-        self.history.extend(out.history)
+        self.history.extend(history)
         self._snapshot = None
-        losses = out.losses
-        stats = loss_stats(losses)
-        self._ema = ema_update(self._ema, losses)
-        self._best = min(self._best, stats["loss_mean"])
-        last = self.history.last_eval
         sharp = (
             sharpness(self.trainee, self.trainee.batch(self.step))
-            if (self.measure_sharpness)
+            if self.measure_sharpness
             else None
         )
-        self.wall_time += time.perf_counter() - start
-        self.state = dataclasses.replace(
+        self.ledger.seconds += time.perf_counter() - start
+        self.state = self.tracker.after_segment(
             self.state,
-            step=self.step,
-            charged=self.ledger.charged,
-            lr=float(lrs[-1]),
-            group_lrs=tuple(float(lrs[-1]) * m for m in mults),
-            loss_ema=self._ema,
-            best_loss=self._best,
-            grad_norm=out.stats.grad_norm,
-            update_ratio=out.stats.update_ratio,
-            hypergrad_cos=out.stats.hypergrad_cos,
-            val_loss=None if last is None else last["val_loss"],
-            val_metric=None if last is None else last["val_metric"],
-            val_step=None if last is None else int(last["step"]),
-            diverged=False,
-            rolled_back=False,
-            rollbacks=self.rollbacks,
-            probe_steps=self._probe_steps(),
-            wall_time=self.wall_time,
+            self.ledger,
+            out.losses,
+            float(plan.lrs[-1]),
+            plan.lr_scale,
+            stats=stats,
+            val=self.history.last_eval,
             sharpness=sharp,
-            losses=losses,
-            **stats,
         )
         return self.state
 
@@ -222,78 +199,33 @@ class Session:
         """Evaluate the final model if the last evaluation is not at the current step."""
         last = self.history.last_eval
         if last is None or int(last["step"]) != self.step:
-            self._evaluate_into(self.history)
+            self._evaluate_into(self.history, self.step, self.ledger.charged, self.wall_time)
             last = self.history.last_eval
             assert last is not None
             self.state = self.state.evolve(
                 val_loss=last["val_loss"], val_metric=last["val_metric"], val_step=self.step
             )
 
-    # ---- the inner loop (the hot path) -------------------------------------------------
+    # ---- what the stepper runs, and what probes call ------------------------------------
 
-    def train(
-        self,
-        lrs: np.ndarray,
-        mults: Sequence[float],
-        moms: np.ndarray | None = None,
-        *,
-        record: bool,
-        start: int | None = None,
-        cut_spikes: bool = True,
-        guard: CollapseGuard | None = None,
-    ) -> Outcome:
-        """Run ``len(lrs)`` optimizer steps from batch ``start`` (default: ``self.step``).
+    def plan(self, segment: Segment, n: int) -> Plan:
+        """The first ``n`` steps of a segment as the stepper writes them: base LRs within
+        the bounds and the rollback cap, momenta (or None), per-group scales."""
+        return segment.plan(n, self.lr_scale, self.min_lr, min(self.max_lr, self.lr_cap))
 
-        Stops at a non-finite loss, or (with ``cut_spikes``) at a loss above
-        ``divergence_factor`` times the best interval mean, or when ``guard`` trips. Touches
-        neither the ledger nor the snapshot: callers charge and restore.
-        """
-        trainee, opt = self.trainee, self.trainee.optimizer
-        groups = opt.param_groups
-        n = len(lrs)
-        losses = np.full(n, math.nan)
-        history = History()
-        stats = StepStats(trainee.model, n)
-        spikes = cut_spikes and 0 < self._best < math.inf
-        threshold = self.divergence_factor * self._best if spikes else math.inf
-        eval_every = self.eval_every if record else 0
-        base = self.step if start is None else start
-        charged0 = self.ledger.charged
-        t0 = time.perf_counter()
-        for k in range(n):
-            lr = float(lrs[k])
-            for group, m in zip(groups, mults):
-                group["lr"] = lr * m
-                if moms is not None:
-                    set_momentum(group, float(moms[k]))
-            opt.zero_grad(set_to_none=True)
-            loss = trainee.loss(trainee.batch(base + k))
-            loss.backward()
-            stats.before_step(k)
-            opt.step()
-            stats.after_step(k)
-            value = loss.item()
-            losses[k] = value
-            if not math.isfinite(value) or value > threshold:
-                return Outcome(losses, k + 1, True, history, stats)
-            if guard is not None and guard.update(value):
-                return Outcome(losses, k + 1, True, history, stats)
-            if record:
-                wall = self.wall_time + time.perf_counter() - t0
-                history.add_step(
-                    step=base + k + 1,
-                    charged=charged0 + k + 1,
-                    lr=lr,
-                    train_loss=value,
-                    wall_time=wall,
-                )
-                if eval_every and (base + k + 1) % eval_every == 0:
-                    self._evaluate_into(
-                        history, step=base + k + 1, charged=charged0 + k + 1, wall=wall
-                    )
-        return Outcome(losses, n, False, history, stats)
+    def divergence(self, guard: CollapseGuard | None = None) -> StopRule:
+        """The stop rule of training from here: a non-finite loss, or one above
+        ``divergence_factor`` times the best interval mean (once there is one), or
+        ``guard`` tripping."""
+        best = self.tracker.best
+        spikes = 0 < best < math.inf
+        threshold = self.divergence_factor * best if spikes else math.inf
+        return Divergence(threshold, None if guard is None else guard.update)
 
-    # ---- snapshots and checkpoints -----------------------------------------------------
+    def trial(self, plan: Plan, stop: StopRule) -> Outcome:
+        """Train ``plan`` from the current point without recording it (for a Probe, which
+        snapshots, charges and restores around it)."""
+        return self._train(plan, stop)
 
     def snapshot(self) -> snapshots.Snapshot:
         """A snapshot of the current point (cached until training moves the model)."""
@@ -301,10 +233,69 @@ class Session:
             self._snapshot = snapshots.take(self.trainee, self.step)
         return self._snapshot
 
+    def _train(
+        self,
+        plan: Plan,
+        stop: StopRule,
+        *,
+        history: History | None = None,
+        stats: StepStats | None = None,
+    ) -> Outcome:
+        """Run ``plan`` from batch ``self.step`` through the stepper. With ``history``, its
+        steps and the evaluations due are recorded there; ``stats`` measures the last two
+        steps. Touches neither the ledger nor the snapshot: callers charge and restore."""
+        trainee, opt = self.trainee, self.trainee.optimizer
+        base, n = self.step, len(plan)
+        own_step = trainee.train_step
+        measure_from = n if stats is None else stats.first
+
+        def closure_step(k: int) -> float:  # a trainee that steps itself (a user's closure)
+            return float(own_step(trainee.batch(base + k)))  # type: ignore[misc]
+
+        def step(k: int) -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = trainee.loss(trainee.batch(base + k))
+            loss.backward()
+            if k >= measure_from:
+                stats.before_step(k)  # type: ignore[union-attr]
+            opt.step()
+            if k >= measure_from:
+                stats.after_step(k)  # type: ignore[union-attr]
+            return loss.item()
+
+        wall0, charged0, t0 = self.wall_time, self.ledger.charged, time.perf_counter()
+        at: Callable[[int], None] | None = None
+        if history is not None and self.eval_every:
+
+            def at(k: int) -> None:
+                wall = wall0 + time.perf_counter() - t0
+                self._evaluate_into(history, base + k + 1, charged0 + k + 1, wall)
+
+        out = self.stepper.run(
+            plan,
+            step if own_step is None else closure_step,
+            stop,
+            every=self.eval_every,
+            offset=base,
+            at=at,
+        )
+        if history is not None and not out.stopped:
+            r = out.steps_run
+            history.add_steps(
+                step=np.arange(base + 1, base + r + 1),
+                charged=np.arange(charged0 + 1, charged0 + r + 1),
+                lr=plan.lrs[:r],
+                train_loss=out.ran,
+                wall_time=wall0 + (np.asarray(out.times) - t0),
+            )
+        return out
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue bit-identically on CPU."""
         snap = snapshots.take(self.trainee, self.step)
-        state = dataclasses.asdict(self.state)
+        state = asdict(self.state)
         state["losses"] = torch.from_numpy(np.asarray(self.state.losses, dtype=np.float64))
         return {
             "version": CHECKPOINT_VERSION,
@@ -312,30 +303,34 @@ class Session:
             "ledger": self.ledger.state_dict(),
             "history": self.history.state_dict(),
             "controller": self.controller.state_dict(),
-            "session": {
-                "lr_cap": self.lr_cap,
-                "rollbacks": self.rollbacks,
-                "wall_time": self.wall_time,
-                "ema": self._ema,
-                "best": self._best,
-                "state": state,
-            },
+            "session": {"lr_cap": self.lr_cap, "tracker": self.tracker.state_dict()},
+            "state": state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(
-                f"checkpoint version {state.get('version')!r} is not {CHECKPOINT_VERSION}"
-            )
+        version = state.get("version")
+        if version not in (1, CHECKPOINT_VERSION):
+            raise ValueError(f"checkpoint version {version!r} is not {CHECKPOINT_VERSION}")
+        if version == 1:  # counters lived on the session, the state inside it
+            s = state["session"]
+            state = {
+                **state,
+                "ledger": {
+                    **state["ledger"],
+                    "rollbacks": s["rollbacks"],
+                    "seconds": s["wall_time"],
+                },
+                "session": {"lr_cap": s["lr_cap"], "tracker": {"ema": s["ema"], "best": s["best"]}},
+                "state": s["state"],
+            }
         snap = snapshots.from_state_dict(state["snapshot"])
         snapshots.restore(self.trainee, snap)
         self.ledger.load_state_dict(state["ledger"])
         self.history.load_state_dict(state["history"])
         self.controller.load_state_dict(state["controller"])
-        s = state["session"]
-        self.lr_cap, self.rollbacks = float(s["lr_cap"]), int(s["rollbacks"])
-        self.wall_time, self._ema, self._best = float(s["wall_time"]), s["ema"], s["best"]
-        fields = dict(s["state"])
+        self.lr_cap = float(state["session"]["lr_cap"])
+        self.tracker.load_state_dict(state["session"]["tracker"])
+        fields = dict(state["state"])
         fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
         fields["group_lrs"] = tuple(fields["group_lrs"])
         self.state = TrainingState(**fields)
@@ -343,64 +338,34 @@ class Session:
 
     # ---- internals ---------------------------------------------------------------------
 
+    def _guard(self, segment: Segment, n: int) -> CollapseGuard | None:
+        """The segment's collapse guard, measured against the loss before any training (the
+        initial model on batch 0: the same on a resumed run)."""
+        if segment.undo is None:
+            return None
+        t = self.tracker
+        return CollapseGuard(segment.undo, t.first, t.best, window=max(10, min(50, n // 10)))
+
     def _initial_state(self, lr0: float) -> TrainingState:
         with torch.no_grad():
             initial_loss = float(self.trainee.loss(self.trainee.batch(0)).item())
-        self._best = initial_loss if math.isfinite(initial_loss) and initial_loss > 0 else math.inf
-        self._first = initial_loss if math.isfinite(initial_loss) else math.nan
         if self.eval_every:
-            self._evaluate_into(self.history, step=0, charged=0, wall=0.0)
-        last = self.history.last_eval
-        return TrainingState(
-            step=0,
+            self._evaluate_into(self.history, 0, 0, 0.0)
+        return self.tracker.initial(
             budget=self.ledger.budget,
-            charged=0,
             interval=self.interval,
             lr=lr0,
-            group_lrs=tuple(lr0 * m for m in self.lr_multipliers),
-            initial_lr=lr0,
+            lr_scale=self.lr_scale,
             initial_loss=initial_loss,
-            loss_mean=initial_loss,
-            loss_last=initial_loss,
-            loss_ema=initial_loss,
-            best_loss=initial_loss,
-            val_loss=None if last is None else last["val_loss"],
-            val_metric=None if last is None else last["val_metric"],
-            val_step=None if last is None else 0,
+            val=self.history.last_eval,
         )
 
-    def _evaluate_into(
-        self,
-        history: History,
-        step: int | None = None,
-        charged: int | None = None,
-        wall: float | None = None,
-    ) -> None:
+    def _evaluate_into(self, history: History, step: int, charged: int, wall: float) -> None:
         val_loss, val_metric = self.trainee.evaluate()
         history.add_eval(
-            step=self.step if step is None else step,
-            charged=self.ledger.charged if charged is None else charged,
+            step=step,
+            charged=charged,
             val_loss=float(val_loss),
             val_metric=float(val_metric),
-            wall_time=self.wall_time if wall is None else wall,
+            wall_time=wall,
         )
-
-    def plan(self, segment: Segment, n: int) -> tuple[np.ndarray, np.ndarray | None, list[float]]:
-        """The first ``n`` steps of a segment as ``train`` takes them: base LRs within the
-        bounds and the rollback cap, momenta (or None), and per-group multipliers."""
-        t = np.arange(n)
-        lrs = np.clip(segment.schedule.values(t), self.min_lr, min(self.max_lr, self.lr_cap))
-        mom = segment.schedule.momentum
-        if segment.multipliers is None:
-            mults = list(self.lr_multipliers)
-        elif len(segment.multipliers) != len(self.lr_multipliers):
-            raise ValueError(
-                f"segment has {len(segment.multipliers)} multipliers but the optimizer has "
-                f"{len(self.lr_multipliers)} param groups"
-            )
-        else:
-            mults = [a * b for a, b in zip(self.lr_multipliers, segment.multipliers)]
-        return lrs, None if mom is None else mom.values(t), mults
-
-    def _probe_steps(self) -> int:
-        return self.ledger.probe + self.ledger.range_test

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,10 +26,9 @@ class Snapshot:
     numpy_rng: Any
     python_rng: Any
     cursor: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def take(trainee: Trainee, cursor: int, extra: dict[str, Any] | None = None) -> Snapshot:
+def take(trainee: Trainee, cursor: int) -> Snapshot:
     """Copy everything that training changes."""
     return Snapshot(
         model={k: v.detach().clone() for k, v in trainee.model.state_dict().items()},
@@ -39,7 +38,6 @@ def take(trainee: Trainee, cursor: int, extra: dict[str, Any] | None = None) -> 
         numpy_rng=np.random.get_state(),
         python_rng=random.getstate(),
         cursor=cursor,
-        extra=copy.deepcopy(extra or {}),
     )
 
 

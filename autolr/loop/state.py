@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from autolr.loop.ledger import Ledger
+    from autolr.loop.stepstats import StepStats
 
 
 @dataclass(frozen=True)
@@ -81,3 +87,129 @@ def ema_update(ema: float, losses: np.ndarray, beta: float = 0.9) -> float:
     for value in losses.tolist():
         ema = value if math.isnan(ema) else beta * ema + (1.0 - beta) * value
     return ema
+
+
+class StateTracker:
+    """Assembles every TrainingState of a run, in one place: the initial state, the state
+    after a kept segment and the state after a rollback.
+
+    It keeps what the states need across segments: the loss EMA (stepped once per loss,
+    starting from the first loss trained on), the best interval mean (``inf`` until a
+    positive finite loss is seen) and the run's first loss (the collapse guard's reference).
+    The step counters (charged, probe steps, rollbacks, wall time) come from the Ledger.
+    """
+
+    def __init__(self) -> None:
+        self.ema = math.nan
+        self.best = math.inf
+        self.first = math.nan
+
+    def initial(
+        self,
+        *,
+        budget: int,
+        interval: int,
+        lr: float,
+        lr_scale: tuple[float, ...],
+        initial_loss: float,
+        val: Mapping[str, float] | None = None,
+    ) -> TrainingState:
+        finite = math.isfinite(initial_loss)
+        self.best = initial_loss if finite and initial_loss > 0 else math.inf
+        self.first = initial_loss if finite else math.nan
+        return TrainingState(
+            step=0,
+            budget=budget,
+            charged=0,
+            interval=interval,
+            lr=lr,
+            group_lrs=tuple(lr * s for s in lr_scale),
+            initial_lr=lr,
+            initial_loss=initial_loss,
+            loss_mean=initial_loss,
+            loss_last=initial_loss,
+            loss_ema=initial_loss,
+            best_loss=initial_loss,
+            **_val_fields(val),
+        )
+
+    def after_segment(
+        self,
+        prev: TrainingState,
+        ledger: Ledger,
+        losses: np.ndarray,
+        lr: float,
+        lr_scale: tuple[float, ...],
+        *,
+        stats: StepStats | None = None,
+        val: Mapping[str, float] | None = None,
+        sharpness: float | None = None,
+    ) -> TrainingState:
+        """The state after a segment whose losses were kept (all finite in a Session; a
+        user's loop may report non-finite ones, and then ``diverged`` is set)."""
+        summary = loss_stats(losses)
+        self.ema = ema_update(self.ema, losses)
+        finite = bool(np.isfinite(losses).all())
+        if finite and summary:
+            self.best = min(self.best, summary["loss_mean"])
+        initial = prev.initial_loss
+        if math.isnan(initial) and summary:  # a user's loop: the first interval stands in
+            initial = summary["loss_mean"]
+        measured: dict[str, Any] = {}
+        if stats is not None:
+            measured = {
+                "grad_norm": stats.grad_norm,
+                "update_ratio": stats.update_ratio,
+                "hypergrad_cos": stats.hypergrad_cos,
+            }
+        return replace(
+            prev,
+            **self._counters(ledger),
+            step=ledger.kept,
+            lr=lr,
+            group_lrs=tuple(lr * s for s in lr_scale),
+            initial_loss=initial,
+            loss_ema=self.ema,
+            best_loss=self.best,
+            diverged=not finite,
+            rolled_back=False,
+            sharpness=sharpness,
+            losses=losses,
+            **measured,
+            **_val_fields(val),
+            **summary,
+        )
+
+    def after_rollback(
+        self, prev: TrainingState, ledger: Ledger, losses: np.ndarray
+    ) -> TrainingState:
+        """The state after a segment was rolled back: the model is where ``prev`` was."""
+        return replace(
+            prev, **self._counters(ledger), diverged=True, rolled_back=True, losses=losses
+        )
+
+    @staticmethod
+    def _counters(ledger: Ledger) -> dict[str, Any]:
+        return {
+            "charged": ledger.charged,
+            "rollbacks": ledger.rollbacks,
+            "probe_steps": ledger.probes,
+            "wall_time": ledger.seconds,
+        }
+
+    def state_dict(self) -> dict[str, float]:
+        return {"ema": self.ema, "best": self.best, "first": self.first}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        self.ema, self.best = float(state["ema"]), float(state["best"])
+        self.first = float(state.get("first", math.nan))
+
+
+def _val_fields(val: Mapping[str, float] | None) -> dict[str, Any]:
+    if val is None:
+        return {}
+    return {
+        "val_loss": val["val_loss"],
+        "val_metric": val["val_metric"],
+        "val_step": int(val["step"]),
+    }

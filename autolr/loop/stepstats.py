@@ -62,6 +62,12 @@ class StepStats:
             self._delta = delta
 
 
+def grad_norm(optimizer: torch.optim.Optimizer) -> float:
+    """The norm of the gradients present in ``optimizer``'s groups (NaN if none is)."""
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    return float(_flat(grads).norm()) if grads else math.nan
+
+
 def sharpness(trainee: Trainee, batch: object, iters: int = 20) -> float:
     """The largest Hessian eigenvalue of the loss on ``batch``, by power iteration on
     Hessian-vector products. Takes no optimizer step and leaves the torch RNG as it was."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,6 +66,10 @@ class Trainee(abc.ABC):
     optimizer: torch.optim.Optimizer
     device: torch.device
     seed: int
+    # A trainee that steps itself sets this to ``batch -> loss`` (zero_grad, forward,
+    # backward and optimizer.step in one call: a user's closure); the Session then calls it
+    # in place of ``loss`` + backward + step, and measures no gradient statistics.
+    train_step: Callable[[Any], float] | None = None
 
     @abc.abstractmethod
     def batch(self, i: int) -> Any:

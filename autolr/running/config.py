@@ -24,7 +24,8 @@ class RunConfig(BaseModel):
     eval_every:  steps between evaluations (0: only at the start and end); default: task's
     device:      "cpu" or "cuda"
     min_lr, max_lr: global LR bounds (default: the task's)
-    lr_multipliers: one factor per param group (layer-wise LR)
+    lr_scale:    one factor per param group (layer-wise LR), as each group's ``lr_scale``
+    lr_multipliers: the old name of ``lr_scale`` (still read)
     threads:     torch CPU threads for this run (default: torch's own choice)
     """
 
@@ -39,6 +40,7 @@ class RunConfig(BaseModel):
     device: str = "cpu"
     min_lr: float | None = Field(default=None, ge=0)
     max_lr: float | None = Field(default=None, gt=0)
+    lr_scale: list[float] | None = None
     lr_multipliers: list[float] | None = None
     divergence_factor: float = Field(default=10.0, gt=1)
     rollback_lr_factor: float = Field(default=0.5, gt=0, lt=1)
@@ -79,6 +81,10 @@ def validate(raw: Any) -> RunConfig:
         value = getattr(cfg, section)
         if value is not None and not isinstance(value.get("name"), str):
             raise ValueError(f"config key '{section}.name' is required (a registered name)")
+    if cfg.lr_multipliers is not None:
+        if cfg.lr_scale is not None:
+            raise ValueError("config keys 'lr_scale' and 'lr_multipliers' (its old name) clash")
+        cfg.lr_scale, cfg.lr_multipliers = cfg.lr_multipliers, None
     if cfg.device not in ("cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ValueError(f"config key 'device' must be 'cpu' or 'cuda', got {cfg.device!r}")
     return cfg

@@ -68,7 +68,7 @@ def build_session(cfg: RunConfig) -> Session:
         eval_every=cfg.eval_every,
         min_lr=cfg.min_lr,
         max_lr=cfg.max_lr,
-        lr_multipliers=cfg.lr_multipliers,
+        lr_scale=cfg.lr_scale,
         divergence_factor=cfg.divergence_factor,
         rollback_lr_factor=cfg.rollback_lr_factor,
         measure_sharpness=cfg.sharpness,

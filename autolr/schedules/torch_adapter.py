@@ -19,6 +19,34 @@ def set_momentum(group: dict[str, Any], value: float) -> None:
         group["momentum"] = value
 
 
+def write_groups(
+    groups: Sequence[dict[str, Any]],
+    lrs: Sequence[float] | None = None,
+    momentum: float | None = None,
+) -> None:
+    """Write one LR per param group (and a momentum into each, if given).
+
+    Every writer of LRs goes through here: ``ScheduleLR`` and autolr's stepper.
+    """
+    if lrs is not None:
+        for group, lr in zip(groups, lrs, strict=True):
+            group["lr"] = lr
+    if momentum is not None:
+        for group in groups:
+            set_momentum(group, momentum)
+
+
+def group_scales(groups: Sequence[Mapping[str, Any]]) -> tuple[float, ...]:
+    """Each group's ``lr_scale`` (default 1): the layer-wise LR factor, checked > 0."""
+    scales = []
+    for i, g in enumerate(groups):
+        s = g.get("lr_scale", 1.0)
+        if isinstance(s, bool) or not isinstance(s, int | float) or not s > 0:
+            raise ValueError(f"param_groups[{i}]['lr_scale'] must be > 0, got {s!r}")
+        scales.append(float(s))
+    return tuple(scales)
+
+
 class ScheduleLR(LRScheduler):
     """Drive an optimizer from autolr schedules.
 
@@ -48,29 +76,30 @@ class ScheduleLR(LRScheduler):
         else:
             one = as_schedule(schedule, "schedule")
             self.schedules = [one] * len(groups)
-            self.scales = []
-            for i, g in enumerate(groups):
-                s = g.get("lr_scale", 1.0)
-                if isinstance(s, bool) or not isinstance(s, int | float) or s <= 0:
-                    raise ValueError(f"param_groups[{i}]['lr_scale'] must be > 0, got {s!r}")
-                self.scales.append(float(s))
+            self.scales = list(group_scales(groups))
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         t = max(self.last_epoch, 0)
-        return [scale * sched(t) for sched, scale in zip(self.schedules, self.scales)]
+        return [scale * sched(t) for sched, scale in zip(self.schedules, self.scales, strict=True)]
 
     def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Advance one step and write the LRs (and momenta) through ``write_groups``."""
         if epoch is not None:
             raise ValueError("ScheduleLR.step takes no epoch; its state is the step count")
-        super().step()
-        self._write_momentum()
+        self._step_count += 1
+        self.last_epoch += 1
+        self._write()
 
-    def _write_momentum(self) -> None:
+    def _write(self) -> None:
+        values = self.get_lr()
+        groups = self.optimizer.param_groups
+        write_groups(groups, values)
         t = max(self.last_epoch, 0)
-        for group, sched in zip(self.optimizer.param_groups, self.schedules):
+        for group, sched in zip(groups, self.schedules, strict=True):
             if sched.momentum is not None:
-                set_momentum(group, sched.momentum(t))
+                write_groups([group], None, sched.momentum(t))
+        self._last_lr = values
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -90,8 +119,4 @@ class ScheduleLR(LRScheduler):
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict.get("_step_count", self.last_epoch + 1))
         self.scales = [float(s) for s in state_dict.get("scales", self.scales)]
-        values = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = values
-        self._write_momentum()
+        self._write()

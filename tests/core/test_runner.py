@@ -121,7 +121,9 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
         ),
         ({"controller": {"name": "fixed", "schedule": {"name": "cosinus"}}}, "cosine"),
         ({"device": "tpu"}, "device"),
-        ({"lr_multipliers": [1.0, 2.0]}, "lr_multipliers"),
+        ({"lr_scale": [1.0, 2.0]}, "lr_scale"),
+        ({"lr_multipliers": [1.0, 2.0]}, "lr_scale"),
+        ({"lr_scale": [1.0], "lr_multipliers": [1.0]}, "clash"),
     ],
 )
 def test_bad_config_names_the_key_and_writes_nothing(tmp_path, change, needle):

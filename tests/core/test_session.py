@@ -8,6 +8,7 @@ from autolr.controllers import Fixed
 from autolr.loop import snapshot as snapshots
 from autolr.loop.segment import Segment
 from autolr.loop.session import Session
+from autolr.loop.stepper import Divergence, Plan
 from tests.toy import ToyTrainee
 
 
@@ -25,10 +26,11 @@ def test_snapshot_restore_then_continue_is_bit_identical():
     s = make_session()
     s.advance(Segment.constant(0.05, 30))
     snap = snapshots.take(s.trainee, s.step)
-    first = s.train(np.full(25, 0.05), [1.0], record=False).losses
+    plan = Plan(np.full(25, 0.05), None, (1.0,))
+    first = s.trial(plan, Divergence()).losses
     after_first = params(s.trainee)
     snapshots.restore(s.trainee, snap)
-    second = s.train(np.full(25, 0.05), [1.0], record=False).losses
+    second = s.trial(plan, Divergence()).losses
     np.testing.assert_array_equal(first, second)  # dropout RNG restored too
     for a, b in zip(after_first, params(s.trainee)):
         assert torch.equal(a, b)
@@ -95,9 +97,9 @@ def test_run_never_crashes_on_divergence_and_spends_budget():
     assert s.history.last_eval is not None
 
 
-def test_group_multipliers_and_bounds():
-    s = make_session(trainee=ToyTrainee(seed=0, groups=2), lr_multipliers=[1.0, 0.5], max_lr=0.04)
-    s.advance(Segment.constant(0.05, 5, multipliers=[1.0, 2.0]))
+def test_group_lr_scale_and_bounds():
+    s = make_session(trainee=ToyTrainee(seed=0, groups=2), lr_scale=[1.0, 0.5], max_lr=0.04)
+    s.advance(Segment.constant(0.05, 5, lr_scale=[1.0, 2.0]))
     lrs = [g["lr"] for g in s.trainee.optimizer.param_groups]
     assert lrs == pytest.approx([0.04, 0.04])  # clipped to max_lr, then 1*1 and 0.5*2
     assert s.history.steps["lr"][-1] == pytest.approx(0.04)
@@ -108,8 +110,8 @@ def test_bad_session_arguments_name_the_field():
         make_session(interval=0)
     with pytest.raises(ValueError, match="budget_steps"):
         make_session(budget=0)
-    with pytest.raises(ValueError, match="lr_multipliers"):
-        make_session(lr_multipliers=[1.0, 2.0])
+    with pytest.raises(ValueError, match="lr_scale"):
+        make_session(lr_scale=[1.0, 2.0])
 
 
 def test_evaluations_at_exact_multiples_and_final():

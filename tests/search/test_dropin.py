@@ -70,3 +70,34 @@ def test_dropin_validates() -> None:
         AutoLRSLoop(trainee.model, trainee.optimizer, None, batches, budget_steps=10)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="k"):
         AutoLRSLoop(trainee.model, trainee.optimizer, print, batches, budget_steps=10, k=0)
+
+
+def test_dropin_is_a_session_that_honours_lr_scale() -> None:
+    """The drop-in loop writes LRs through the session's stepper: lr_scale holds there too."""
+    trainee = ToyTrainee(seed=0, groups=2)
+    opt = trainee.optimizer
+    opt.param_groups[1]["lr_scale"] = 0.25
+    seen: list[tuple[float, float]] = []
+
+    def train_step(batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+        seen.append((opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]))
+        opt.zero_grad()
+        loss = trainee.loss(batch)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    batches = [trainee.batch(i) for i in range(10)]
+    loop = AutoLRSLoop(trainee.model, opt, train_step, batches, budget_steps=60, k=3, tau0=20)
+    loop.fit()
+    assert loop.session.ledger.charged == 60 and len(seen) == 60
+    assert all(b == pytest.approx(0.25 * a, rel=1e-12) for a, b in seen)
+
+
+def test_dropin_refuses_an_exhausted_iterator() -> None:
+    trainee, batches = _setup()
+    loop = AutoLRSLoop(
+        trainee.model, trainee.optimizer, lambda b: 0.0, iter(batches[:3]), budget_steps=50
+    )
+    with pytest.raises(ValueError, match="re-iterable"):
+        loop.run(0.01, 5)

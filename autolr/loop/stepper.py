@@ -1,0 +1,197 @@
+"""The stepper: the one inner loop of autolr.
+
+It is the only code that writes LRs, momenta and per-group scales into an optimizer while
+training, records the per-step losses and applies the stop rules. The Session's segments,
+its probes, the range test, ``autolr.attach`` (push mode: the user steps) and the drop-in
+AutoLRS loop all go through it.
+
+The hot path does per step only what a run needs per step: write the LR (when it changed),
+call the step, record the loss and its time, and compare the loss with the stop rule.
+Everything else (history rows, statistics) is computed once per segment from the arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from autolr.schedules.torch_adapter import write_groups
+
+# A stop rule sees each step's loss and says whether the stretch must stop there.
+StopRule = Callable[[float], bool]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one stretch of training writes before each of its steps.
+
+    lrs:      the base LR of each step (float64);
+    moments:  the momentum (SGD) or beta1 (Adam) of each step, or None to leave it alone;
+    lr_scale: one factor per param group; group g's LR at step k is ``lrs[k] * lr_scale[g]``.
+    """
+
+    lrs: np.ndarray
+    moments: np.ndarray | None
+    lr_scale: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return int(self.lrs.size)
+
+
+@dataclass
+class Outcome:
+    """What a stretch produced: the losses of the steps run (NaN after a stop), how many ran,
+    whether a stop rule fired, and each step's ``time.perf_counter()`` after it finished."""
+
+    losses: np.ndarray
+    steps_run: int
+    stopped: bool
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def ran(self) -> np.ndarray:
+        """The losses of the steps that ran."""
+        return self.losses[: self.steps_run]
+
+
+class Divergence:
+    """The Session's stop rule: a non-finite loss, or one above ``threshold``; then an
+    optional extra rule (the collapse guard) on every finite loss."""
+
+    __slots__ = ("extra", "threshold")
+
+    def __init__(self, threshold: float = math.inf, extra: StopRule | None = None) -> None:
+        self.threshold = threshold
+        self.extra = extra
+
+    def __call__(self, loss: float) -> bool:
+        if not math.isfinite(loss) or loss > self.threshold:
+            return True
+        return self.extra is not None and self.extra(loss)
+
+
+class Stepper:
+    """Writes a Plan into an optimizer step by step and records the losses.
+
+    Pull mode: ``run(step)`` calls ``step(k) -> loss`` for each local step k (the callee does
+    zero_grad, forward, backward and ``optimizer.step()``). Push mode (the user's own loop):
+    ``begin(plan)`` writes step 0's LR, then ``record(loss)`` after each step records it and
+    writes the next step's LR.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        # Read the groups at each write: Optimizer.load_state_dict (a restore) replaces them.
+        self.optimizer = optimizer
+        self._written: float | None = None
+        self._scale: tuple[float, ...] = ()
+        self._plan: Plan | None = None
+        self._lrs: list[float] = []
+        self._moms: list[float] | None = None
+        self._losses: list[float] = []
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def write(self, lr: float, lr_scale: Sequence[float], momentum: float | None = None) -> None:
+        """Set every group's LR to ``lr * lr_scale[g]`` (and momentum, if given)."""
+        scale = tuple(lr_scale)
+        if lr != self._written or scale != self._scale:
+            write_groups(self.optimizer.param_groups, [lr * s for s in scale], momentum)
+            self._written, self._scale = lr, scale
+        elif momentum is not None:
+            write_groups(self.optimizer.param_groups, None, momentum)
+
+    # ---- pull mode ----------------------------------------------------------------------
+
+    def run(
+        self,
+        plan: Plan,
+        step: Callable[[int], float],
+        stop: StopRule,
+        *,
+        every: int = 0,
+        offset: int = 0,
+        at: Callable[[int], None] | None = None,
+    ) -> Outcome:
+        """Run ``len(plan)`` steps; stop early where ``stop(loss)`` is True.
+
+        ``at(k)`` is called after local step k whenever ``(offset + k + 1) % every == 0``
+        (the Session's evaluations), unless the step stopped the stretch.
+        """
+        n = len(plan)
+        lrs = plan.lrs.tolist()
+        moms = None if plan.moments is None else plan.moments.tolist()
+        groups = self.optimizer.param_groups
+        pairs = list(zip(groups, plan.lr_scale, strict=True))
+        losses: list[float] = []
+        times: list[float] = []
+        clock = time.perf_counter
+        next_at = (every - offset % every - 1) if (every and at is not None) else n
+        stopped, last = False, None
+        for k in range(n):
+            # write_groups, inlined: this loop is the hot path of every run.
+            lr = lrs[k]
+            if lr != last:
+                for group, s in pairs:
+                    group["lr"] = lr * s
+                last = lr
+            if moms is not None:
+                write_groups(groups, None, moms[k])
+            value = step(k)
+            times.append(clock())
+            losses.append(value)
+            if stop(value):
+                stopped = True
+                break
+            if k == next_at:
+                at(k)  # type: ignore[misc]
+                next_at += every
+        self._written = None  # the groups now hold this plan's last LR, not a push-mode one
+        out = np.full(n, math.nan)
+        out[: len(losses)] = losses
+        return Outcome(out, len(losses), stopped, times)
+
+    # ---- push mode ----------------------------------------------------------------------
+
+    def begin(self, plan: Plan) -> None:
+        """Start a plan in push mode: write step 0's LR."""
+        self._plan = plan
+        self._lrs = plan.lrs.tolist()
+        self._moms = None if plan.moments is None else plan.moments.tolist()
+        self._losses = []
+        self._written = None
+        self._write_next()
+
+    @property
+    def position(self) -> int:
+        """How many steps of the current push-mode plan have been recorded."""
+        return len(self._losses)
+
+    @property
+    def finished(self) -> bool:
+        return self._plan is not None and len(self._losses) >= len(self._lrs)
+
+    @property
+    def lr(self) -> float:
+        """The base LR of the next step (the last one once the plan is finished)."""
+        k = min(len(self._losses), len(self._lrs) - 1)
+        return self._lrs[k]
+
+    def record(self, loss: float) -> None:
+        """Record the loss of the step just taken and write the next step's LR."""
+        self._losses.append(loss)
+        if not self.finished:
+            self._write_next()
+
+    def losses(self) -> np.ndarray:
+        """The losses recorded in push mode so far (float64)."""
+        return np.asarray(self._losses, dtype=np.float64)
+
+    def _write_next(self) -> None:
+        assert self._plan is not None
+        k = len(self._losses)
+        self.write(self._lrs[k], self._plan.lr_scale, None if self._moms is None else self._moms[k])
