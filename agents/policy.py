@@ -86,7 +86,7 @@ def rollout(instance: Instance, controller: Controller) -> Rollout:
     spent = getattr(controller, "decision_time", 0.0)
     return Rollout(
         instance=instance,
-        score=score(final, m0, session.trainee.info.mode),
+        score=score(final, m0, session.trainee.info.direction),
         final_metric=math.nan if final is None else float(final),
         diverged=session.rollbacks > 0,
         lrs=np.asarray(session.history.steps["lr"], dtype=np.float64),
