@@ -181,9 +181,9 @@ def table(summary: dict[str, Any]) -> str:
 
 def plot(results: Sequence[InstanceResult], path: Any) -> None:
     """Per-instance mean score of each method (one group of bars per instance)."""
-    from autolr.running.plots import _pyplot, save
+    from autolr.running.plots import pyplot, save
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(results)), 4.5))
     width = 0.8 / len(METHODS)
     x = np.arange(len(results))
