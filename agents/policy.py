@@ -50,6 +50,10 @@ class PolicyController(Controller):
         self.decisions += 1
         return Segment.constant(lr, state.interval)
 
+    def stats(self) -> dict[str, float | int | None]:
+        """The decision time, so that an evaluation from a run's summary can report overhead."""
+        return {"decision_time_s": self.decision_time, "decisions": self.decisions}
+
     def state_dict(self) -> dict[str, Any]:
         return {"decision_time": self.decision_time, "decisions": self.decisions}
 
