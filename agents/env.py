@@ -34,6 +34,7 @@ from gymnasium import spaces
 from agents.features import CLIP, N_FEATURES, encode
 from agents.instances import Instance, InstanceSet, check_split
 from autolr.controllers.base import Controller
+from autolr.loop.direction import Direction
 from autolr.loop.segment import Segment
 from autolr.loop.session import Session
 from autolr.loop.state import TrainingState
@@ -74,12 +75,12 @@ def initial_metric(session: Session) -> float:
     return float(session.trainee.evaluate()[1])
 
 
-def score(final: float | None, initial: float, mode: str) -> float:
-    """``s · ln(m_T / m_0)``: the final metric normalised by the initial one (higher is better)."""
+def score(final: float | None, initial: float, direction: Direction | str) -> float:
+    """``s · ln(m_T / m_0)``: the final metric normalised by the initial one (higher is better);
+    ``s`` is the metric direction's sign."""
     if final is None or not math.isfinite(final):
         return -CLIP
-    sign = 1.0 if mode == "max" else -1.0
-    return sign * math.log(max(final, _FLOOR) / max(initial, _FLOOR))
+    return Direction.of(direction).sign * math.log(max(final, _FLOOR) / max(initial, _FLOOR))
 
 
 def log2_multiplier(kind: str, action: Any) -> float:
@@ -193,7 +194,7 @@ class LRControlEnv(gym.Env):
         """``s · ln(m_T / m_0)`` of the session so far (its latest validation metric)."""
         assert self.session is not None
         info = self.session.trainee.info
-        return score(self.session.state.val_metric, self._m0, info.mode)
+        return score(self.session.state.val_metric, self._m0, info.direction)
 
     def _info(self) -> dict[str, Any]:
         assert self.session is not None and self.instance is not None

@@ -161,9 +161,9 @@ def write_curve(rows: Sequence[Mapping[str, float]], path: Path) -> None:
 
 def plot_curve(rows: Sequence[Mapping[str, float]], path: Path, x: str, ys: Sequence[str]) -> None:
     """A learning curve as PNG."""
-    from autolr.running.plots import _pyplot, save
+    from autolr.running.plots import pyplot, save
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for y in ys:
         ax.plot([r[x] for r in rows], [r[y] for r in rows], label=y)

@@ -50,6 +50,10 @@ class PolicyController(Controller):
         self.decisions += 1
         return Segment.constant(lr, state.interval)
 
+    def stats(self) -> dict[str, float | int | None]:
+        """The decision time, so that an evaluation from a run's summary can report overhead."""
+        return {"decision_time_s": self.decision_time, "decisions": self.decisions}
+
     def state_dict(self) -> dict[str, Any]:
         return {"decision_time": self.decision_time, "decisions": self.decisions}
 
@@ -86,7 +90,7 @@ def rollout(instance: Instance, controller: Controller) -> Rollout:
     spent = getattr(controller, "decision_time", 0.0)
     return Rollout(
         instance=instance,
-        score=score(final, m0, session.trainee.info.mode),
+        score=score(final, m0, session.trainee.info.direction),
         final_metric=math.nan if final is None else float(final),
         diverged=session.rollbacks > 0,
         lrs=np.asarray(session.history.steps["lr"], dtype=np.float64),

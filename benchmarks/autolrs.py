@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from autolr.bench import ResultsStore, bench
-from autolr.bench.harness import final_metric
 from autolr.bench.stats import mean_ci, steps_to_target
 from autolr.bench.store import store_url
+from autolr.bench.tuning import final_metric
 from autolr.loop.trainee import task_info
 
 VARIANTS: dict[str, dict[str, Any]] = {

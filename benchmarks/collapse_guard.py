@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from autolr.bench import ResultsStore, bench
-from autolr.bench.harness import final_metric
 from autolr.bench.stats import mean_ci
 from autolr.bench.store import store_url
+from autolr.bench.tuning import final_metric
+from autolr.loop.direction import Direction
 
 VERSIONS = {"guarded": {"name": "autolrs"}, "unguarded": {"name": "autolrs", "undo": None}}
 
@@ -54,7 +55,7 @@ def table(store: ResultsStore) -> list[str]:
             group = [c["summary"] for c in runs if c["method"] == version]
             finals = np.array([final_metric(s, mode) for s in group])
             m, h = mean_ci(finals)
-            worst = finals.min() if mode == "max" else finals.max()
+            worst = Direction.of(mode).worst_of(finals)
             lines.append(
                 f"| {task} | {version} | {m:.4f} ± {h:.4f} | {worst:.4f} | "
                 f"{collapsed(finals, median, mode)}/{len(finals)} | "
@@ -65,7 +66,8 @@ def table(store: ResultsStore) -> list[str]:
 
 def collapsed(finals: np.ndarray, median: float, mode: str) -> int:
     """Seeds more than 0.1 worse than the task's median over every run (both versions)."""
-    return int(np.sum(finals < median - 0.1) if mode == "max" else np.sum(finals > median + 0.1))
+    d = Direction.of(mode)
+    return int(np.sum(d.better(median - d.sign * 0.1, finals)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,10 @@ readable by ``optuna-dashboard``.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 from typing import Any
+
+from autolr.liveness import alive
 
 
 def open_storage(url: str, max_retry: int = 3) -> Any:
@@ -34,19 +34,6 @@ def open_storage(url: str, max_retry: int = 3) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # cannot tell: another machine's heartbeat must decide
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
-
-
 def recover_stale(study: Any, max_retry: int = 3) -> list[int]:
     """Fail RUNNING trials whose local worker process is gone; re-queue their params.
 
@@ -58,7 +45,7 @@ def recover_stale(study: Any, max_retry: int = 3) -> list[int]:
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get("worker")
-        if owner is None or _alive(owner):
+        if owner is None or alive(owner):
             continue
         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         failed.append(t.number)

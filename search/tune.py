@@ -205,7 +205,6 @@ def open_study(cfg: TuneConfig, url: str | None = None) -> Any:
     from autolr.loop.trainee import task_info
     from search.optuna_segments import make_sampler
 
-    mode = task_info(cfg.task).mode
     pruner: Any = optuna.pruners.NopPruner()
     if cfg.pruner == "median":
         pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
@@ -216,7 +215,7 @@ def open_study(cfg: TuneConfig, url: str | None = None) -> Any:
         storage=open_storage(url or storage_url(cfg), cfg.max_retry),
         sampler=make_sampler(cfg.sampler, cfg.seed, min(10, max(2, cfg.trials // 3))),
         pruner=pruner,
-        direction="maximize" if mode == "max" else "minimize",
+        direction=task_info(cfg.task).direction.verb,
         load_if_exists=True,
     )
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autolr.bench.stats import profile
-from autolr.running.plots import _pyplot, _smooth, save
+from autolr.running.plots import pyplot, save, smooth
 
 if TYPE_CHECKING:
-    from autolr.bench.report import TaskReport
+    from autolr.bench.analysis import TaskReport
 
 
 def _band(ax: object, curves: list[np.ndarray], color: str, label: str, log: bool) -> None:
@@ -28,7 +28,7 @@ def _band(ax: object, curves: list[np.ndarray], color: str, label: str, log: boo
 
 def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path:
     """One column per method: LR (top) and smoothed training loss (bottom) per kept step."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in sorted(rep.rows.values(), key=lambda r: (r.track != "eval", r.method))]
     fig, axes = plt.subplots(
         2, len(rows), figsize=(3.0 * len(rows), 5.0), squeeze=False, sharey="row"
@@ -41,7 +41,7 @@ def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path:
         window = max(1, min(c["train_loss"].size for c in curves) // 50)
         _band(
             axes[1, j],
-            [_smooth(c["train_loss"], window) for c in curves],
+            [smooth(c["train_loss"], window) for c in curves],
             color,
             row.method,
             log=True,
@@ -60,7 +60,7 @@ def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path:
 
 def plot_profiles(ratios: dict[str, dict[str, float]], path: Path, r_max: float) -> Path:
     """rho(tau): the fraction of tasks a method reaches within tau times the best steps."""
-    plt = _pyplot()
+    plt = pyplot()
     taus = np.linspace(1.0, r_max, 301)
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, per_task in sorted(ratios.items()):

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from autolr.bench.execute import execute
+from autolr.bench.report import write_report
 from autolr.bench.store import ResultsStore, store_url
 from autolr.bench.suite import Cell, Suite
+from autolr.bench.tuning import choose_peaks
 from autolr.running.io import load_yaml_arg
 
 
 def load_suite(suite: str | Path | Mapping[str, Any]) -> Suite:
     raw = load_yaml_arg(str(suite)) if isinstance(suite, str | Path) else suite
     return Suite(raw)
-
-
-def final_metric(summary: Mapping[str, Any], mode: str) -> float:
-    """A run's final validation metric; a run without one ranks worst."""
-    value = summary.get("final_val_metric")
-    if value is None or not math.isfinite(value):
-        return -math.inf if mode == "max" else math.inf
-    return float(value)
-
-
-def choose_peaks(cells: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
-    """The tuned peak LR per (task, baseline): best mean final metric over tuning seeds."""
-    scores: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    modes: dict[tuple[str, str], str] = {}
-    for c in cells:
-        if c["track"] != "tune":
-            continue
-        key = (c["task"], c["method"])
-        modes[key] = c["summary"]["mode"]
-        scores[key][c["peak_lr"]].append(final_metric(c["summary"], modes[key]))
-    peaks = {}
-    for key, by_peak in scores.items():
-        sign = 1.0 if modes[key] == "max" else -1.0
-        peaks[key] = max(by_peak, key=lambda p: (sign * sum(by_peak[p]) / len(by_peak[p]), -p))
-    return peaks
 
 
 def bench(
@@ -61,8 +37,6 @@ def bench(
     finished cells; ``redo`` names methods whose stored cells (and replays) are deleted
     first, to be run again (after a change to a controller, say).
     """
-    from autolr.bench.report import write_report
-
     s = load_suite(suite)  # validates before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")

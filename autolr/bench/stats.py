@@ -8,6 +8,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats as sps
 
+from autolr.loop.history import steps_to_target
+
+__all__ = [
+    "geometric_mean",
+    "mean_ci",
+    "median_time",
+    "performance_ratios",
+    "profile",
+    "profile_score",
+    "speedup",
+    "steps_to_target",
+]
+
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """Mean and the half-width of its ``level`` confidence interval (Student t).
@@ -22,20 +35,6 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]
         return float(x[0]), math.nan
     half = sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
     return float(x.mean()), float(half)
-
-
-def reached(value: float, target: float, mode: str) -> bool:
-    return value >= target if mode == "max" else value <= target
-
-
-def steps_to_target(
-    eval_steps: Sequence[float], metrics: Sequence[float], target: float, mode: str
-) -> float:
-    """The first evaluation step whose metric reaches the target; +inf if none does."""
-    for step, value in zip(eval_steps, metrics):
-        if math.isfinite(value) and reached(value, target, mode):
-            return float(step)
-    return math.inf
 
 
 def median_time(times: Sequence[float]) -> float:

@@ -43,6 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
+from autolr.liveness import alive
+
 SCHEMA_VERSION = "1"
 CURVE_FIELDS = (
     "lr",
@@ -87,19 +89,6 @@ curves_table = Table(
 
 def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # another machine's worker: assume it is still working
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def store_url(store: str | None, out_dir: Path) -> str:
@@ -190,7 +179,7 @@ class ResultsStore:
             for k in keys
             if k not in known
             or known[k][0] == "failed"
-            or (known[k][0] == "running" and not _alive(known[k][1]))
+            or (known[k][0] == "running" and not alive(known[k][1]))
         ]
 
     def claim(self, cell: dict[str, Any]) -> None:

@@ -99,7 +99,12 @@ class Method:
 
 @dataclass
 class Cell:
-    """One run. ``key`` is a hash of its full run config, so a rerun finds it again."""
+    """One run. ``key`` is a hash of its full run config, so a rerun finds it again.
+
+    ``salt`` names what the run depends on beyond its config (the content hash of a policy
+    file the config names by path), so a changed file makes new cells; empty, it leaves the
+    key as it always was.
+    """
 
     suite: str
     task: str
@@ -108,10 +113,12 @@ class Cell:
     seed: int
     config: dict[str, Any]
     peak_lr: float | None = None
+    salt: str = ""
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
-        blob = json.dumps([self.suite, self.track, self.config], sort_keys=True)
+        parts: list[Any] = [self.suite, self.track, self.config]
+        blob = json.dumps([*parts, self.salt] if self.salt else parts, sort_keys=True)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def row(self) -> dict[str, Any]:

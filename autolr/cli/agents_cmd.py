@@ -39,6 +39,12 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--config", help="YAML with an 'instances' key (default: the nqm set)")
     e.add_argument("--seeds", type=int, default=5, help="evaluation seeds per instance (>= 5)")
     e.add_argument("--out", type=Path, default=Path("runs/agents/eval"), help="output folder")
+    e.add_argument(
+        "--store",
+        help="results store: a SQLite path or a SQLAlchemy URL (default: OUT/results.db); "
+        "a rerun skips the runs it holds",
+    )
+    e.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     e.set_defaults(func=evaluate)
 
 
@@ -78,17 +84,19 @@ def meta_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_factory(policy: str) -> Any:
-    """A function ``instance -> controller`` for a policy name or file (loaded once)."""
-    from agents.meta import DEFAULT_POLICY, MetaController, load_policy
+def policy_spec(policy: str) -> dict[str, Any]:
+    """The controller spec of a policy name or file, checked by loading it once."""
+    from autolr.controllers.base import build_controller
 
     if policy == "meta" or policy.endswith(".json"):
-        net = load_policy(DEFAULT_POLICY if policy == "meta" else policy)
-        return lambda inst: MetaController(net, lr=inst.lr)
-    from agents.rl import RLController
+        from agents.meta import DEFAULT_POLICY
 
-    RLController(policy)  # fail early on a bad file
-    return lambda inst: RLController(policy, lr=inst.lr)
+        spec = {"name": "meta", "policy": str(DEFAULT_POLICY if policy == "meta" else policy)}
+    else:
+        spec = {"name": "rl", "policy": policy}
+    spec["policy"] = str(Path(spec["policy"]).resolve())
+    build_controller({**spec, "lr": 1.0})  # fail early on a bad file
+    return spec
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -97,8 +105,15 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.seeds < 5:
         raise ValueError(f"--seeds must be >= 5, got {args.seeds}")
     instances = _config(args.config).get("instances") if args.config else None
-    summary, text = evaluate_all(make_factory(args.policy), instances, args.seeds, args.out)
+    summary, text = evaluate_all(
+        policy_spec(args.policy),
+        instances,
+        args.seeds,
+        args.out,
+        store=args.store,
+        workers=args.workers,
+    )
     print(text)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("methods", "per_instance")}))
-    print(f"wrote {args.out}/ (summary.json, table.md, scores.png)")
+    print(f"wrote {args.out}/ (summary.json, table.md, scores.png; runs in the results store)")
     return 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from autolr.controllers.base import CONTROLLERS, Controller
+from autolr.loop.direction import Direction
 from autolr.loop.probe import Probe
 from autolr.loop.segment import Segment
 from autolr.loop.state import TrainingState
@@ -50,22 +50,16 @@ class PlateauRule:
         self.cooldown = check_int("cooldown", cooldown, 0)
         self.min_lr = check_nonnegative("min_lr", min_lr)
         self.eps = check_nonnegative("eps", eps)
-        self.best = math.inf if mode == "min" else -math.inf
+        self.direction = Direction(self.mode)  # type: ignore[arg-type]
+        self.best = self.direction.worst
         self.num_bad = 0
         self.cooldown_counter = 0
 
     def _is_better(self, a: float) -> bool:
-        if self.mode == "min":
-            return a < (
-                self.best * (1.0 - self.threshold)
-                if self.threshold_mode == "rel"
-                else self.best - self.threshold
-            )
-        return a > (
-            self.best * (self.threshold + 1.0)
-            if self.threshold_mode == "rel"
-            else self.best + self.threshold
-        )
+        # the threshold moves the bar toward "better": * (1 ± threshold) or ± threshold
+        shift = self.direction.sign * self.threshold
+        bar = self.best * (1.0 + shift) if self.threshold_mode == "rel" else self.best + shift
+        return bool(self.direction.better(a, bar))
 
     def step(self, value: float) -> float:
         """Feed one metric value; returns the (possibly reduced) LR."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from autolr.loop.direction import Direction
 
 STEP_COLUMNS = ("step", "charged", "lr", "train_loss", "wall_time")
 EVAL_COLUMNS = ("step", "charged", "val_loss", "val_metric", "wall_time")
@@ -51,12 +54,12 @@ class History:
             return None
         return {c: self.evals[c][-1] for c in EVAL_COLUMNS}
 
-    def steps_to_target(self, reached: Any, column: str = "step") -> int | None:
-        """The first evaluation's ``column`` value where ``reached(val_metric)``, else None."""
-        for value, metric in zip(self.evals[column], self.evals["val_metric"]):
-            if not math.isnan(metric) and reached(metric):
-                return int(value)
-        return None
+    def steps_to_target(
+        self, target: float, direction: Direction | str, column: str = "step"
+    ) -> int | None:
+        """The first evaluation's ``column`` value whose metric reaches ``target``, else None."""
+        found = steps_to_target(self.evals[column], self.evals["val_metric"], target, direction)
+        return int(found) if math.isfinite(found) else None
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -67,3 +70,17 @@ class History:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = {c: list(state["steps"][c]) for c in STEP_COLUMNS}
         self.evals = {c: list(state["evals"][c]) for c in EVAL_COLUMNS}
+
+
+def steps_to_target(
+    steps: Sequence[float], metrics: Sequence[float], target: float, direction: Direction | str
+) -> float:
+    """The first ``steps[i]`` whose ``metrics[i]`` reaches ``target``; +inf if none does.
+
+    A non-finite metric (NaN, or an overflowed loss) never counts as reaching the target.
+    """
+    d = Direction.of(direction)
+    for step, value in zip(steps, metrics):
+        if math.isfinite(value) and d.reached(value, target):
+            return float(step)
+    return math.inf

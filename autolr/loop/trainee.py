@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import torch
 
+from autolr.loop.direction import Direction
 from autolr.registry import Registry, check_known
 
 
@@ -49,13 +50,18 @@ class TaskInfo:
     min_lr: float = 1e-6
     max_lr: float = 10.0
 
+    @property
+    def direction(self) -> Direction:
+        """The metric's direction (``mode`` as an object: better, reached, worst, sign)."""
+        return Direction(self.mode)
+
     def better(self, a: float, b: float) -> bool:
         """True if metric value ``a`` is strictly better than ``b``."""
-        return a > b if self.mode == "max" else a < b
+        return bool(self.direction.better(a, b))
 
     def reached(self, value: float) -> bool:
         """True if ``value`` meets the target."""
-        return value >= self.target if self.mode == "max" else value <= self.target
+        return bool(self.direction.reached(value, self.target))
 
 
 class Trainee(abc.ABC):

@@ -11,7 +11,8 @@ import numpy as np
 from autolr.running.io import atomic_path
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only: no display is needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,12 +24,12 @@ def _pyplot() -> Any:
 def save(fig: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def plot_schedules(path: Path, steps: np.ndarray, labelled: Sequence[tuple[str, Any]]) -> None:
     """Overlay schedules (LR on top; momentum below when any schedule carries one)."""
-    plt = _pyplot()
+    plt = pyplot()
     with_mom = any(s.momentum is not None for _, s in labelled)
     fig, axes = plt.subplots(
         2 if with_mom else 1, 1, figsize=(8, 6 if with_mom else 4), sharex=True
@@ -48,7 +49,9 @@ def plot_schedules(path: Path, steps: np.ndarray, labelled: Sequence[tuple[str, 
     save(fig, path)
 
 
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """A moving mean over ``window`` values, the same length as ``values``: the first
+    ``window - 1`` entries average what exists so far; unchanged if ``window <= 1``."""
     if values.size < window or window <= 1:
         return values
     kernel = np.ones(window) / window
@@ -58,7 +61,7 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 def plot_run(history: Any, info: Any, out_dir: Path) -> None:
     """lr.png (LR per kept step) and loss.png (training loss, validation loss and metric)."""
-    plt = _pyplot()
+    plt = pyplot()
     steps = history.step_array("step")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(steps, history.step_array("lr"), lw=1.2)
@@ -71,7 +74,7 @@ def plot_run(history: Any, info: Any, out_dir: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     loss = history.step_array("train_loss")
     ax.plot(steps, loss, color="tab:blue", alpha=0.25, lw=0.8)
-    ax.plot(steps, _smooth(loss, max(1, loss.size // 50)), color="tab:blue", label="train loss")
+    ax.plot(steps, smooth(loss, max(1, loss.size // 50)), color="tab:blue", label="train loss")
     ev = history.eval_array("step")
     if ev.size:
         ax.plot(
@@ -98,7 +101,7 @@ def plot_run(history: Any, info: Any, out_dir: Path) -> None:
 
 def plot_range_test(path: Path, result: Any, title: str) -> None:
     """Smoothed loss against log LR, with both suggestions marked."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     k = result.smoothed.size
     ax.plot(result.lrs[:k], result.losses[:k], color="tab:blue", alpha=0.3, lw=0.8, label="loss")

@@ -183,8 +183,8 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
     finite = metrics[np.isfinite(metrics)]
     best = None
     if finite.size:
-        best = float(finite.max() if info.mode == "max" else finite.min())
-    to_target = hist.steps_to_target(info.reached)
+        best = float(info.direction.best_of(finite))
+    to_target = hist.steps_to_target(info.target, info.direction)
     time_to_target = None
     if to_target is not None:
         idx = hist.evals["step"].index(to_target)
@@ -208,7 +208,7 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         "rollbacks": session.rollbacks,
         "wall_time_s": session.wall_time,
         "steps_to_target": to_target,
-        "charged_steps_to_target": hist.steps_to_target(info.reached, "charged"),
+        "charged_steps_to_target": hist.steps_to_target(info.target, info.direction, "charged"),
         "time_to_target_s": time_to_target,
         "controller_stats": session.controller.stats(),
     }

@@ -1,41 +1,98 @@
 import json
+import math
 
 import numpy as np
 import pytest
 import yaml
+from scipy import stats as sps
 
-from agents.evaluate import GRID, _replay, evaluate_instance, mean_ci, summarize
+from agents.evaluate import GRID, SUITE, evaluate, evaluate_all, summarize
+from agents.features import N_FEATURES
 from agents.instances import InstanceSet
-from agents.meta import MetaController, MLPPolicy
+from agents.meta import MLPPolicy, save_policy
+from autolr.bench import execute as bench_execute
+from autolr.bench.store import ResultsStore
+from autolr.bench.suite import trace_schedule
 from autolr.cli import main
+from autolr.controllers.fixed import Fixed
+
+N_CELLS = 2 * 7 * 2 + 1 + 5 + 2 * 5 + 5  # grid x tuning seeds, trace, policy, tuned, replay
 
 
-def _constant_policy(inst):
-    return MetaController(MLPPolicy(2), lr=inst.lr)  # a = 0: keeps the initial LR
+def _groups(small):
+    groups = {}
+    for inst in InstanceSet(small).enumerate("test"):
+        groups.setdefault(inst.key(), []).append(inst)
+    return groups
 
 
-def test_a_policy_that_never_reacts_ties_with_its_replay(small):
-    inst = InstanceSet(small).enumerate("test")[0]
-    res = evaluate_instance(inst, _constant_policy, [200, 201, 202, 203, 204], [90000, 90001])
+@pytest.fixture
+def constant_policy(tmp_path):
+    """A meta policy file whose output is a = 0: it keeps the initial LR."""
+    return {"name": "meta", "policy": str(save_policy(MLPPolicy(2), tmp_path / "zero.json"))}
+
+
+def test_a_policy_that_never_reacts_ties_with_its_replay(tmp_path, small, constant_policy):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    (res,) = evaluate(store, constant_policy, _groups(small), 5, [90000, 90001])
     assert res.scores["policy"] == res.scores["replay"]
     assert res.tuned["static"] / 0.5 in GRID and res.tuned["cosine"] / 0.5 in GRID
     # the tuned static LR is at least as good as the untuned one on average here
     assert res.mean("static") >= res.mean("policy") - 0.05
-    assert all(0 <= o < 1 for o in res.overhead)
+    assert all(0 <= o < 1 for o in res.overhead) and len(res.overhead) == 5
     summary = summarize([res])
     assert summary["methods"]["replay"]["policy_win_rate"] == 1.0
     assert summary["methods"]["policy"]["divergences"] == 0
+    assert len(store.done_cells(SUITE)) == N_CELLS
+    store.close()
+
+
+def test_runs_land_in_the_store_a_rerun_skips_them_and_the_ci_is_student_t(
+    tmp_path, small, constant_policy, monkeypatch
+):
+    out = tmp_path / "eval"
+    summary, text = evaluate_all(constant_policy, small, 5, out, log=lambda _: None)
+    store = ResultsStore(f"sqlite:///{out / 'results.db'}")
+    cells = store.done_cells(SUITE)
+    assert len(cells) == N_CELLS
+    assert {c["track"] for c in cells} == {"tune", "self", "eval", "replay"}
+    finished = {c["key"]: c["finished"] for c in cells}
+
+    def no_training(config):
+        raise AssertionError("a finished cell ran again")
+
+    monkeypatch.setattr(bench_execute, "run_cell", no_training)
+    again, text_again = evaluate_all(constant_policy, small, 5, out, log=lambda _: None)
+    assert again == summary and text_again == text
+    assert {c["key"]: c["finished"] for c in store.done_cells(SUITE)} == finished
+
+    # the 95% interval is Student's t with n - 1 degrees of freedom, not the normal 1.96
+    for method, entry in summary["methods"].items():
+        x = np.array(summary["per_instance"][0]["scores"][method])
+        half = sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+        assert entry["mean_score"] == pytest.approx(x.mean(), rel=1e-12)
+        assert entry["ci95"] == pytest.approx(half, rel=1e-12)
+        assert entry["ci95"] > 1.96 * x.std(ddof=1) / math.sqrt(x.size) * 1.4
+    store.close()
+
+
+def test_a_retrained_policy_file_reruns_only_the_policy_cells(tmp_path, small, constant_policy):
+    small["test"][0]["budget_steps"] = 20
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    evaluate(store, constant_policy, _groups(small), 5)
+    policy = MLPPolicy(2)
+    policy.params[2 * N_FEATURES + 4] = 0.5  # b2: a = tanh(0.5), the LR grows each interval
+    save_policy(policy, constant_policy["policy"])
+    evaluate(store, constant_policy, _groups(small), 5)
+    # a new trace, policy and replay cells; the baselines' 28 + 10 runs are reused
+    assert len(store.done_cells(SUITE)) == N_CELLS + 1 + 5 + 5
+    store.close()
 
 
 def test_replay_reproduces_a_trace():
     trace = np.array([0.1] * 10 + [0.2] * 10 + [0.05] * 5)
-    schedule = _replay(trace).schedule
+    schedule = Fixed(trace_schedule(trace)).schedule
     np.testing.assert_array_equal(schedule.values(np.arange(25)), trace)
-
-
-def test_mean_ci():
-    mean, ci = mean_ci([1.0, 2.0, 3.0])
-    assert mean == 2.0 and ci == pytest.approx(1.96 / np.sqrt(3))
 
 
 def test_eval_and_meta_train_commands(tmp_path, small, capsys):
@@ -59,7 +116,14 @@ def test_eval_and_meta_train_commands(tmp_path, small, capsys):
         "cosine",
         "replay",
     }
-    assert (out / "table.md").read_text().startswith("| method |")
+    assert (
+        (out / "table.md")
+        .read_text()
+        .startswith(
+            "| method | mean score ± 95% CI | divergences | policy match-or-beat rate |\n|---|"
+        )
+    )
     assert (out / "scores.png").stat().st_size > 0
+    assert (out / "results.db").stat().st_size > 0
     assert main(["agents", "eval", "--seeds", "4", "--config", str(cfg)]) == 2
     assert "--seeds must be >= 5, got 4" in capsys.readouterr().err

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from autolr.bench import ResultsStore, bench, load_suite
-from autolr.bench.harness import choose_peaks
-from autolr.bench.report import analyse
+from autolr.bench.analysis import analyse
+from autolr.bench.tuning import choose_peaks
 from autolr.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
