@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from autolr.controllers.base import Controller, build_controller
@@ -84,7 +86,18 @@ class Handle:
 
     def _decide(self) -> None:
         losses = self.stepper.losses()
+        first = self.ledger.kept
         self.ledger.charge("kept", losses.size)
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            warnings.warn(
+                f"autolr.attach: {bad.size} non-finite loss(es) in steps {first + 1}-"
+                f"{first + losses.size} (first at step {first + 1 + int(bad[0])}); your loop "
+                "is not rolled back (use an autolr Session for that): the controller sees "
+                "state.diverged and decides the next LR",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         self.state = self.tracker.after_segment(
             self.state, self.ledger, losses, float(self._plan.lrs[-1]), self._plan.lr_scale
         )
