@@ -151,13 +151,18 @@ def parse_model(model: type[M], raw: Any, what: str, root: Loc = ()) -> M:
     try:
         return model.model_validate(dict(raw))
     except ValidationError as err:
-        first = err.errors()[0]
+        errors = err.errors()
+    # An unknown key first: a misspelt key also shows up as a missing one, and the
+    # did-you-mean is the better message.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc: Loc = tuple(first["loc"])
     path = key_path(root + loc)
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, ConfigError):
         raise ConfigError(f"{head}{cause}") from None
     if isinstance(cause, CheckError):
+        if cause.name in _fields_at(model, loc):  # raised by a model validator about a field
+            path = key_path((*root, *loc, cause.name))
         raise ConfigError(f"{head}{cause.message(path)}") from None
     if first["type"] == "extra_forbidden":
         where = key_path(root + loc[:-1])
@@ -169,7 +174,7 @@ def parse_model(model: type[M], raw: Any, what: str, root: Loc = ()) -> M:
     if requirement is not None:
         raise ConfigError(f"{head}{path} must be {requirement}, got {first.get('input')!r}")
     message = str(cause) if cause is not None else first["msg"]
-    raise ConfigError(f"{head}{path}: {message}") from None
+    raise ConfigError(f"{head}{path + ': ' if path else ''}{message}") from None
 
 
 def validate(raw: Any) -> RunConfig:
