@@ -33,6 +33,7 @@ from gymnasium import spaces
 
 from agents.features import CLIP, N_FEATURES, encode
 from agents.instances import Instance, InstanceSet, check_split
+from autolr.checks import check_choice, check_nonnegative
 from autolr.controllers.base import Controller
 from autolr.loop.direction import Direction
 from autolr.loop.segment import Segment
@@ -90,12 +91,6 @@ def log2_multiplier(kind: str, action: Any) -> float:
     return float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
 
 
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
 class LRControlEnv(gym.Env):
     """Control the LR of a training Session, one interval per step (see the module docstring).
 
@@ -127,14 +122,8 @@ class LRControlEnv(gym.Env):
         self.split = check_split(split)
         self.action_kind = check_choice("action", action, ACTIONS)
         self.reward_kind = check_choice("reward", reward, REWARDS)
-        for name, value in (
-            ("terminal_weight", terminal_weight),
-            ("divergence_penalty", divergence_penalty),
-        ):
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        self.terminal_weight = float(terminal_weight)
-        self.divergence_penalty = float(divergence_penalty)
+        self.terminal_weight = check_nonnegative("terminal_weight", terminal_weight)
+        self.divergence_penalty = check_nonnegative("divergence_penalty", divergence_penalty)
         self.observation_space = spaces.Box(-CLIP, CLIP, (N_FEATURES,), np.float32)
         if self.action_kind == "continuous":
             self.action_space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, (1,), np.float32)

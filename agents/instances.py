@@ -18,13 +18,24 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
+from autolr.checks import CheckError, Int
 from autolr.loop.trainee import task_info
+from autolr.registry import did_you_mean
+from autolr.running.config import ConfigError, parse_model
 
 SPLITS = ("train", "test")
 
@@ -73,15 +84,22 @@ def _is_dist(value: Any) -> bool:
     return isinstance(value, Mapping) and "low" in value and "high" in value
 
 
-def _check_value(where: str, value: Any) -> None:
+def check_values(name: str, value: Any) -> Any:
+    """A list of values (a uniform choice) or a distribution ``{low, high, log?, integer?}``."""
     if _is_dist(value):
         low, high = value["low"], value["high"]
-        if not (isinstance(low, int | float) and isinstance(high, int | float) and low <= high):
-            raise ValueError(f"{where} must have numbers low <= high, got {dict(value)!r}")
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+        if not (numbers and low <= high):
+            raise CheckError(name, dict(value), "a range with numbers low <= high")
         if value.get("log") and low <= 0:
-            raise ValueError(f"{where} with log: true needs low > 0, got {low!r}")
-    elif not isinstance(value, list | tuple) or not value:
-        raise ValueError(f"{where} must be a non-empty list or {{low, high}}, got {value!r}")
+            raise CheckError(name, dict(value), "a range with low > 0 (log: true)")
+        return dict(value)
+    if not isinstance(value, list | tuple) or not value:
+        raise CheckError(name, value, "a non-empty list or {low, high}")
+    return list(value)
+
+
+Values = Annotated[Any, PlainValidator(lambda v, info: check_values(info.field_name or "", v))]
 
 
 def _draw(value: Any, rng: np.random.Generator) -> Any:
@@ -96,37 +114,34 @@ def _draw(value: Any, rng: np.random.Generator) -> Any:
     return round(x) if value.get("integer") else float(x)
 
 
-class Family:
+class Family(BaseModel):
     """One family of instances (see the module docstring for the keys)."""
 
-    KEYS = ("task", "params", "lr_scale", "seeds", "budget_steps", "interval")
+    model_config = ConfigDict(extra="forbid")
+    task: dict[str, Any]
+    params: dict[str, Values] = Field(default_factory=dict)
+    lr_scale: Values = Field(default_factory=lambda: [1.0])
+    seeds: Values = Field(default_factory=lambda: {"low": 0, "high": 10000})
+    budget_steps: Int(1) | None = None
+    interval: Int(1) = 20
 
-    def __init__(self, spec: Mapping[str, Any], where: str) -> None:
-        if not isinstance(spec, Mapping):
-            raise ValueError(f"{where} must be a mapping, got {spec!r}")
-        for key in spec:
-            if key not in self.KEYS:
-                raise ValueError(f"{where}: unknown key {key!r}; accepted: {', '.join(self.KEYS)}")
-        task = spec.get("task")
-        if isinstance(task, str):
-            task = {"name": task}
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, task: Any) -> Any:
+        task = {"name": task} if isinstance(task, str) else task
         if not isinstance(task, Mapping) or "name" not in task:
-            raise ValueError(f"{where}.task must be a mapping with a 'name', got {task!r}")
-        self.task = dict(task)
-        self.params = dict(spec.get("params") or {})
-        for name, value in self.params.items():
-            _check_value(f"{where}.params.{name}", value)
-        self.lr_scale = spec.get("lr_scale", [1.0])
-        self.seeds = spec.get("seeds", {"low": 0, "high": 10000})
-        _check_value(f"{where}.lr_scale", self.lr_scale)
-        _check_value(f"{where}.seeds", self.seeds)
-        self.budget_steps = spec.get("budget_steps")
-        self.interval = spec.get("interval", 20)
-        for key in ("budget_steps", "interval"):
-            v = getattr(self, key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"{where}.{key} must be an integer >= 1, got {v!r}")
+            raise CheckError("task", task, "a mapping with a 'name'")
+        return dict(task)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _no_params(cls, params: Any) -> Any:
+        return {} if params is None else params
+
+    @model_validator(mode="after")
+    def _task_accepts_params(self) -> Family:
         task_info({**self.task, **{k: _first(v) for k, v in self.params.items()}})
+        return self
 
     def make(self, params: Mapping[str, Any], scale: float, seed: int) -> Instance:
         task = {**self.task, **params}
@@ -157,24 +172,30 @@ def _first(value: Any) -> Any:
     return value["low"] if _is_dist(value) else value[0]
 
 
+class InstancesSpec(BaseModel):
+    """An instance set's spec: ``{train: [family, ...], test: [family, ...]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    train: list[Family] = Field(min_length=1)
+    test: list[Family] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_splits(cls, spec: Any) -> Any:
+        for key in spec if isinstance(spec, Mapping) else ():
+            if key not in SPLITS:
+                hint = did_you_mean(str(key), list(SPLITS))
+                raise ConfigError(f"instances: unknown split {key!r}{hint}; accepted: train, test")
+        return spec
+
+
 class InstanceSet:
     """Train and test families; ``sample(split, rng)`` and ``enumerate(split)``."""
 
     def __init__(self, spec: Mapping[str, Any] | None = None) -> None:
         spec = DEFAULT_INSTANCES if spec is None else spec
-        if not isinstance(spec, Mapping):
-            raise ValueError(f"instances must be a mapping of splits, got {spec!r}")
-        for key in spec:
-            if key not in SPLITS:
-                raise ValueError(f"instances: unknown split {key!r}; accepted: train, test")
-        self.families: dict[str, list[Family]] = {}
-        for split in SPLITS:
-            fams = spec.get(split)
-            if not isinstance(fams, Sequence) or isinstance(fams, str) or not fams:
-                raise ValueError(f"instances.{split} must be a non-empty list, got {fams!r}")
-            self.families[split] = [
-                Family(f, f"instances.{split}[{i}]") for i, f in enumerate(fams)
-            ]
+        parsed = parse_model(InstancesSpec, spec, "", root=("instances",))
+        self.families: dict[str, list[Family]] = {"train": parsed.train, "test": parsed.test}
 
     def sample(self, split: str, rng: np.random.Generator) -> Instance:
         fams = self.families[check_split(split)]

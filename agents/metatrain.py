@@ -17,7 +17,6 @@ fixes everything, so a run is reproducible.
 from __future__ import annotations
 
 import csv
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -25,45 +24,53 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from agents.instances import Instance, InstanceSet
 from agents.meta import MetaController, MLPPolicy, save_policy
 from agents.policy import rollout
+from autolr.checks import CheckError, Int, NonNegative
+from autolr.running.config import parse_model
 from autolr.running.io import atomic_path
 
-DEFAULTS: dict[str, Any] = {
-    "instances": None,
-    "seed": 0,
-    "hidden": 8,
-    "generations": 30,
-    "population": 12,
-    "episodes": 3,
-    "sigma": 0.1,
-    "step_size": 0.05,
-    "divergence_penalty": 1.0,
-    "workers": 1,
-    "out": "agents/policies/meta_default.json",
-}
+
+class MetaTrainConfig(BaseModel):
+    """An ``agents meta-train`` config (the ES settings in the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+    instances: dict[str, Any] | None = None
+    seed: Int(0) = 0
+    hidden: Int(1) = 8
+    generations: Int(1) = 30
+    population: Int(1) = 12
+    episodes: Int(1) = 3
+    sigma: NonNegative() = 0.1
+    step_size: NonNegative() = 0.05
+    divergence_penalty: NonNegative() = 1.0
+    workers: Int(1) = 1
+    out: str = "agents/policies/meta_default.json"
+
+    @field_validator("instances")
+    @classmethod
+    def _instances(cls, instances: dict[str, Any] | None) -> dict[str, Any] | None:
+        if instances is not None:
+            InstanceSet(instances)
+        return instances
+
+    @field_validator("population")
+    @classmethod
+    def _even(cls, population: int) -> int:
+        if population % 2:  # antithetic pairs
+            raise CheckError("population", population, "even")
+        return population
+
+
+DEFAULTS: dict[str, Any] = MetaTrainConfig().model_dump()
 
 
 def check_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The config with defaults filled in; ValueError naming a bad key or value."""
-    cfg = dict(DEFAULTS)
-    for key, value in (config or {}).items():
-        if key not in DEFAULTS:
-            raise ValueError(f"meta-train: unknown key {key!r}; accepted: {', '.join(DEFAULTS)}")
-        cfg[key] = value
-    for key in ("seed", "hidden", "generations", "population", "episodes", "workers"):
-        v, low = cfg[key], 0 if key == "seed" else 1
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"meta-train: {key} must be an integer >= {low}, got {v!r}")
-    if cfg["population"] % 2:
-        raise ValueError(f"meta-train: population must be even, got {cfg['population']}")
-    for key in ("sigma", "step_size", "divergence_penalty"):
-        v = cfg[key]
-        if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"meta-train: {key} must be a finite number >= 0, got {v!r}")
-    return cfg
+    """The config with defaults filled in; ValueError naming a bad key path or value."""
+    return parse_model(MetaTrainConfig, config or {}, "meta-train").model_dump()
 
 
 def fitness(

@@ -1,9 +1,10 @@
 """Training an ``rl`` policy with stable-baselines3 on ``LRControlEnv``.
 
-A config (YAML mapping) has the keys of ``DEFAULTS``: ``instances`` and ``env`` go to the
-env, ``algo_kwargs`` to the SB3 algorithm (e.g. ``n_steps``, ``batch_size``), ``net_arch``
-to its policy. The run writes the policy file, a CSV learning curve (one row per episode:
-timesteps, return, length, final score) and a PNG of it; no TensorBoard.
+A config (YAML mapping) has the keys of ``TrainConfig`` (defaults: ``DEFAULTS``):
+``instances`` and ``env`` go to the env, ``algo_kwargs`` to the SB3 algorithm (e.g.
+``n_steps``, ``batch_size``), ``net_arch`` to its policy. The run writes the policy file, a
+CSV learning curve (one row per episode: timesteps, return, length, final score) and a PNG
+of it; no TensorBoard.
 """
 
 from __future__ import annotations
@@ -12,23 +13,63 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 
-from agents.env import LRControlEnv
+from agents.env import ACTIONS, REWARDS, LRControlEnv
+from agents.instances import InstanceSet
 from agents.metatrain import plot_curve, write_curve
 from agents.rl import ALGOS, save_policy
+from autolr.checks import Choice, Int, NonNegative
+from autolr.running.config import parse_model
 
-DEFAULTS: dict[str, Any] = {
-    "instances": None,
-    "env": {},
-    "algo": "ppo",
-    "timesteps": 20000,
-    "seed": 0,
-    "net_arch": [32, 32],
-    "algo_kwargs": {},
-    "out": "runs/agents/rl_policy.pt",
-}
+
+class EnvOptions(BaseModel):
+    """The ``env`` keys of a train config: ``LRControlEnv``'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Choice(*ACTIONS) = "continuous"
+    reward: Choice(*REWARDS) = "both"
+    terminal_weight: NonNegative() = 1.0
+    divergence_penalty: NonNegative() = 1.0
+
+
+class TrainConfig(BaseModel):
+    """An ``agents train`` config. ``instances`` and ``env`` go to the env (kept as given,
+    after validation), ``algo_kwargs`` to the SB3 algorithm, ``net_arch`` to its policy."""
+
+    model_config = ConfigDict(extra="forbid")
+    instances: dict[str, Any] | None = None
+    env: dict[str, Any] = Field(default_factory=dict)
+    algo: Choice(*ALGOS) = "ppo"
+    timesteps: Int(1) = 20000
+    seed: Int(0) = 0
+    net_arch: list[Int(1)] = Field(default_factory=lambda: [32, 32])
+    algo_kwargs: dict[str, Any] = Field(default_factory=dict)
+    out: str = "runs/agents/rl_policy.pt"
+
+    @field_validator("instances")
+    @classmethod
+    def _instances(cls, instances: dict[str, Any] | None) -> dict[str, Any] | None:
+        if instances is not None:
+            InstanceSet(instances)
+        return instances
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, Any]) -> dict[str, Any]:
+        parse_model(EnvOptions, env, "", root=("env",))
+        return env
+
+    @model_validator(mode="after")
+    def _sac_is_continuous(self) -> TrainConfig:
+        if self.algo == "sac" and self.env.get("action", "continuous") != "continuous":
+            raise ValueError("algo sac needs env.action continuous")
+        return self
+
+
+DEFAULTS: dict[str, Any] = TrainConfig().model_dump()
 
 
 class EpisodeLog(BaseCallback):
@@ -61,27 +102,10 @@ class EpisodeLog(BaseCallback):
 
 
 def check_config(config: Mapping[str, Any] | None, **overrides: Any) -> dict[str, Any]:
-    cfg = dict(DEFAULTS)
-    for key, value in {
-        **(config or {}),
-        **{k: v for k, v in overrides.items() if v is not None},
-    }.items():
-        if key not in DEFAULTS:
-            raise ValueError(f"agents train: unknown key {key!r}; accepted: {', '.join(DEFAULTS)}")
-        cfg[key] = value
-    if cfg["algo"] not in ALGOS:
-        raise ValueError(
-            f"agents train: algo must be one of {', '.join(ALGOS)}, got {cfg['algo']!r}"
-        )
-    t = cfg["timesteps"]
-    if isinstance(t, bool) or not isinstance(t, int) or t < 1:
-        raise ValueError(f"agents train: timesteps must be an integer >= 1, got {t!r}")
-    for key in ("env", "algo_kwargs"):
-        if not isinstance(cfg[key], Mapping):
-            raise ValueError(f"agents train: {key} must be a mapping, got {cfg[key]!r}")
-    if cfg["algo"] == "sac" and cfg["env"].get("action", "continuous") != "continuous":
-        raise ValueError("agents train: algo sac needs env.action continuous")
-    return cfg
+    """The config with defaults filled in (``overrides`` that are not None replace keys);
+    a ValueError names a bad key path or value."""
+    raw = {**(config or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    return parse_model(TrainConfig, raw, "agents train").model_dump()
 
 
 def train_rl(

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from autolr.checks import check_choice, check_int, check_positive, check_range
 from autolr.controllers.base import Controller
 from autolr.loop.collapse import check_undo
 from autolr.loop.probe import Probe
 from autolr.loop.segment import Segment
 from autolr.loop.state import TrainingState
 from autolr.schedules import constant, linear
-from autolr.schedules.base import check_choice, check_int, check_positive, check_range
 from search import gp
 from search.forecast import FORECASTERS, rank_correlation
 from search.lr_range import check_lr_range, range_from_probe

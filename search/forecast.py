@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import spearmanr
 
-from autolr.schedules.base import check_choice, check_int
+from autolr.checks import check_choice, check_int
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from autolr.schedules.base import check_choice, check_int, check_positive, check_range
+from autolr.checks import check_choice, check_int, check_positive, check_range
 
 ACQUISITIONS = ("ucb", "logei")
 

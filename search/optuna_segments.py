@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from autolr.checks import check_choice, check_int, check_positive, check_range
 from autolr.controllers.base import Controller
 from autolr.loop.probe import Probe
 from autolr.loop.segment import Segment
 from autolr.loop.state import TrainingState
 from autolr.schedules import constant, linear
-from autolr.schedules.base import check_choice, check_int, check_positive, check_range
 from search.forecast import FORECASTERS
 from search.lr_range import check_lr_range, range_from_probe
 

@@ -20,99 +20,128 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from autolr.registry import did_you_mean
+from autolr.checks import CheckError, Choice, Int, Number, check_choice, check_int
+from autolr.running.config import parse_model
 from autolr.running.io import atomic_path, load_yaml_arg
-from autolr.schedules.base import check_choice, check_int
 from search.storage import open_storage, recover_stale
 
 BUDGET = "$budget"
-KEYS = (
-    "study",
-    "task",
-    "family",
-    "params",
-    "budget_steps",
-    "interval",
-    "seed",
-    "eval_every",
-    "trials",
-    "sampler",
-    "pruner",
-    "storage",
-    "out",
-    "max_retry",
-)
 PRUNERS = ("median", "hyperband", "none")
 
 
-@dataclass
-class TuneConfig:
+class SearchRange(BaseModel):
+    """A searched parameter: ``{low, high, log?, int?}`` (``high`` is read first, so that
+    ``low`` can be checked against it)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    high: Number()
+    low: Number()
+    log: bool = False
+    integer: bool = Field(default=False, alias="int")
+
+    @field_validator("low")
+    @classmethod
+    def _below_high(cls, low: float, info: ValidationInfo) -> float:
+        high = info.data.get("high")
+        if high is not None and not low < high:
+            raise CheckError("low", low, f"< high ({high})")
+        return low
+
+    @model_validator(mode="after")
+    def _log_needs_positive_low(self) -> SearchRange:
+        if self.log and self.low <= 0:
+            raise CheckError("low", self.low, "> 0 with log: true")
+        return self
+
+
+class SearchChoices(BaseModel):
+    """A categorical parameter: ``{choices: [...]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    choices: list[Any] = Field(min_length=1)
+
+
+class TuneConfig(BaseModel):
     """A tune config (see docs/search.md). ``params`` maps each schedule parameter to a
     search range ``{low, high, log?, int?}``, a list of ``choices``, or a fixed value;
-    the string ``$budget`` stands for the run's budget (e.g. cosine's ``total_steps``)."""
+    the string ``$budget`` stands for the run's budget (e.g. cosine's ``total_steps``).
+    ``params`` keeps the mappings as given (validated) for the sampler."""
 
+    model_config = ConfigDict(extra="forbid")
     task: dict[str, Any]
     family: str
     params: dict[str, Any]
     study: str = ""
-    budget_steps: int | None = None
-    interval: int = 50
-    seed: int = 0
-    eval_every: int | None = None
-    trials: int = 20
+    budget_steps: Int(1) | None = None
+    interval: Int(1) = 50
+    seed: Int(0) = 0
+    eval_every: Int(1) | None = None
+    trials: Int(1) = 20
     sampler: str = "tpe"
-    pruner: str = "median"
+    pruner: Choice(*PRUNERS) = "median"
     storage: str | None = None
     out: str | None = None
-    max_retry: int = 3
+    max_retry: Int(0) = 3
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, task: Any) -> Any:
+        task = {"name": task} if isinstance(task, str) else task
+        if not isinstance(task, Mapping) or not isinstance(task.get("name"), str):
+            raise CheckError("task", task, "a task name or a mapping with a 'name'")
+        return dict(task)
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, family: str) -> str:
+        from autolr.schedules.base import family_factory
+
+        family_factory(family)  # raises on an unknown family, with a did-you-mean
+        return family
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, params: Any) -> Any:
+        if not isinstance(params, Mapping) or not params:
+            raise CheckError("params", params, "a non-empty mapping")
+        for name, space in params.items():
+            if isinstance(space, Mapping):
+                model = SearchChoices if "choices" in space else SearchRange
+                parse_model(model, space, "", root=("params", name))
+        return dict(params)
+
+    @field_validator("study", "storage", "out", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return value if value is None else str(value)
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, sampler: str) -> str:
+        from search.optuna_segments import SAMPLERS
+
+        return check_choice("sampler", sampler, SAMPLERS)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> TuneConfig:
+        self.study = self.study or f"{self.task['name']}-{self.family}"
+        self.out = self.out or str(Path("runs") / "tune" / self.study)
+        return self
 
 
 def load_tune_config(raw: Mapping[str, Any] | str | Path) -> TuneConfig:
-    """Validate a tune config; a ValueError names the bad key and value."""
-    data = load_yaml_arg(str(raw)) if isinstance(raw, str | Path) else dict(raw)
-    if not isinstance(data, Mapping):
-        raise ValueError(f"tune config must be a mapping, got {data!r}")
-    for key in data:
-        if key not in KEYS:
-            raise ValueError(f"unknown tune config key {key!r}{did_you_mean(key, list(KEYS))}")
-    for key in ("task", "family", "params"):
-        if key not in data:
-            raise ValueError(f"tune config key {key!r} is required")
-    task = data["task"]
-    if isinstance(task, str):
-        task = {"name": task}
-    if not isinstance(task, Mapping) or not isinstance(task.get("name"), str):
-        raise ValueError(f"tune config key 'task' must be a task name or mapping, got {task!r}")
-    from autolr.schedules.base import family_factory
-
-    family_factory(data["family"])  # raises on an unknown family
-    params = data["params"]
-    if not isinstance(params, Mapping) or not params:
-        raise ValueError(f"tune config key 'params' must be a non-empty mapping, got {params!r}")
-    for name, space in params.items():
-        ranged = isinstance(space, Mapping) and "choices" not in space
-        if ranged and (not {"low", "high"} <= set(space) or not space["low"] < space["high"]):
-            raise ValueError(f"params.{name} needs low < high, got {dict(space)!r}")
-    cfg = TuneConfig(task=dict(task), family=data["family"], params=dict(params))
-    for key in ("study", "storage", "out"):
-        if data.get(key) is not None:
-            setattr(cfg, key, str(data[key]))
-    if data.get("budget_steps") is not None:
-        cfg.budget_steps = check_int("budget_steps", data["budget_steps"], 1)
-    if data.get("eval_every") is not None:
-        cfg.eval_every = check_int("eval_every", data["eval_every"], 1)
-    cfg.interval = check_int("interval", data.get("interval", 50), 1)
-    cfg.seed = check_int("seed", data.get("seed", 0), 0)
-    cfg.trials = check_int("trials", data.get("trials", 20), 1)
-    cfg.max_retry = check_int("max_retry", data.get("max_retry", 3), 0)
-    from search.optuna_segments import SAMPLERS
-
-    cfg.sampler = check_choice("sampler", data.get("sampler", "tpe"), SAMPLERS)
-    cfg.pruner = check_choice("pruner", data.get("pruner", "median"), PRUNERS)
-    cfg.study = cfg.study or f"{cfg.task['name']}-{cfg.family}"
-    cfg.out = cfg.out or str(Path("runs") / "tune" / cfg.study)
-    return cfg
+    """Validate a tune config; a ValueError names the bad key path and value."""
+    data = load_yaml_arg(str(raw)) if isinstance(raw, str | Path) else raw
+    return parse_model(TuneConfig, data, "tune config")
 
 
 def storage_url(cfg: TuneConfig) -> str:

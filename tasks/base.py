@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autolr.checks import check_choice, check_int, check_nonnegative, check_positive
 from autolr.loop.trainee import TaskInfo, Trainee
-from tasks import params as P
 from tasks.streams import ArrayStream
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -127,7 +127,7 @@ def build_supervised(
     The model is built with ``seed``, the optimizer starts at ``info.lr`` and the stream
     draws ``info.batch_size`` rows per batch.
     """
-    seed = P.seed(seed)
+    seed = check_int("seed", seed, 0)
     dev = torch.device(device)
     x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(dev) for a in arrays)
     model = seeded_model(build_model, seed, device)
@@ -158,11 +158,11 @@ def classifier_info(
     weight_decay: float,
 ) -> TaskInfo:
     """The TaskInfo of an image classifier, after checking the shared parameters."""
-    P.integer("width", width)
-    P.integer("depth", depth)
-    P.integer("batch_size", batch_size)
-    P.one_of("optimizer", optimizer, OPTIMIZERS)
-    decay = P.non_negative("weight_decay", weight_decay)
+    check_int("width", width, 1)
+    check_int("depth", depth, 1)
+    check_int("batch_size", batch_size, 1)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    decay = check_nonnegative("weight_decay", weight_decay)
     min_lr, max_lr = LR_RANGE[optimizer]
     return TaskInfo(
         name=name,
@@ -173,7 +173,7 @@ def classifier_info(
         metric="accuracy",
         mode="max",
         target=target,
-        lr=P.positive("lr", lr),
+        lr=check_positive("lr", lr),
         optimizer=describe_optimizer(optimizer, decay),
         min_lr=min_lr,
         max_lr=max_lr,
@@ -185,7 +185,7 @@ def vision_info(name: str, budget: int, eval_every: int, target: float) -> Calla
     ``data_seed``, with the task's budget, evaluation period and accuracy target."""
 
     def info(*, data_seed: int, **params: Any) -> TaskInfo:
-        P.integer("data_seed", data_seed, minimum=0)
+        check_int("data_seed", data_seed, 0)
         return classifier_info(name, budget=budget, eval_every=eval_every, target=target, **params)
 
     return info

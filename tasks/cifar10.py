@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autolr.checks import check_path
 from autolr.loop.trainee import TaskInfo
-from tasks import params as P
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
+from tasks.describe import describes
 from tasks.models import Standardize, pixel_stats
 
 TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
@@ -133,13 +134,13 @@ def resnet(width: int, depth: int, mean: list[float], std: list[float]) -> nn.Se
 
 
 def _info(*, path: str | Path | None, augment: bool, **params: Any) -> TaskInfo:
-    P.path_like("path", path)
+    check_path("path", path)
     if not isinstance(augment, bool):
         raise ValueError(f"augment must be a bool, got {augment!r}")
     return classifier_info("cifar10-resnet", budget=15_000, eval_every=1000, target=0.90, **params)
 
 
-@P.describes("cifar10-resnet", _info)
+@describes("cifar10-resnet", _info)
 def make(
     seed: int,
     device: str = "cpu",
@@ -164,7 +165,7 @@ def make(
         weight_decay=weight_decay,
         augment=augment,
     )
-    arrays = load(str(P.path_like("path", path).resolve()))
+    arrays = load(str(check_path("path", path).resolve()))
     mean, std = pixel_stats(arrays[0])
     return build_supervised(
         info,

@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
-from tasks import params as P
 from tasks.base import SupervisedTrainee, build_supervised, vision_info
+from tasks.describe import describes
 from tasks.models import conv_net
 
 VAL_FRACTION = 0.2
@@ -36,7 +36,7 @@ def load(data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
 _info = vision_info("digits-cnn", budget=1500, eval_every=100, target=0.97)
 
 
-@P.describes("digits-cnn", _info)
+@describes("digits-cnn", _info)
 def make(
     seed: int,
     device: str = "cpu",

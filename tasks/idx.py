@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from autolr.checks import check_path, check_positive
 from autolr.loop.trainee import TaskInfo
-from tasks import params as P
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
+from tasks.describe import describes
 from tasks.models import Standardize, conv_net, pixel_stats
 
 # IDX type code -> big-endian numpy dtype
@@ -105,12 +106,12 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _info(*, path: str | Path | None, target: float, **params: Any) -> TaskInfo:
-    P.path_like("path", path)
-    target = P.positive("target", target)
+    check_path("path", path)
+    target = check_positive("target", target)
     return classifier_info("idx-cnn", budget=3000, eval_every=500, target=target, **params)
 
 
-@P.describes("idx-cnn", _info)
+@describes("idx-cnn", _info)
 def make(
     seed: int,
     device: str = "cpu",
@@ -135,7 +136,7 @@ def make(
         weight_decay=weight_decay,
         target=target,
     )
-    arrays = load(str(P.path_like("path", path).resolve()))
+    arrays = load(str(check_path("path", path).resolve()))
     mean, std = pixel_stats(arrays[0])
     shape = arrays[0].shape[2:]
     return build_supervised(

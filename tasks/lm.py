@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autolr.checks import check_choice, check_int, check_nonnegative, check_path, check_positive
 from autolr.loop.trainee import TaskInfo, Trainee
-from tasks import params as P
 from tasks.base import LR_RANGE, OPTIMIZERS, build_optimizer, describe_optimizer, seeded_model
 from tasks.corpora import stdlib_corpus, text_corpus
+from tasks.describe import describes
 from tasks.streams import TokenStream, fixed_windows
 from tasks.transformer import CausalTransformer
 
@@ -76,11 +77,11 @@ class LanguageTrainee(Trainee):
 
 
 def _check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: int) -> None:
-    P.integer("width", width)
-    P.integer("depth", depth)
-    P.integer("heads", heads)
-    P.integer("seq_len", seq_len)
-    P.integer("batch_size", batch_size)
+    check_int("width", width, 1)
+    check_int("depth", depth, 1)
+    check_int("heads", heads, 1)
+    check_int("seq_len", seq_len, 1)
+    check_int("batch_size", batch_size, 1)
     if width % heads:
         raise ValueError(f"width must be divisible by heads={heads}, got {width}")
 
@@ -88,8 +89,8 @@ def _check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: i
 def _lm_info(
     name: str, batch_size: int, lr: float, optimizer: str, decay: float, target: float
 ) -> TaskInfo:
-    P.one_of("optimizer", optimizer, OPTIMIZERS)
-    decay = P.non_negative("weight_decay", decay)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    decay = check_nonnegative("weight_decay", decay)
     min_lr, max_lr = LR_RANGE[optimizer]
     return TaskInfo(
         name=name,
@@ -100,7 +101,7 @@ def _lm_info(
         metric="bits_per_byte",
         mode="min",
         target=target,
-        lr=P.positive("lr", lr),
+        lr=check_positive("lr", lr),
         optimizer=describe_optimizer(optimizer, decay),
         min_lr=min_lr,
         max_lr=max_lr,
@@ -145,12 +146,12 @@ def _stdlib_info(
     weight_decay: float,
 ) -> TaskInfo:
     _check_model(width, depth, heads, seq_len, batch_size)
-    P.integer("data_seed", data_seed, minimum=0)
-    P.integer("corpus_bytes", corpus_bytes, minimum=100_000)
+    check_int("data_seed", data_seed, 0)
+    check_int("corpus_bytes", corpus_bytes, 100_000)
     return _lm_info("stdlib-lm", batch_size, lr, optimizer, weight_decay, target=2.3)
 
 
-@P.describes("stdlib-lm", _stdlib_info)
+@describes("stdlib-lm", _stdlib_info)
 def make_stdlib(
     seed: int,
     device: str = "cpu",
@@ -181,7 +182,13 @@ def make_stdlib(
     )
     corpus = stdlib_corpus(data_seed, corpus_bytes)
     return _build(
-        info, corpus, P.seed(seed), device, (width, depth, heads, seq_len), optimizer, weight_decay
+        info,
+        corpus,
+        check_int("seed", seed, 0),
+        device,
+        (width, depth, heads, seq_len),
+        optimizer,
+        weight_decay,
     )
 
 
@@ -198,13 +205,13 @@ def _text_info(
     weight_decay: float,
     target: float,
 ) -> TaskInfo:
-    P.path_like("path", path)
+    check_path("path", path)
     _check_model(width, depth, heads, seq_len, batch_size)
-    target = P.positive("target", target)
+    target = check_positive("target", target)
     return _lm_info("text-lm", batch_size, lr, optimizer, weight_decay, target=target)
 
 
-@P.describes("text-lm", _text_info)
+@describes("text-lm", _text_info)
 def make_text(
     seed: int,
     device: str = "cpu",
@@ -236,7 +243,13 @@ def make_text(
         weight_decay=weight_decay,
         target=target,
     )
-    corpus = text_corpus(P.path_like("path", path), seq_len)
+    corpus = text_corpus(check_path("path", path), seq_len)
     return _build(
-        info, corpus, P.seed(seed), device, (width, depth, heads, seq_len), optimizer, weight_decay
+        info,
+        corpus,
+        check_int("seed", seed, 0),
+        device,
+        (width, depth, heads, seq_len),
+        optimizer,
+        weight_decay,
     )

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tasks import params as P
 from tasks.base import SupervisedTrainee, build_supervised, vision_info
+from tasks.describe import describes
 from tasks.models import conv_net, mlp
 
 LENGTH = 40
@@ -50,7 +50,7 @@ _mlp_info = vision_info("mnist1d-mlp", budget=3000, eval_every=250, target=0.66)
 _cnn_info = vision_info("mnist1d-cnn", budget=3000, eval_every=250, target=0.92)
 
 
-@P.describes("mnist1d-mlp", _mlp_info)
+@describes("mnist1d-mlp", _mlp_info)
 def make_mlp(
     seed: int,
     device: str = "cpu",
@@ -91,7 +91,7 @@ class _Channel(nn.Module):
         return x.unsqueeze(1)
 
 
-@P.describes("mnist1d-cnn", _cnn_info)
+@describes("mnist1d-cnn", _cnn_info)
 def make_cnn(
     seed: int,
     device: str = "cpu",

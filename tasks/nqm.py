@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from autolr.checks import check_int, check_positive
 from autolr.loop.trainee import TaskInfo, Trainee
-from tasks import params as P
 from tasks.base import seeded_model
+from tasks.describe import describes
 
 
 class NoisyQuadratic(nn.Module):
@@ -74,24 +75,24 @@ class NQMTrainee(Trainee):
 
 
 def _info(*, dim: int, batch_size: int, lr: float) -> TaskInfo:
-    P.integer("dim", dim)
+    check_int("dim", dim, 1)
     return TaskInfo(
         name="nqm",
         kind="synthetic",
         budget_steps=1000,
-        batch_size=P.integer("batch_size", batch_size),
+        batch_size=check_int("batch_size", batch_size, 1),
         eval_every=50,
         metric="loss",
         mode="min",
         target=0.005,
-        lr=P.positive("lr", lr),
+        lr=check_positive("lr", lr),
         optimizer="sgd(momentum=0)",
         min_lr=1e-4,
         max_lr=10.0,
     )
 
 
-@P.describes("nqm", _info)
+@describes("nqm", _info)
 def make(
     seed: int,
     device: str = "cpu",
@@ -102,4 +103,4 @@ def make(
 ) -> NQMTrainee:
     """The NQM over ``dim`` coordinates with gradient noise for batch size ``batch_size``."""
     info = _info(dim=dim, batch_size=batch_size, lr=lr)
-    return NQMTrainee(info, dim, P.seed(seed), device)
+    return NQMTrainee(info, dim, check_int("seed", seed, 0), device)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from autolr.checks import check_nonnegative, check_positive, check_range
 from autolr.controllers.base import CONTROLLERS, Controller
 from autolr.loop.probe import Probe
 from autolr.loop.segment import Segment
 from autolr.loop.state import TrainingState
-from autolr.schedules.base import check_nonnegative, check_positive, check_range
 
 
 @CONTROLLERS.register("hypergradient")

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from autolr.checks import check_choice, check_int, check_nonnegative, check_positive, check_range
 from autolr.controllers.base import CONTROLLERS, Controller
 from autolr.loop.direction import Direction
 from autolr.loop.probe import Probe
 from autolr.loop.segment import Segment
 from autolr.loop.state import TrainingState
-from autolr.schedules.base import (
-    check_choice,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_range,
-)
 
 MONITORS = ("train_loss", "val_loss", "val_metric")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from autolr.schedules.base import check_range
+from autolr.checks import check_range
 
 MIN_PROGRESS = 0.1  # the guard waits until the loss is 10% below where it started
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autolr.checks import check_int, check_positive, check_range
 from autolr.loop.session import Session
-from autolr.schedules.base import check_int, check_positive, check_range
 
 
 @dataclass(frozen=True)

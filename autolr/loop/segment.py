@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autolr.checks import check_int, check_positive
 from autolr.loop.collapse import check_undo
 from autolr.loop.stepper import Plan
-from autolr.schedules.base import Schedule, check_int, check_positive
+from autolr.schedules.base import Schedule
 from autolr.schedules.basic import constant
 
 

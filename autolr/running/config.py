@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from autolr import yamlio
+from autolr.checks import CheckError, Int, NonNegative, Positive, Range
 from autolr.registry import did_you_mean
 
 
@@ -33,45 +36,147 @@ class RunConfig(BaseModel):
 
     task: dict[str, Any]
     controller: dict[str, Any] | None = None
-    budget_steps: int | None = Field(default=None, ge=1)
-    interval: int = Field(default=50, ge=1)
-    seed: int = Field(default=0, ge=0)
-    eval_every: int | None = Field(default=None, ge=0)
+    budget_steps: Int(1) | None = None
+    interval: Int(1) = 50
+    seed: Int(0) = 0
+    eval_every: Int(0) | None = None
     device: str = "cpu"
-    min_lr: float | None = Field(default=None, ge=0)
-    max_lr: float | None = Field(default=None, gt=0)
-    lr_scale: list[float] | None = None
-    lr_multipliers: list[float] | None = None
-    divergence_factor: float = Field(default=10.0, gt=1)
-    rollback_lr_factor: float = Field(default=0.5, gt=0, lt=1)
+    min_lr: NonNegative() | None = None
+    max_lr: Positive() | None = None
+    lr_scale: list[Positive()] | None = None
+    lr_multipliers: list[Positive()] | None = None
+    divergence_factor: Range(1.0, math.inf, low_open=True, high_open=True) = 10.0
+    rollback_lr_factor: Range(0.0, 1.0, low_open=True, high_open=True) = 0.5
     sharpness: bool = False
-    checkpoint_every: int | None = Field(default=None, ge=1)
-    threads: int | None = Field(default=None, ge=1)
+    checkpoint_every: Int(1) | None = None
+    threads: Int(1) | None = None
 
 
 M = TypeVar("M", bound=BaseModel)
 
+Loc = tuple[str | int, ...]
 
-def parse_model(model: type[M], raw: Any, what: str) -> M:
-    """Validate ``raw`` into a pydantic model; a ValueError names the first bad key.
+# pydantic's own error types, worded as the requirement that ``autolr.checks`` would state.
+_REQUIREMENTS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "finite",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
 
-    ``what`` names the file kind in messages ("config", "suite").
+
+class ConfigError(ValueError):
+    """A bad config value; its message names the key path. A validator may raise one for a
+    nested part (``parse_model(..., what="", root=...)``): the outer parse keeps it whole and
+    puts its own ``what`` in front."""
+
+
+def key_path(loc: Loc) -> str:
+    """``("train", 0, "interval")`` as ``train[0].interval``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The field names of the (nested) model at ``loc``, for a did-you-mean."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = _inner_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside ``X``, ``list[X]``, ``X | None``, ``dict[str, X]``; else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _requirement(error: Mapping[str, Any]) -> str | None:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _REQUIREMENTS:
+        return _REQUIREMENTS[kind]
+    if kind in _BOUNDS:
+        bound = next(iter(v for k, v in ctx.items() if k in ("ge", "gt", "le", "lt")))
+        return f"{_BOUNDS[kind]} {bound}"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return "a non-empty list" if n == 1 else f"a list of at least {n} items"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    return None
+
+
+def parse_model(model: type[M], raw: Any, what: str, root: Loc = ()) -> M:
+    """Validate ``raw`` into a pydantic model; a ConfigError names the first bad key path.
+
+    Messages read ``"{what}: {path} must be {requirement}, got {value!r}"``, ``"{what}:
+    unknown key 'x' (did you mean 'y'?)"`` or ``"{what}: {path} is required"``. ``what``
+    names the file kind ("config", "tune config"); ``root`` is the key path of ``raw``
+    inside a larger config (then ``what`` may be "", and an outer parse adds its own).
+    Values are checked by ``autolr.checks`` (its field types), whose requirement is kept.
     """
+    head = f"{what}: " if what else ""
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{what} must be a mapping of keys, got {type(raw).__name__}")
+        name = key_path(root) or what or "config"
+        raise ConfigError(f"{name} must be a mapping of keys, got {raw!r}")
     try:
         return model.model_validate(dict(raw))
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            hint = did_you_mean(key, list(model.model_fields))
-            raise ValueError(f"unknown {what} key {key!r}{hint}") from None
-        if first["type"] == "missing":
-            raise ValueError(f"{what} key {key!r} is required") from None
-        raise ValueError(
-            f"{what} key {key!r}: {first['msg']} (got {first.get('input')!r})"
-        ) from None
+        errors = err.errors()
+    # An unknown key first: a misspelt key also shows up as a missing one, and the
+    # did-you-mean is the better message.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc: Loc = tuple(first["loc"])
+    path = key_path(root + loc)
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ConfigError):
+        raise ConfigError(f"{head}{cause}") from None
+    if isinstance(cause, CheckError):
+        if cause.name in _fields_at(model, loc):  # raised by a model validator about a field
+            path = key_path((*root, *loc, cause.name))
+        raise ConfigError(f"{head}{cause.message(path)}") from None
+    if first["type"] == "extra_forbidden":
+        where = key_path(root + loc[:-1])
+        hint = did_you_mean(str(loc[-1]), _fields_at(model, loc[:-1]))
+        raise ConfigError(f"{head}{where + ': ' if where else ''}unknown key {loc[-1]!r}{hint}")
+    if first["type"] == "missing":
+        raise ConfigError(f"{head}{path} is required") from None
+    requirement = _requirement(first)
+    if requirement is not None:
+        raise ConfigError(f"{head}{path} must be {requirement}, got {first.get('input')!r}")
+    message = str(cause) if cause is not None else first["msg"]
+    raise ConfigError(f"{head}{path + ': ' if path else ''}{message}") from None
 
 
 def validate(raw: Any) -> RunConfig:
@@ -80,13 +185,13 @@ def validate(raw: Any) -> RunConfig:
     for section in ("task", "controller"):
         value = getattr(cfg, section)
         if value is not None and not isinstance(value.get("name"), str):
-            raise ValueError(f"config key '{section}.name' is required (a registered name)")
+            raise ConfigError(f"config: {section}.name is required (a registered name)")
     if cfg.lr_multipliers is not None:
         if cfg.lr_scale is not None:
-            raise ValueError("config keys 'lr_scale' and 'lr_multipliers' (its old name) clash")
+            raise ConfigError("config: lr_scale and lr_multipliers (its old name) clash")
         cfg.lr_scale, cfg.lr_multipliers = cfg.lr_multipliers, None
     if cfg.device not in ("cpu", "cuda") and not cfg.device.startswith("cuda:"):
-        raise ValueError(f"config key 'device' must be 'cpu' or 'cuda', got {cfg.device!r}")
+        raise ConfigError(f"config: device must be 'cpu' or 'cuda', got {cfg.device!r}")
     return cfg
 
 
@@ -98,7 +203,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         if not sep or not key:
             raise ValueError(f"--set expects key=value, got {item!r}")
         try:
-            value = yaml.safe_load(text)
+            value = yamlio.load(text)
         except yaml.YAMLError:
             value = text
         node = out

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from autolr import yamlio
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -38,13 +40,14 @@ def _umask() -> int:
 
 
 def load_yaml_arg(text: str) -> Any:
-    """Parse a YAML file path, or else the text itself as inline YAML."""
+    """Parse a YAML file path, or else the text itself as inline YAML (``autolr.yamlio``:
+    ``3e-4`` is a float)."""
     path = Path(text)
     if len(text) < 4096 and "\n" not in text and path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise FileNotFoundError(f"no such YAML file: {text}")
         text = path.read_text()
     try:
-        return yaml.safe_load(text)
+        return yamlio.load(text)
     except yaml.YAMLError as err:
         raise ValueError(f"not valid YAML: {err}") from None

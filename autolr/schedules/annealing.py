@@ -10,17 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from autolr.schedules.base import (
-    Schedule,
-    check_int,
-    check_nonnegative,
-    check_number,
-    check_positive,
-    check_range,
-    check_warmup,
-    family,
-    with_warmup,
-)
+from autolr.checks import check_int, check_nonnegative, check_number, check_positive, check_range
+from autolr.schedules.base import Schedule, check_warmup, family, with_warmup
 
 
 def _check_floor(name: str, value: object, lr: float) -> float:

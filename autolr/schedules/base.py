@@ -1,4 +1,4 @@
-"""The Schedule type, argument checks, the family registry and `build`.
+"""The Schedule type, the warmup option, the family registry and `build`.
 
 A schedule is a pure float64 function of the integer step. Each family is one small function
 that checks its arguments and returns a `Schedule` wrapping a vectorised closure
@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from autolr.registry import Registry, check_known, did_you_mean
+from autolr import yamlio
+from autolr.checks import bad, check_choice, check_int, check_nonnegative
+from autolr.registry import Registry, check_known
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
@@ -72,73 +74,6 @@ class Schedule:
     __hash__ = None  # type: ignore[assignment]
 
 
-# ---- argument checks: each names the argument and the bad value -------------------------
-
-
-def _bad(name: str, value: Any, what: str) -> ValueError:
-    return ValueError(f"{name} must be {what}, got {value!r}")
-
-
-def check_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise _bad(name, value, "a number")
-    value = float(value)
-    if not math.isfinite(value):
-        raise _bad(name, value, "finite")
-    return value
-
-
-def check_positive(name: str, value: Any) -> float:
-    value = check_number(name, value)
-    if value <= 0:
-        raise _bad(name, value, "> 0")
-    return value
-
-
-def check_nonnegative(name: str, value: Any) -> float:
-    value = check_number(name, value)
-    if value < 0:
-        raise _bad(name, value, ">= 0")
-    return value
-
-
-def check_range(
-    name: str,
-    value: Any,
-    low: float,
-    high: float,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    value = check_number(name, value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        lb, hb = ("(" if low_open else "["), (")" if high_open else "]")
-        raise _bad(name, value, f"in {lb}{low}, {high}{hb}")
-    return value
-
-
-def check_int(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise _bad(name, value, "an integer")
-    value = int(value)
-    if value < minimum:
-        raise _bad(name, value, f">= {minimum}")
-    return value
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        hint = did_you_mean(value, list(choices)) if isinstance(value, str) else ""
-        raise _bad(name, value, f"one of {', '.join(map(repr, choices))}{hint}")
-    return value
-
-
 # ---- warmup: the common option of every decaying family ---------------------------------
 
 WARMUPS = ("linear", "cosine", "exp")
@@ -152,9 +87,9 @@ def check_warmup(
     start = check_nonnegative("warmup_start_lr", warmup_start_lr)
     kind = check_choice("warmup", warmup, WARMUPS)
     if total_steps is not None and w > total_steps:
-        raise _bad("warmup_steps", w, f"<= total_steps ({total_steps})")
+        raise bad("warmup_steps", w, f"<= total_steps ({total_steps})")
     if kind == "exp" and w > 0 and start <= 0:
-        raise _bad("warmup_start_lr", start, "> 0 with warmup='exp'")
+        raise bad("warmup_start_lr", start, "> 0 with warmup='exp'")
     return w, start, kind
 
 
@@ -238,7 +173,7 @@ def parse_spec(spec: Any) -> dict[str, Any]:
     """A schedule spec as a dict: from a mapping, or from inline YAML text."""
     if isinstance(spec, str):
         try:
-            loaded = yaml.safe_load(spec)
+            loaded = yamlio.load(spec)
         except yaml.YAMLError as err:
             raise ValueError(f"schedule spec is not valid YAML: {err}") from None
         if isinstance(loaded, str):  # a bare family name
@@ -280,7 +215,7 @@ def as_schedule(value: Any, name: str) -> Schedule:
         return value
     if isinstance(value, Mapping | str):
         return build(value)
-    raise _bad(name, value, "a Schedule or a schedule spec")
+    raise bad(name, value, "a Schedule or a schedule spec")
 
 
 def _ensure_families_loaded() -> None:

@@ -11,15 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from autolr.schedules.base import (
-    Schedule,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_warmup,
-    family,
-    with_warmup,
-)
+from autolr.checks import check_int, check_nonnegative, check_positive
+from autolr.schedules.base import Schedule, check_warmup, family, with_warmup
 
 
 def _check_int_list(name: str, value: object, minimum: int) -> list[int]:

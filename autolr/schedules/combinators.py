@@ -13,17 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from autolr.schedules.base import (
-    Schedule,
-    as_schedule,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_range,
-    check_warmup,
-    family,
-    with_warmup,
-)
+from autolr.checks import check_int, check_nonnegative, check_positive, check_range
+from autolr.schedules.base import Schedule, as_schedule, check_warmup, family, with_warmup
 
 
 def _momentum_of(parts: Sequence[Schedule], combine: Any) -> Schedule | None:

@@ -11,16 +11,8 @@ import math
 
 import numpy as np
 
-from autolr.schedules.base import (
-    Curve,
-    Schedule,
-    check_choice,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_range,
-    family,
-)
+from autolr.checks import check_choice, check_int, check_nonnegative, check_positive, check_range
+from autolr.schedules.base import Curve, Schedule, family
 
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 ANNEALS = ("cos", "linear")

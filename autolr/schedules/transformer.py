@@ -10,16 +10,8 @@ import math
 
 import numpy as np
 
-from autolr.schedules.base import (
-    Schedule,
-    check_choice,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_warmup,
-    family,
-    with_warmup,
-)
+from autolr.checks import check_choice, check_int, check_nonnegative, check_positive
+from autolr.schedules.base import Schedule, check_warmup, family, with_warmup
 
 DECAYS = ("linear", "cosine", "sqrt", "exp")
 

@@ -112,7 +112,7 @@ def test_actions_scale_the_lr_within_the_task_bounds():
         ({"split": "val"}, "split must be 'train' or 'test', got 'val'"),
         ({"action": "box"}, "action must be one of continuous, discrete, got 'box'"),
         ({"reward": "sparse"}, "reward must be one of dense, terminal, both, got 'sparse'"),
-        ({"divergence_penalty": -1}, "divergence_penalty must be a finite number >= 0, got -1"),
+        ({"divergence_penalty": -1}, r"^divergence_penalty must be >= 0, got -1\.0$"),
         ({"instances": {"train": []}}, r"instances.train must be a non-empty list"),
     ],
 )

@@ -88,7 +88,7 @@ def test_es_ranks_and_config_checks():
         check_config({"population": 3})
     with pytest.raises(ValueError, match="unknown key 'generation'"):
         check_config({"generation": 3})
-    with pytest.raises(ValueError, match="sigma must be a finite number >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"^meta-train: sigma must be >= 0, got -1\.0$"):
         check_config({"sigma": -1})
 
 

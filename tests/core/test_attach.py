@@ -70,7 +70,9 @@ def test_attach_warns_on_non_finite_losses_and_flags_the_state():
     for value in (1.0, 0.9, 0.8, 0.7):
         handle.step(value)
     assert not handle.state.diverged
-    with pytest.warns(RuntimeWarning, match=r"1 non-finite loss\(es\) in steps 5-8 \(first at step 7\)"):
+    with pytest.warns(
+        RuntimeWarning, match=r"1 non-finite loss\(es\) in steps 5-8 \(first at step 7\)"
+    ):
         for value in (0.6, 0.5, float("nan"), 0.4):
             handle.step(value)
     assert handle.state.diverged and handle.state.step == 8
