@@ -4,7 +4,7 @@ A *family* is a mapping::
 
     {task: {name: nqm, ...fixed params},
      params: {dim: [20, 50], batch_size: {low: 4, high: 64, log: true, integer: true}},
-     lr_scale: {low: 0.125, high: 2.0, log: true},   # or a list; base LR = task lr × scale
+     lr_factor: {low: 0.125, high: 2.0, log: true},  # or a list; initial LR = task lr × factor
      seeds: {low: 0, high: 10000},                     # or a list of data/run seeds
      budget_steps: 200, interval: 20}
 
@@ -44,7 +44,7 @@ DEFAULT_INSTANCES: dict[str, list[dict[str, Any]]] = {
         {
             "task": {"name": "nqm"},
             "params": {"dim": [10, 25, 50, 100, 150], "batch_size": [4, 16, 64, 256]},
-            "lr_scale": {"low": 0.125, "high": 2.0, "log": True},
+            "lr_factor": {"low": 0.125, "high": 2.0, "log": True},
             "seeds": {"low": 0, "high": 10000},
             "budget_steps": 200,
             "interval": 20,
@@ -54,7 +54,7 @@ DEFAULT_INSTANCES: dict[str, list[dict[str, Any]]] = {
         {
             "task": {"name": "nqm"},
             "params": {"dim": [30, 200], "batch_size": [8, 128]},
-            "lr_scale": [0.25, 1.0],
+            "lr_factor": [0.25, 1.0],
             "seeds": [10000, 10001, 10002, 10003, 10004],
             "budget_steps": 200,
             "interval": 20,
@@ -120,10 +120,20 @@ class Family(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: dict[str, Any]
     params: dict[str, Values] = Field(default_factory=dict)
-    lr_scale: Values = Field(default_factory=lambda: [1.0])
+    lr_factor: Values = Field(default_factory=lambda: [1.0])
     seeds: Values = Field(default_factory=lambda: {"low": 0, "high": 10000})
     budget_steps: Int(1) | None = None
     interval: Int(1) = 20
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, raw: Any) -> Any:
+        # ``lr_scale`` was this key's name; it now means layer-wise LR everywhere else.
+        if isinstance(raw, Mapping) and "lr_scale" in raw:
+            if "lr_factor" in raw:
+                raise CheckError("lr_scale", raw["lr_scale"], "absent when lr_factor is given")
+            raw = {("lr_factor" if k == "lr_scale" else k): v for k, v in raw.items()}
+        return raw
 
     @field_validator("task", mode="before")
     @classmethod
@@ -152,17 +162,17 @@ class Family(BaseModel):
     def sample(self, rng: np.random.Generator) -> Instance:
         params = {k: _draw(v, rng) for k, v in self.params.items()}
         seed = _draw(self.seeds, rng)
-        return self.make(params, _draw(self.lr_scale, rng), int(seed))
+        return self.make(params, _draw(self.lr_factor, rng), int(seed))
 
     def enumerate(self, where: str) -> list[Instance]:
-        values = {"lr_scale": self.lr_scale, "seeds": self.seeds, **self.params}
+        values = {"lr_factor": self.lr_factor, "seeds": self.seeds, **self.params}
         for name, value in values.items():
             if _is_dist(value):
                 raise ValueError(f"{where}.{name} must be a list to enumerate, got {value!r}")
         names = list(self.params)
         out = []
         for combo in itertools.product(*(self.params[n] for n in names)):
-            for scale in self.lr_scale:
+            for scale in self.lr_factor:
                 for seed in self.seeds:
                     out.append(self.make(dict(zip(names, combo)), scale, int(seed)))
         return out

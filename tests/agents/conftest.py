@@ -5,7 +5,7 @@ SMALL = {
         {
             "task": {"name": "nqm"},
             "params": {"dim": [10, 20], "batch_size": [8]},
-            "lr_scale": {"low": 0.5, "high": 1.0, "log": True},
+            "lr_factor": {"low": 0.5, "high": 1.0, "log": True},
             "seeds": {"low": 0, "high": 100},
             "budget_steps": 40,
             "interval": 10,
@@ -15,7 +15,7 @@ SMALL = {
         {
             "task": {"name": "nqm", "dim": 15},
             "params": {"batch_size": [8]},
-            "lr_scale": [1.0],
+            "lr_factor": [1.0],
             "seeds": [200, 201, 202, 203, 204],
             "budget_steps": 40,
             "interval": 10,

@@ -33,7 +33,7 @@ def test_test_and_train_values_are_disjoint():
         ({"train": [{"task": "nqm", "bogus": 1}]}, "unknown key 'bogus'"),
         ({"train": [{"task": {"dim": 3}}]}, r"instances.train\[0\].task must be a mapping"),
         ({"train": [{"task": "nqm", "params": {"dim": []}}]}, "params.dim must be a non-empty"),
-        ({"train": [{"task": "nqm", "lr_scale": {"low": 0, "high": 1, "log": True}}]}, "low > 0"),
+        ({"train": [{"task": "nqm", "lr_factor": {"low": 0, "high": 1, "log": True}}]}, "low > 0"),
         ({"train": [{"task": "nqm", "interval": 0}]}, "interval must be an integer >= 1, got 0"),
         ({"train": [{"task": "nqm", "params": {"width": [3]}}]}, "unknown parameter 'width'"),
         ({"valid": []}, "unknown split 'valid'"),
@@ -46,5 +46,13 @@ def test_bad_specs_name_the_field(spec, match):
 
 
 def test_distributions_cannot_be_enumerated(small):
-    with pytest.raises(ValueError, match=r"instances.train\[0\].lr_scale must be a list"):
+    with pytest.raises(ValueError, match=r"instances.train\[0\].lr_factor must be a list"):
         InstanceSet(small).enumerate("train")
+
+
+def test_the_old_key_lr_scale_still_reads_as_lr_factor():
+    from agents.instances import Family
+
+    assert Family.model_validate({"task": "nqm", "lr_scale": [0.5]}).lr_factor == [0.5]
+    with pytest.raises(ValueError, match="lr_scale must be absent when lr_factor is given"):
+        Family.model_validate({"task": "nqm", "lr_scale": [0.5], "lr_factor": [1.0]})

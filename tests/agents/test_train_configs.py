@@ -84,7 +84,7 @@ def test_instance_set_defaults_and_errors():
         0
     ]
     assert family.task == {"name": "nqm"} and family.params == {}
-    assert family.lr_scale == [1.0] and family.seeds == {"low": 0, "high": 10000}
+    assert family.lr_factor == [1.0] and family.seeds == {"low": 0, "high": 10000}
     assert (family.budget_steps, family.interval) == (None, 20)
     with pytest.raises(ValueError, match=r"^instances\.train\[0\]: unknown key 'intervl' \(did"):
         InstanceSet({"train": [{"task": "nqm", "intervl": 5}], "test": DEFAULT_INSTANCES["test"]})
