@@ -60,6 +60,8 @@ class SupervisedTrainee(Trainee):
     accuracy)`` over the whole validation set, in chunks of ``eval_batch``.
     """
 
+    uses_global_rng = False  # batches come from seeded generators, dropout from torch
+
     def __init__(
         self,
         info: TaskInfo,

@@ -33,6 +33,8 @@ VAL_WINDOWS = 128
 class LanguageTrainee(Trainee):
     """Next-byte prediction: batches ``(inputs, targets)`` of shape ``(batch, seq_len)``."""
 
+    uses_global_rng = False  # batches come from seeded generators, dropout from torch
+
     def __init__(
         self,
         info: TaskInfo,

@@ -50,6 +50,8 @@ class NoisyQuadratic(nn.Module):
 class NQMTrainee(Trainee):
     """The NQM as a Trainee: ``batch(i)`` is ``ξ`` from ``default_rng([seed, i])``."""
 
+    uses_global_rng = False  # batches come from seeded generators, dropout from torch
+
     def __init__(self, info: TaskInfo, dim: int, seed: int, device: str) -> None:
         self.info = info
         self.seed = seed

@@ -294,7 +294,7 @@ class Session:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue bit-identically on CPU."""
-        snap = snapshots.take(self.trainee, self.step)
+        snap = snapshots.take(self.trainee, self.step, global_rngs=True)
         state = asdict(self.state)
         state["losses"] = torch.from_numpy(np.asarray(self.state.losses, dtype=np.float64))
         return {

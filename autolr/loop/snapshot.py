@@ -23,20 +23,25 @@ class Snapshot:
     optimizer: dict[str, Any]
     torch_rng: torch.Tensor
     cuda_rng: list[torch.Tensor] | None
-    numpy_rng: Any
+    numpy_rng: Any  # None: not copied (the trainee does not use the global RNGs)
     python_rng: Any
     cursor: int
 
 
-def take(trainee: Trainee, cursor: int) -> Snapshot:
-    """Copy everything that training changes."""
+def take(trainee: Trainee, cursor: int, global_rngs: bool | None = None) -> Snapshot:
+    """Copy everything that training changes.
+
+    numpy's and Python's global RNG states are copied when ``global_rngs`` is True, or by
+    default when the trainee says it uses them (``Trainee.uses_global_rng``).
+    """
+    rngs = trainee.uses_global_rng if global_rngs is None else global_rngs
     return Snapshot(
         model={k: v.detach().clone() for k, v in trainee.model.state_dict().items()},
         optimizer=copy.deepcopy(trainee.optimizer.state_dict()),
         torch_rng=torch.get_rng_state(),
         cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-        numpy_rng=np.random.get_state(),
-        python_rng=random.getstate(),
+        numpy_rng=np.random.get_state() if rngs else None,
+        python_rng=random.getstate() if rngs else None,
         cursor=cursor,
     )
 
@@ -50,13 +55,17 @@ def restore(trainee: Trainee, snap: Snapshot) -> None:
     torch.set_rng_state(snap.torch_rng)
     if snap.cuda_rng is not None:
         torch.cuda.set_rng_state_all(snap.cuda_rng)
-    np.random.set_state(snap.numpy_rng)
-    random.setstate(snap.python_rng)
+    if snap.numpy_rng is not None:
+        np.random.set_state(snap.numpy_rng)
+    if snap.python_rng is not None:
+        random.setstate(snap.python_rng)
 
 
 def to_state_dict(snap: Snapshot) -> dict[str, Any]:
     """Plain tensors and builtins only, so ``torch.load(weights_only=True)`` can read it."""
     state = dict(snap.__dict__)
+    if snap.numpy_rng is None:
+        return state
     name, keys, pos, has_gauss, cached = snap.numpy_rng
     state["numpy_rng"] = (
         name,
@@ -70,6 +79,8 @@ def to_state_dict(snap: Snapshot) -> dict[str, Any]:
 
 def from_state_dict(state: dict[str, Any]) -> Snapshot:
     state = dict(state)
+    if state["numpy_rng"] is None:
+        return Snapshot(**state)
     name, keys, pos, has_gauss, cached = state["numpy_rng"]
     state["numpy_rng"] = (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
     return Snapshot(**state)

@@ -76,6 +76,10 @@ class Trainee(abc.ABC):
     # backward and optimizer.step in one call: a user's closure); the Session then calls it
     # in place of ``loss`` + backward + step, and measures no gradient statistics.
     train_step: Callable[[Any], float] | None = None
+    # False promises that training draws nothing from numpy's or Python's global RNG (the
+    # built-in tasks draw batches from seeded generators and dropout from torch's RNG), so
+    # snapshots need not copy those states: the copy costs more than a small model's step.
+    uses_global_rng: bool = True
 
     @abc.abstractmethod
     def batch(self, i: int) -> Any:
