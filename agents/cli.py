@@ -1,4 +1,9 @@
-"""``autolr agents train|meta-train|eval``: RL and meta-learned LR policies (``agents``)."""
+"""``autolr agents train|meta-train|eval``: RL and meta-learned LR policies.
+
+The ``agents`` package provides this verb to the ``autolr`` command through the
+``autolr.cli`` entry-point group (``agents = agents.cli`` in setup.cfg): a module with
+``add_parser(subparsers)``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument(
         "--policy",
         default="meta",
-        help="'meta' (the shipped policy), a meta .json or an RL .pt file (default: meta)",
+        help="'meta' (the shipped policy), or a policy file (meta or RL: the file says which; "
+        "default: meta)",
     )
     e.add_argument("--config", help="YAML with an 'instances' key (default: the nqm set)")
     e.add_argument("--seeds", type=int, default=5, help="evaluation seeds per instance (>= 5)")
@@ -78,26 +84,14 @@ def meta_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_factory(policy: str) -> Any:
-    """A function ``instance -> controller`` for a policy name or file (loaded once)."""
-    from agents.meta import DEFAULT_POLICY, MetaController, load_policy
-
-    if policy == "meta" or policy.endswith(".json"):
-        net = load_policy(DEFAULT_POLICY if policy == "meta" else policy)
-        return lambda inst: MetaController(net, lr=inst.lr)
-    from agents.rl import RLController
-
-    RLController(policy)  # fail early on a bad file
-    return lambda inst: RLController(policy, lr=inst.lr)
-
-
 def evaluate(args: argparse.Namespace) -> int:
     from agents.evaluate import evaluate_all
+    from agents.policy_file import controller_factory
 
     if args.seeds < 5:
         raise ValueError(f"--seeds must be >= 5, got {args.seeds}")
     instances = _config(args.config).get("instances") if args.config else None
-    summary, text = evaluate_all(make_factory(args.policy), instances, args.seeds, args.out)
+    summary, text = evaluate_all(controller_factory(args.policy), instances, args.seeds, args.out)
     print(text)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("methods", "per_instance")}))
     print(f"wrote {args.out}/ (summary.json, table.md, scores.png)")
