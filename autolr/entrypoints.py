@@ -91,8 +91,8 @@ def shadowing(module: str) -> str:
     if dot and not is_package:
         where = Path(origin)
         return (
-            f"the file {where} shadows the package {top!r} ({top!r} is not a package): rename "
-            f"{where.name}, or run from another directory"
+            f"the file {where} shadows the package {top!r}: rename {where.name}, or run from "
+            "another directory"
         )
     if dot and is_package and _missing(module):
         return (

@@ -78,6 +78,7 @@ class Registry(Generic[T]):
         self._clashes: dict[str, list[Declared]] = {}
         self._resolving: str | None = None
         self._found_any = False
+        self._declared: dict[str, Declared] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -100,7 +101,8 @@ class Registry(Generic[T]):
         found, self._clashes = declared_in(self.group)
         self._found_any = bool(found)
         for name, item in found.items():
-            self._entries.setdefault(name, item)
+            if self._entries.setdefault(name, item) is item:
+                self._declared[name] = item
 
     def get(self, name: Any) -> T:
         if not isinstance(name, str):
@@ -151,8 +153,7 @@ class Registry(Generic[T]):
     def entry_point(self, name: str) -> Declared | None:
         """The entry point behind ``name`` (None for a name added in code)."""
         self._scan()
-        entry = self._entries.get(name)
-        return entry if isinstance(entry, Declared) else None
+        return self._declared.get(name)
 
     def names(self) -> list[str]:
         self._scan()

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
             COMMANDS.get(name).add_parser(sub)
         except EntryPointError as err:  # one broken plugin must not take every verb down
             broken[name] = err
+    if broken:
+        names = ", ".join(broken)
+        parser.epilog = f"not loaded: {names} (run `autolr VERB` to see why)"
     parser.broken = broken  # type: ignore[attr-defined]
     return parser
 
