@@ -24,7 +24,8 @@ import yaml
 from autolr.registry import did_you_mean
 from autolr.running.io import atomic_path, load_yaml_arg
 from autolr.schedules.base import check_choice, check_int
-from search.storage import open_storage, recover_stale
+from search.optuna_backends import PRUNERS, make_pruner, make_sampler
+from search.storage import open_storage, recover_stale, storage_scheme
 
 BUDGET = "$budget"
 KEYS = (
@@ -43,7 +44,6 @@ KEYS = (
     "out",
     "max_retry",
 )
-PRUNERS = ("median", "hyperband", "none")
 
 
 @dataclass
@@ -203,19 +203,13 @@ def open_study(cfg: TuneConfig, url: str | None = None) -> Any:
     import optuna
 
     from autolr.loop.trainee import task_info
-    from search.optuna_segments import make_sampler
 
     mode = task_info(cfg.task).mode
-    pruner: Any = optuna.pruners.NopPruner()
-    if cfg.pruner == "median":
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-    elif cfg.pruner == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner()
     return optuna.create_study(
         study_name=cfg.study,
         storage=open_storage(url or storage_url(cfg), cfg.max_retry),
         sampler=make_sampler(cfg.sampler, cfg.seed, min(10, max(2, cfg.trials // 3))),
-        pruner=pruner,
+        pruner=make_pruner(cfg.pruner),
         direction="maximize" if mode == "max" else "minimize",
         load_if_exists=True,
     )
@@ -273,6 +267,8 @@ def tune(
     target = cfg.trials if trials is None else check_int("trials", trials, 1)
     workers = check_int("workers", workers, 1)
     url = storage or storage_url(cfg)
+    if workers > 1 and storage_scheme(url) == "memory":
+        raise ValueError(f"storage {url!r} lives in one process; --workers {workers} needs a file")
     study = open_study(cfg, url)
     recover_stale(study, cfg.max_retry)
     dead = 0

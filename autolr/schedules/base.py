@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -132,7 +132,7 @@ def check_int(name: str, value: Any, minimum: int = 0) -> int:
     return value
 
 
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     if value not in choices:
         hint = did_you_mean(value, list(choices)) if isinstance(value, str) else ""
         raise _bad(name, value, f"one of {', '.join(map(repr, choices))}{hint}")
