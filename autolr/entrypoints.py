@@ -59,13 +59,26 @@ def declared(group: str) -> tuple[dict[str, Declared], dict[str, list[Declared]]
     distributions (to report, not to guess between)."""
     found: dict[str, Declared] = {}
     clashes: dict[str, list[Declared]] = {}
-    for ep in importlib.metadata.entry_points(group=group):
+    for ep in _all_entry_points().select(group=group):
         dist = getattr(ep, "dist", None)
         item = Declared(ep.name, ep.value, group, dist.name if dist is not None else "?")
         first = found.setdefault(ep.name, item)
         if first.value != item.value:
             clashes.setdefault(ep.name, [first]).append(item)
     return found, clashes
+
+
+_scans: dict[tuple[str, ...], importlib.metadata.EntryPoints] = {}
+
+
+def _all_entry_points() -> importlib.metadata.EntryPoints:
+    # One scan of the installed metadata serves every group (each registry reads one);
+    # a changed sys.path (a package added at run time) scans again.
+    key = tuple(sys.path)
+    if key not in _scans:
+        _scans.clear()
+        _scans[key] = importlib.metadata.entry_points()
+    return _scans[key]
 
 
 def shadowing(module: str) -> str:
