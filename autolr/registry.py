@@ -66,7 +66,8 @@ class Registry(Generic[T]):
     ``autolr.entrypoints``) join the registry on its first lookup, each imported only when
     its name is used. ``shipped`` says autolr's own metadata declares that group, so an empty
     group means stale metadata (a checkout pulled without reinstalling), which a lookup
-    reports. Names added in code take precedence over entry points of the same name.
+    reports. A name added in code before the first lookup hides an entry point of that
+    name; added after it, it is a duplicate like any other.
     """
 
     def __init__(self, kind: str, group: str | None = None, shipped: bool = False) -> None:
@@ -126,7 +127,7 @@ class Registry(Generic[T]):
         return entry  # type: ignore[return-value]
 
     def _resolve(self, name: str, entry: str | Declared) -> T:
-        self._resolving = name
+        previous, self._resolving = self._resolving, name
         try:
             if isinstance(entry, Declared):
                 obj = entry.load()
@@ -139,7 +140,7 @@ class Registry(Generic[T]):
                         f"{self.kind} {name!r} could not be loaded from {module}: {err}"
                     ) from None
         finally:
-            self._resolving = None
+            self._resolving = previous
         self._entries[name] = obj
         return obj  # type: ignore[no-any-return]
 
