@@ -1,7 +1,9 @@
 """Name -> object registries that resolve lazily.
 
-`autolr` must not import `agents`, `search` or `tasks` at import time, so a registry can hold
-an entry as a string ``"module:attr"`` that is imported on first use.
+`autolr` must not import `agents`, `search` or `tasks` at import time, nor name their
+contents: a registry reads its entry-point group (``autolr.entrypoints``) on first lookup,
+and an entry (a lazy ``"module:attr"`` string or an entry point) is imported on first use.
+Modules named in ``$AUTOLR_PLUGINS`` may also register names in code.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
+
+from autolr.entrypoints import Declared, EntryPointError, missing_group_hint
+from autolr.entrypoints import declared as declared_in
 
 T = TypeVar("T")
 
@@ -55,11 +60,26 @@ def load_plugins() -> None:
 
 
 class Registry(Generic[T]):
-    """Maps names to objects; an entry may be a lazy ``"module:attr"`` string."""
+    """Maps names to objects; an entry may be a lazy ``"module:attr"`` string.
 
-    def __init__(self, kind: str) -> None:
+    With a ``group``, the installed packages' entry points of that group (see
+    ``autolr.entrypoints``) join the registry on its first lookup, each imported only when
+    its name is used. ``shipped`` says autolr's own metadata declares that group, so an empty
+    group means stale metadata (a checkout pulled without reinstalling), which a lookup
+    reports. A name added in code before the first lookup hides an entry point of that
+    name; added after it, it is a duplicate like any other.
+    """
+
+    def __init__(self, kind: str, group: str | None = None, shipped: bool = False) -> None:
         self.kind = kind
-        self._entries: dict[str, T | str] = {}
+        self.group = group
+        self.shipped = shipped
+        self._entries: dict[str, T | str | Declared] = {}
+        self._scanned = group is None
+        self._clashes: dict[str, list[Declared]] = {}
+        self._resolving: str | None = None
+        self._found_any = False
+        self._declared: dict[str, Declared] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -69,37 +89,79 @@ class Registry(Generic[T]):
         return decorator
 
     def add(self, name: str, obj: T | str) -> None:
-        if name in self._entries and self._entries[name] is not obj:
+        current = self._entries.get(name, obj)
+        # an entry point's module may register its own name while it is being loaded
+        if current is not obj and name != self._resolving:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = obj
+
+    def _scan(self) -> None:
+        if self._scanned or self.group is None:
+            return
+        self._scanned = True
+        found, self._clashes = declared_in(self.group)
+        self._found_any = bool(found)
+        for name, item in found.items():
+            if self._entries.setdefault(name, item) is item:
+                self._declared[name] = item
 
     def get(self, name: Any) -> T:
         if not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a string, got {name!r}")
+        self._scan()
         if name not in self._entries:
             load_plugins()
         if name not in self._entries:
             known = ", ".join(sorted(self._entries))
+            stale = self.stale_hint()
             raise ValueError(
                 f"unknown {self.kind} {name!r}{did_you_mean(name, list(self._entries))}; "
-                f"known: {known}"
+                f"known: {known}" + (f"; {stale}" if stale else "")
             )
+        if name in self._clashes:
+            both = "; ".join(d.describe() for d in self._clashes[name])
+            raise EntryPointError(f"{self.kind} {name!r} is declared differently: {both}")
         entry = self._entries[name]
-        if isinstance(entry, str):
-            module, _, attr = entry.partition(":")
-            try:
-                entry = getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as err:
-                raise ValueError(
-                    f"{self.kind} {name!r} could not be loaded from {module}: {err}"
-                ) from None
-            self._entries[name] = entry
+        if isinstance(entry, str | Declared):
+            entry = self._resolve(name, entry)
         return entry  # type: ignore[return-value]
 
+    def _resolve(self, name: str, entry: str | Declared) -> T:
+        previous, self._resolving = self._resolving, name
+        try:
+            if isinstance(entry, Declared):
+                obj = entry.load()
+            else:
+                module, _, attr = entry.partition(":")
+                try:
+                    obj = getattr(importlib.import_module(module), attr)
+                except (ImportError, AttributeError) as err:
+                    raise ValueError(
+                        f"{self.kind} {name!r} could not be loaded from {module}: {err}"
+                    ) from None
+        finally:
+            self._resolving = previous
+        self._entries[name] = obj
+        return obj  # type: ignore[no-any-return]
+
+    def stale_hint(self) -> str:
+        """Advice when a shipped group has no entry points (stale metadata), else ''."""
+        self._scan()
+        if not self.shipped or self.group is None:
+            return ""
+        return "" if self._found_any else missing_group_hint(self.group)
+
+    def entry_point(self, name: str) -> Declared | None:
+        """The entry point behind ``name`` (None for a name added in code)."""
+        self._scan()
+        return self._declared.get(name)
+
     def names(self) -> list[str]:
+        self._scan()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._scan()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:

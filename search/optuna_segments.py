@@ -22,21 +22,9 @@ from autolr.loop.state import TrainingState
 from autolr.schedules import constant, linear
 from search.forecast import FORECASTERS
 from search.lr_range import check_lr_range, range_from_probe
+from search.optuna_backends import SAMPLERS, make_sampler
 
-SAMPLERS = ("tpe", "gp", "random")
 FAMILIES = ("constant", "linear")
-
-
-def make_sampler(name: str, seed: int, n_startup: int) -> Any:
-    """An Optuna sampler by name: "tpe" (default), "gp" (GPSampler) or "random"."""
-    import optuna
-
-    name = check_choice("sampler", name, SAMPLERS)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup)
-    return optuna.samplers.RandomSampler(seed=seed)
 
 
 class OptunaController(Controller):

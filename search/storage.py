@@ -1,37 +1,85 @@
 """Optuna storages by URL, and recovery of trials whose worker died.
 
-A journal file (the default) is safe across processes on one machine; an RDB URL
-(``sqlite:///``, ``postgresql://``) lets workers on many machines share one study. Both are
-readable by ``optuna-dashboard``.
+A URL's scheme picks the storage from the ``STORAGES`` registry, as Optuna does: a journal
+file (the default) is safe across processes on one machine; an RDB URL (``sqlite:///``,
+``postgresql://``) lets workers on many machines share one study (both are readable by
+``optuna-dashboard``); ``memory:`` keeps a study in this process only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from autolr.liveness import alive
+from autolr.registry import Registry
+
+StorageFactory = Callable[[str, int], Any]
+
+# Keyed by URL scheme (the SQLAlchemy dialect before any "+driver"), as Optuna chooses.
+STORAGES: Registry[StorageFactory] = Registry("storage scheme")
+_MEMORY: dict[str, Any] = {}
+
+
+def storage_scheme(url: str) -> str:
+    """The registry key of a storage URL: ``sqlite:///x.db`` -> sqlite,
+    ``postgresql+psycopg2://...`` -> postgresql, ``memory:`` -> memory, and ``journal:PATH``
+    or a plain path -> journal."""
+    if "://" in url:
+        return url.partition("://")[0].partition("+")[0].lower()
+    if url.startswith("memory:"):
+        return "memory"
+    return "journal"
 
 
 def open_storage(url: str, max_retry: int = 3) -> Any:
-    """An Optuna storage from a URL: ``sqlite:///``, ``postgresql://``, ... give an
-    RDBStorage with a heartbeat (a dead worker's trial is failed and retried); a plain path
-    or ``journal:PATH`` gives a JournalStorage on a file (safe across local processes)."""
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+    """An Optuna storage from a URL, by its scheme (``storage_scheme``): an RDB URL
+    (``sqlite:///``, ``postgresql://``, ``mysql://``) gives an RDBStorage with a heartbeat (a
+    dead worker's trial is failed and retried); a plain path or ``journal:PATH`` gives a
+    JournalStorage on a file (safe across local processes); ``memory:NAME`` gives an
+    in-memory storage shared within this process only. An unknown scheme is an error with
+    a did-you-mean suggestion."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"storage must be a non-empty URL or path, got {url!r}")
+    scheme = storage_scheme(url)
+    try:
+        factory = STORAGES.get(scheme)
+    except ValueError as err:
+        raise ValueError(f"storage {url!r}: {err}") from None
+    return factory(url, max_retry)
+
+
+def _rdb(url: str, max_retry: int) -> Any:
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+    return RDBStorage(
+        url,
+        heartbeat_interval=10,
+        grace_period=30,
+        failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+    )
+
+
+def _journal(url: str, max_retry: int) -> Any:
+    from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if "://" in url:
-        return RDBStorage(
-            url,
-            heartbeat_interval=10,
-            grace_period=30,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-        )
     path = Path(url.removeprefix("journal:"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    del optuna
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _memory(url: str, max_retry: int) -> Any:
+    from optuna.storages import InMemoryStorage
+
+    return _MEMORY.setdefault(url, InMemoryStorage())
+
+
+for _scheme in ("sqlite", "postgresql", "mysql"):
+    STORAGES.add(_scheme, _rdb)
+STORAGES.add("journal", _journal)
+STORAGES.add("memory", _memory)
 
 
 def recover_stale(study: Any, max_retry: int = 3) -> list[int]:

@@ -32,10 +32,10 @@ from pydantic import (
 from autolr.checks import CheckError, Choice, Int, Number, check_choice, check_int
 from autolr.running.config import parse_model
 from autolr.running.io import atomic_path, load_yaml_arg
-from search.storage import open_storage, recover_stale
+from search.optuna_backends import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.storage import open_storage, recover_stale, storage_scheme
 
 BUDGET = "$budget"
-PRUNERS = ("median", "hyperband", "none")
 
 
 class SearchRange(BaseModel):
@@ -127,8 +127,6 @@ class TuneConfig(BaseModel):
     @field_validator("sampler")
     @classmethod
     def _sampler(cls, sampler: str) -> str:
-        from search.optuna_segments import SAMPLERS
-
         return check_choice("sampler", sampler, SAMPLERS)
 
     @model_validator(mode="after")
@@ -232,18 +230,12 @@ def open_study(cfg: TuneConfig, url: str | None = None) -> Any:
     import optuna
 
     from autolr.loop.trainee import task_info
-    from search.optuna_segments import make_sampler
 
-    pruner: Any = optuna.pruners.NopPruner()
-    if cfg.pruner == "median":
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-    elif cfg.pruner == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner()
     return optuna.create_study(
         study_name=cfg.study,
         storage=open_storage(url or storage_url(cfg), cfg.max_retry),
         sampler=make_sampler(cfg.sampler, cfg.seed, min(10, max(2, cfg.trials // 3))),
-        pruner=pruner,
+        pruner=make_pruner(cfg.pruner),
         direction=task_info(cfg.task).direction.verb,
         load_if_exists=True,
     )
@@ -301,6 +293,8 @@ def tune(
     target = cfg.trials if trials is None else check_int("trials", trials, 1)
     workers = check_int("workers", workers, 1)
     url = storage or storage_url(cfg)
+    if workers > 1 and storage_scheme(url) == "memory":
+        raise ValueError(f"storage {url!r} lives in one process; --workers {workers} needs a file")
     study = open_study(cfg, url)
     recover_stale(study, cfg.max_retry)
     dead = 0

@@ -1,6 +1,7 @@
 """Benchmark tasks: each factory builds a Trainee from a seed, with nothing downloaded.
 
-The tasks are registered by name in ``autolr.loop.trainee.TASKS`` and built with
+The tasks are declared by name as entry points of the ``autolr.tasks`` group (setup.cfg),
+which ``autolr.loop.trainee.TASKS`` reads, and built with
 ``autolr.loop.trainee.make_task({"name": ..., **params}, seed)``:
 
 =================  ===========================================  =================================

@@ -1,17 +1,17 @@
-"""Run cells: in-process or in a pool of local worker processes, recording into the store."""
+"""Run cells on an executor (``autolr.executor``: in-process, a local process pool, ...),
+recording into the store."""
 
 from __future__ import annotations
 
-import multiprocessing
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import numpy as np
 
 from autolr.bench.store import ResultsStore
 from autolr.bench.suite import Cell
+from autolr.executor import Executor, make_executor
 
 Progress = Callable[[Cell, str], None]
 
@@ -52,12 +52,16 @@ def execute(
     cells: Sequence[Cell],
     workers: int = 1,
     progress: Progress | None = None,
+    executor: str | Executor | None = None,
 ) -> list[str]:
     """Run every cell the store does not hold as done; returns the keys that failed.
 
-    Each cell is claimed just before it starts and written done (with its curves) in one
-    transaction when it ends, so killing the process loses only the cells in flight.
+    ``executor`` is an Executor or its name (default: ``local`` for one worker, else
+    ``pool``, with ``workers``). Each cell is claimed just before it starts and written done
+    (with its curves) in one transaction when it ends, so killing the process loses only
+    the cells in flight.
     """
+    runner = executor if isinstance(executor, Executor) else make_executor(executor, workers)
     todo_keys = set(store.pending([c.key for c in cells]))
     todo = [c for c in cells if c.key in todo_keys]
     failed: list[str] = []
@@ -66,7 +70,11 @@ def execute(
         if c.key not in todo_keys:
             note(c, "skipped")
 
-    def record(cell: Cell, ok: bool, a: Any, b: Any) -> None:
+    def start(i: int) -> None:
+        store.claim(todo[i].row())
+
+    for i, (ok, a, b) in runner.run(_safe_run, [c.config for c in todo], start):
+        cell = todo[i]
         if ok:
             store.finish(cell.key, a, b)
             note(cell, "done")
@@ -74,22 +82,4 @@ def execute(
             store.fail(cell.key, a)
             failed.append(cell.key)
             note(cell, "failed")
-
-    if workers <= 1:
-        for cell in todo:
-            store.claim(cell.row())
-            record(cell, *_safe_run(cell.config))
-        return failed
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        queue = list(todo)
-        running: dict[Future[Any], Cell] = {}
-        while queue or running:
-            while queue and len(running) < workers:
-                cell = queue.pop(0)
-                store.claim(cell.row())
-                running[pool.submit(_safe_run, cell.config)] = cell
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                record(running.pop(fut), *fut.result())
     return failed

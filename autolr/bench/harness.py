@@ -12,6 +12,7 @@ from autolr.bench.report import write_report
 from autolr.bench.store import ResultsStore, store_url
 from autolr.bench.suite import Cell, Suite
 from autolr.bench.tuning import choose_peaks
+from autolr.executor import make_executor
 from autolr.running.io import load_yaml_arg
 
 
@@ -28,6 +29,7 @@ def bench(
     workers: int = 1,
     progress: bool = False,
     redo: Sequence[str] = (),
+    executor: str | None = None,
 ) -> Path:
     """Run a suite into a results store and write the report; returns the report's path.
 
@@ -35,11 +37,13 @@ def bench(
     controllers on the evaluation seeds; (2) the baselines on the evaluation seeds at their
     tuned peak; (3) open-loop replays of the adaptive controllers' LR traces. A rerun skips
     finished cells; ``redo`` names methods whose stored cells (and replays) are deleted
-    first, to be run again (after a change to a controller, say).
+    first, to be run again (after a change to a controller, say). ``executor`` names where
+    cells run (``autolr.executor``; default ``local`` for one worker, else ``pool``).
     """
     s = load_suite(suite)  # validates before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
+    runner = make_executor(executor, workers)
     labels = [m.label for m in s.baselines + s.controllers]
     unknown = [m for m in redo if m not in labels]
     if unknown:
@@ -61,7 +65,7 @@ def bench(
             for name, make in phases:
                 cells = make()
                 note.phase(name, len(cells))
-                execute(results, cells, workers, note)
+                execute(results, cells, workers, note, runner)
         out_dir.mkdir(parents=True, exist_ok=True)
         return write_report(results, s.name, out_dir, console=True)
     finally:

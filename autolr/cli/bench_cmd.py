@@ -1,4 +1,5 @@
-"""``autolr bench SUITE.yaml [--workers N] [--store URL] [--out DIR]`` and ``autolr report``."""
+"""``autolr bench SUITE.yaml [--workers N] [--executor NAME] [--store URL] [--out DIR]`` and
+``autolr report``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ def add_parser(sub: Any) -> None:
         "loop, and write DIR/report.md with PNGs. A rerun skips finished cells.",
     )
     p.add_argument("suite", help="suite YAML file")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--workers", type=int, default=1, help="cells run at once")
+    p.add_argument(
+        "--executor",
+        default=None,
+        metavar="NAME",
+        help="where cells run: local (in-process) or pool (local processes); "
+        "default: local for --workers 1, else pool",
+    )
     p.add_argument(
         "--store",
         default=None,
@@ -50,6 +58,7 @@ def run_bench(args: argparse.Namespace) -> int:
         out=out,
         store=args.store,
         workers=args.workers,
+        executor=args.executor,
         progress=not args.quiet,
         redo=args.redo,
     )

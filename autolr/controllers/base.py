@@ -46,7 +46,9 @@ class Controller(abc.ABC):
         """Restore what ``state_dict`` returned."""
 
 
-CONTROLLERS: Registry[type[Controller]] = Registry("controller")
+CONTROLLERS: Registry[type[Controller]] = Registry(
+    "controller", group="autolr.controllers", shipped=True
+)
 
 
 def build_controller(

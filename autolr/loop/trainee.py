@@ -94,18 +94,9 @@ class Trainee(abc.ABC):
         """``(val_loss, val_metric)`` on held-out data; leaves the model in train mode."""
 
 
-TASKS: Registry[Any] = Registry("task")
-for _name, _target in {
-    "nqm": "tasks.nqm:make",
-    "digits-cnn": "tasks.digits:make",
-    "mnist1d-mlp": "tasks.mnist1d:make_mlp",
-    "mnist1d-cnn": "tasks.mnist1d:make_cnn",
-    "stdlib-lm": "tasks.lm:make_stdlib",
-    "text-lm": "tasks.lm:make_text",
-    "cifar10-resnet": "tasks.cifar10:make",
-    "idx-cnn": "tasks.idx:make",
-}.items():
-    TASKS.add(_name, _target)
+# Packages declare their tasks under the ``autolr.tasks`` entry-point group (ours: the
+# ``tasks`` package, in setup.cfg); autolr names none of them.
+TASKS: Registry[Any] = Registry("task", group="autolr.tasks", shipped=True)
 
 
 def task_info(spec: Mapping[str, Any] | str) -> TaskInfo:

@@ -23,7 +23,7 @@ from autolr.registry import Registry, check_known
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
-SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule")
+SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule", group="autolr.schedules")
 
 
 class Schedule:

@@ -45,7 +45,7 @@ def test_defaults():
             "tune config: params.warmup.choices must be a non-empty list, got []",
         ),
         ({"trials": 2.5}, "tune config: trials must be an integer >= 1, got 2.5"),
-        ({"pruner": "medain"}, "tune config: pruner must be one of median, hyperband, none, got"),
+        ({"pruner": "medain"}, "tune config: pruner must be one of hyperband, median, none, got"),
         ({"params": {}}, "tune config: params must be a non-empty mapping, got {}"),
     ],
 )

@@ -1,4 +1,8 @@
-"""``autolr tune CONFIG [--trials N] [--storage URL] [--workers N]``: offline schedule tuning."""
+"""``autolr tune CONFIG [--trials N] [--storage URL] [--workers N]``: offline schedule tuning.
+
+The ``search`` package provides this verb to the ``autolr`` command through the
+``autolr.cli`` entry-point group (``tune = search.cli`` in setup.cfg).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trials", type=int, help="finished trials the study should hold in all")
     p.add_argument(
         "--storage",
-        help="Optuna storage: a journal file path, or a URL (sqlite:///, postgresql://)",
+        help="Optuna storage: a journal file path, a URL (sqlite:///, postgresql://), or "
+        "memory: (this process only)",
     )
     p.add_argument("--workers", type=int, default=1, help="local worker processes")
     p.set_defaults(func=run)

@@ -1,4 +1,9 @@
-"""``autolr agents train|meta-train|eval``: RL and meta-learned LR policies (``agents``)."""
+"""``autolr agents train|meta-train|eval``: RL and meta-learned LR policies.
+
+The ``agents`` package provides this verb to the ``autolr`` command through the
+``autolr.cli`` entry-point group (``agents = agents.cli`` in setup.cfg): a module with
+``add_parser(subparsers)``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument(
         "--policy",
         default="meta",
-        help="'meta' (the shipped policy), a meta .json or an RL .pt file (default: meta)",
+        help="'meta' (the shipped policy), or a policy file (meta or RL: the file says which; "
+        "default: meta)",
     )
     e.add_argument("--config", help="YAML with an 'instances' key (default: the nqm set)")
     e.add_argument("--seeds", type=int, default=5, help="evaluation seeds per instance (>= 5)")
@@ -84,23 +90,9 @@ def meta_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def policy_spec(policy: str) -> dict[str, Any]:
-    """The controller spec of a policy name or file, checked by loading it once."""
-    from autolr.controllers.base import build_controller
-
-    if policy == "meta" or policy.endswith(".json"):
-        from agents.meta import DEFAULT_POLICY
-
-        spec = {"name": "meta", "policy": str(DEFAULT_POLICY if policy == "meta" else policy)}
-    else:
-        spec = {"name": "rl", "policy": policy}
-    spec["policy"] = str(Path(spec["policy"]).resolve())
-    build_controller({**spec, "lr": 1.0})  # fail early on a bad file
-    return spec
-
-
 def evaluate(args: argparse.Namespace) -> int:
     from agents.evaluate import evaluate_all
+    from agents.policy_file import policy_spec
 
     if args.seeds < 5:
         raise ValueError(f"--seeds must be >= 5, got {args.seeds}")
