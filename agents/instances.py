@@ -174,7 +174,7 @@ class Family(BaseModel):
         for combo in itertools.product(*(self.params[n] for n in names)):
             for scale in self.lr_factor:
                 for seed in self.seeds:
-                    out.append(self.make(dict(zip(names, combo)), scale, int(seed)))
+                    out.append(self.make(dict(zip(names, combo, strict=True)), scale, int(seed)))
         return out
 
 

@@ -174,8 +174,12 @@ def replay_comparisons(reports: list[TaskReport]) -> list[ReplayComparison]:
             replay = rep.rows.get(f"{r.method}-replay")
             if r.track != "self" or replay is None:
                 continue
-            closed = dict(zip(r.seeds, r.finals))
-            pairs = [(closed[s], f) for s, f in zip(replay.seeds, replay.finals) if s in closed]
+            closed = dict(zip(r.seeds, r.finals, strict=True))
+            pairs = [
+                (closed[s], f)
+                for s, f in zip(replay.seeds, replay.finals, strict=True)
+                if s in closed
+            ]
             wins = sum(sign * (a - b) > 0 for a, b in pairs)
             diff = sign * float(np.mean([a - b for a, b in pairs])) if pairs else math.nan
             out.append(ReplayComparison(rep.task, r, replay, float(diff), int(wins), len(pairs)))

@@ -80,7 +80,7 @@ def steps_to_target(
     A non-finite metric (NaN, or an overflowed loss) never counts as reaching the target.
     """
     d = Direction.of(direction)
-    for step, value in zip(steps, metrics):
+    for step, value in zip(steps, metrics, strict=True):
         if math.isfinite(value) and d.reached(value, target):
             return float(step)
     return math.inf

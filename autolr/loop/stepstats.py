@@ -83,7 +83,7 @@ def sharpness(trainee: Trainee, batch: object, iters: int = 20) -> float:
         eig = 0.0
         for _ in range(iters):
             hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
-            eig = float(sum((h * x).sum() for h, x in zip(hv, v)))
+            eig = float(sum((h * x).sum() for h, x in zip(hv, v, strict=True)))
             norm = torch.sqrt(sum((h * h).sum() for h in hv))
             if float(norm) == 0:
                 return 0.0

@@ -223,7 +223,10 @@ def write_metrics(history: History, path: Path) -> None:
     evals = {
         int(s): (vl, vm)
         for s, vl, vm in zip(
-            history.evals["step"], history.evals["val_loss"], history.evals["val_metric"]
+            history.evals["step"],
+            history.evals["val_loss"],
+            history.evals["val_metric"],
+            strict=True,
         )
     }
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
@@ -232,7 +235,9 @@ def write_metrics(history: History, path: Path) -> None:
         if 0 in evals:
             writer.writerow([0, 0, "", "", repr(evals[0][0]), repr(evals[0][1])])
         s = history.steps
-        for step, charged, lr, loss in zip(s["step"], s["charged"], s["lr"], s["train_loss"]):
+        for step, charged, lr, loss in zip(
+            s["step"], s["charged"], s["lr"], s["train_loss"], strict=True
+        ):
             vl, vm = evals.get(int(step), ("", ""))
             writer.writerow(
                 [

@@ -180,7 +180,7 @@ def one_cycle(
             out = np.empty(t.shape, dtype=np.float64)
             todo = np.ones(t.shape, dtype=bool)
             start_step = 0.0
-            for i, (end_step, (a, b)) in enumerate(zip(ends, values)):
+            for i, (end_step, (a, b)) in enumerate(zip(ends, values, strict=True)):
                 here = todo & (step <= end_step) if i < len(ends) - 1 else todo
                 if here.any():
                     pct = (step[here] - start_step) / (end_step - start_step)

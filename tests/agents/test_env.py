@@ -73,7 +73,7 @@ def test_rewards_match_their_formula_on_a_scripted_rollout(reward):
     want = {
         "dense": dense,
         "terminal": terminal,
-        "both": [d + t for d, t in zip(dense, terminal)],
+        "both": [d + t for d, t in zip(dense, terminal, strict=True)],
     }[reward]
     assert rewards == pytest.approx(want, rel=1e-9, abs=1e-12)
     assert sum(dense) == pytest.approx(math.log(losses[0] / losses[-1]))

@@ -37,7 +37,7 @@ def test_features_follow_their_formulas():
         val_loss=2.0 * math.e**-1,
         rollbacks=1,
     )
-    x = dict(zip(FEATURE_NAMES, encode(s).tolist()))
+    x = dict(zip(FEATURE_NAMES, encode(s).tolist(), strict=True))
     assert x["loss_rel"] == pytest.approx(-2 / 4)
     assert x["loss_trend"] == pytest.approx(-0.1)
     assert x["loss_noise"] == pytest.approx(0.1)

@@ -27,7 +27,7 @@ def test_range_test_is_charged_restores_and_stops_at_divergence():
     assert res.stopped_early and res.steps < 200
     assert s.ledger.range_test == res.steps and s.ledger.kept == 0
     assert s.state.probe_steps == 0 or s.ledger.range_test > 0
-    for a, b in zip(before, t.model.parameters()):
+    for a, b in zip(before, t.model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert 1e-4 <= res.valley <= 100.0 and 1e-4 <= res.steepest <= 100.0
     np.testing.assert_allclose(res.lrs[:3], 1e-4 * (1e6) ** (np.arange(3) / 199))

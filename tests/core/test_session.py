@@ -32,7 +32,7 @@ def test_snapshot_restore_then_continue_is_bit_identical():
     snapshots.restore(s.trainee, snap)
     second = s.trial(plan, Divergence()).losses
     np.testing.assert_array_equal(first, second)  # dropout RNG restored too
-    for a, b in zip(after_first, params(s.trainee)):
+    for a, b in zip(after_first, params(s.trainee), strict=True):
         assert torch.equal(a, b)
 
 
@@ -48,7 +48,7 @@ def test_probe_is_charged_and_leaves_no_trace():
     r2 = s.probe.run(Segment.constant(0.2, 15))
     assert r1.steps == 15 and s.ledger.probe == 30 and s.ledger.kept == 20
     np.testing.assert_array_equal(r1.losses, r2.losses)  # same batches, same RNG
-    for a, b in zip(before, params(s.trainee)):
+    for a, b in zip(before, params(s.trainee), strict=True):
         assert torch.equal(a, b)
     for k, v in enumerate(s.trainee.optimizer.state.values()):
         assert torch.equal(v["momentum_buffer"], opt_before[k])
@@ -74,7 +74,7 @@ def test_rollback_on_injected_nan():
     state = s.advance(Segment.constant(0.05, 20))  # batch 45 is NaN: step 6 of this segment
     assert state.diverged and state.rolled_back and state.rollbacks == 1
     assert s.ledger.kept == 40 and s.ledger.lost == 6 and s.ledger.charged == 46
-    for a, b in zip(kept, params(s.trainee)):
+    for a, b in zip(kept, params(s.trainee), strict=True):
         assert torch.equal(a, b)
     assert s.lr_cap == pytest.approx(0.025)
     assert len(s.history.steps["step"]) == 40  # nothing recorded from the failed segment

@@ -105,7 +105,7 @@ def test_nan_trials_are_never_chosen() -> None:
     assert chosen <= 0.05
     assert any(lr > 0.05 for lr in probe.calls)  # some trials did diverge
     scores = ctrl.log[0]["scores"]
-    assert all(math.isinf(s) for lr, s in zip(ctrl.log[0]["lrs"], scores) if lr > 0.05)
+    assert all(math.isinf(s) for lr, s in zip(ctrl.log[0]["lrs"], scores, strict=True) if lr > 0.05)
     assert chosen == max(lr for lr in probe.calls if lr <= 0.05) or chosen >= 0.01
 
 

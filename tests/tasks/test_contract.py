@@ -110,7 +110,7 @@ def test_batches_are_a_function_of_seed_and_index(name, data_dir):
     steps = [0, 1, 7, 23, 61]  # 61 is in a later epoch for the tiny file tasks
     forward = [a.batch(i) for i in steps]
     backward = [b.batch(i) for i in reversed(steps)][::-1]
-    for i, x, y in zip(steps, forward, backward):
+    for i, x, y in zip(steps, forward, backward, strict=True):
         assert same(x, y), i
         assert same(x, a.batch(i)), i  # asking again gives the same batch
         assert not same(x, c.batch(i)), i
