@@ -22,8 +22,7 @@ import torch
 
 from autolr.loop.closure import ClosureTrainee
 from autolr.loop.ledger import Ledger
-from autolr.loop.probe import ProbeResult
-from autolr.loop.segment import Segment
+from autolr.loop.probe import Probe
 from autolr.loop.session import Session
 from autolr.loop.state import TrainingState
 from search.autolrs import AutoLRS
@@ -80,16 +79,10 @@ class AutoLRSLoop:
         """Steps left in the budget."""
         return self.session.ledger.remaining
 
-    def run(
-        self,
-        segment: Segment | float,
-        steps: int | None = None,
-        *,
-        validate: bool = False,
-        kind: str = "probe",
-    ) -> ProbeResult:
-        """A trial from the current point, charged as ``kind``, then undone."""
-        return self.session.probe.run(segment, steps, validate=validate, kind=kind)
+    @property
+    def probe(self) -> Probe:
+        """Trials from the current point, charged and undone (``loop.probe.run(lr, steps)``)."""
+        return self.session.probe
 
     def __iter__(self) -> Iterator[tuple[int, float, float]]:
         """Train the whole budget; yield (step, lr, loss) after each kept step."""

@@ -58,7 +58,7 @@ def test_dropin_probe_restores_and_replays_batches() -> None:
 
     loop = AutoLRSLoop(trainee.model, opt, train_step, iter(batches), budget_steps=100)
     before = {k: v.clone() for k, v in trainee.model.state_dict().items()}
-    a, b = loop.run(0.01, 5), loop.run(0.01, 5)
+    a, b = loop.probe.run(0.01, 5), loop.probe.run(0.01, 5)
     np.testing.assert_array_equal(a.losses, b.losses)
     assert all(torch.equal(before[k], v) for k, v in trainee.model.state_dict().items())
     assert loop.ledger.probe == 10 and loop.ledger.kept == 0
@@ -100,4 +100,4 @@ def test_dropin_refuses_an_exhausted_iterator() -> None:
         trainee.model, trainee.optimizer, lambda b: 0.0, iter(batches[:3]), budget_steps=50
     )
     with pytest.raises(ValueError, match="re-iterable"):
-        loop.run(0.01, 5)
+        loop.probe.run(0.01, 5)
