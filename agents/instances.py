@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -220,3 +221,14 @@ def check_split(split: Any) -> str:
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return str(split)
+
+
+def _checked_instances(instances: dict[str, Any] | None) -> dict[str, Any] | None:
+    if instances is not None:
+        InstanceSet(instances)
+    return instances
+
+
+# A config key holding an instance-set spec (or None for the shipped set), kept as given
+# after it is checked by building the set once.
+InstancesField = Annotated[dict[str, Any] | None, AfterValidator(_checked_instances)]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from agents.instances import Instance, InstanceSet
+from agents.instances import Instance, InstanceSet, InstancesField
 from agents.meta import MetaController, MLPPolicy, save_policy
 from agents.policy import rollout
 from autolr.checks import CheckError, Int, NonNegative
@@ -38,7 +38,7 @@ class MetaTrainConfig(BaseModel):
     """An ``agents meta-train`` config (the ES settings in the module docstring)."""
 
     model_config = ConfigDict(extra="forbid")
-    instances: dict[str, Any] | None = None
+    instances: InstancesField = None
     seed: Int(0) = 0
     hidden: Int(1) = 8
     generations: Int(1) = 30
@@ -49,13 +49,6 @@ class MetaTrainConfig(BaseModel):
     divergence_penalty: NonNegative() = 1.0
     workers: Int(1) = 1
     out: str = "agents/policies/meta_default.json"
-
-    @field_validator("instances")
-    @classmethod
-    def _instances(cls, instances: dict[str, Any] | None) -> dict[str, Any] | None:
-        if instances is not None:
-            InstanceSet(instances)
-        return instances
 
     @field_validator("population")
     @classmethod

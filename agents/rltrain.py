@@ -18,7 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 
 from agents.env import ACTIONS, REWARDS, LRControlEnv
-from agents.instances import InstanceSet
+from agents.instances import InstancesField
 from agents.metatrain import plot_curve, write_curve
 from agents.rl import ALGOS, save_policy
 from autolr.checks import Choice, Int, NonNegative
@@ -40,7 +40,7 @@ class TrainConfig(BaseModel):
     after validation), ``algo_kwargs`` to the SB3 algorithm, ``net_arch`` to its policy."""
 
     model_config = ConfigDict(extra="forbid")
-    instances: dict[str, Any] | None = None
+    instances: InstancesField = None
     env: dict[str, Any] = Field(default_factory=dict)
     algo: Choice(*ALGOS) = "ppo"
     timesteps: Int(1) = 20000
@@ -48,13 +48,6 @@ class TrainConfig(BaseModel):
     net_arch: list[Int(1)] = Field(default_factory=lambda: [32, 32])
     algo_kwargs: dict[str, Any] = Field(default_factory=dict)
     out: str = "runs/agents/rl_policy.pt"
-
-    @field_validator("instances")
-    @classmethod
-    def _instances(cls, instances: dict[str, Any] | None) -> dict[str, Any] | None:
-        if instances is not None:
-            InstanceSet(instances)
-        return instances
 
     @field_validator("env")
     @classmethod
