@@ -65,6 +65,7 @@ def open_session(instance: Instance, controller: Controller | None = None) -> Se
         instance.budget_steps,
         instance.interval,
         initial_lr=instance.lr,
+        rescue=True,  # the env's episodes see a rollback and its penalty, then end
     )
 
 

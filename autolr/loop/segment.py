@@ -61,6 +61,8 @@ class Segment:
         """The first ``n`` steps as the stepper writes them: base LRs clipped to
         ``[min_lr, max_lr]``, momenta (or None), and per-group scales (the groups' own
         ``group_scale`` times this segment's ``lr_scale``)."""
+        if not min_lr <= max_lr:  # np.clip would silently return max_lr
+            raise ValueError(f"LR bounds are empty: min_lr {min_lr} > max_lr {max_lr}")
         t = np.arange(n)
         lrs = np.clip(self.schedule.values(t), min_lr, max_lr)
         mom = self.schedule.momentum

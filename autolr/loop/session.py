@@ -27,6 +27,10 @@ from autolr.schedules.torch_adapter import group_scales
 T = TypeVar("T")
 
 CHECKPOINT_VERSION = 2
+# With rescue on, a session that rolls back this many times in a row at one step (by then its
+# cap is 1/32 of the first failed peak) stops rescuing and ends the run as diverged: a
+# rollback must not loop until the budget is gone.
+MAX_ROLLBACKS_IN_A_ROW = 6
 
 
 class Session:
@@ -34,9 +38,17 @@ class Session:
 
     ``advance(segment)`` trains one segment and returns the new TrainingState; ``run()``
     repeats ``controller.propose(state, probe)`` and ``advance`` until the ledger's budget is
-    spent. A non-finite loss, or one above ``divergence_factor`` times the best interval mean,
-    rolls back to the snapshot taken at the segment's start, charges the lost steps, flags
-    the state and caps later LRs at ``rollback_lr_factor`` times the failed segment's peak.
+    spent or the run has ended.
+
+    Divergence is a non-finite loss or a sustained blow-up of the smoothed loss above
+    ``divergence_factor`` times the best interval mean (``autolr.loop.stepper.Divergence``).
+    Without ``rescue`` (the default, what a fair benchmark needs), a divergence ends the run:
+    the steps it took are kept, the state is flagged and ``halted`` says why. With
+    ``rescue``, the session rolls back to the snapshot taken at the segment's start, charges
+    the lost steps, flags the state and caps later LRs at ``rollback_lr_factor`` times the
+    failed segment's peak; it gives up (and ends the run) after ``MAX_ROLLBACKS_IN_A_ROW``
+    rollbacks at one step, or when the cap would fall below ``min_lr``. A segment's own
+    collapse guard (``Segment.undo``, the controller's request) always rolls back.
 
     Layer-wise LR: group g trains at ``lr * lr_scale[g]``, where ``lr_scale`` is each param
     group's own ``lr_scale`` key (default 1), set from the ``lr_scale`` argument if given,
@@ -58,6 +70,7 @@ class Session:
         rollback_lr_factor: float = 0.5,
         measure_sharpness: bool = False,
         initial_lr: float | None = None,
+        rescue: bool = False,
     ) -> None:
         info = trainee.info
         self.trainee = trainee
@@ -91,6 +104,9 @@ class Session:
             raise ValueError(f"rollback_lr_factor must be in (0, 1), got {rollback_lr_factor}")
         self.rollback_lr_factor = rollback_lr_factor
         self.measure_sharpness = measure_sharpness
+        self.rescue = bool(rescue)
+        self.halted: str | None = None  # why the run ended before its budget, if it did
+        self._streak = (-1, 0)  # (step, rollbacks in a row there)
         self.history = History()
         self.probe = Probe(self)
         self.stepper = Stepper(trainee.optimizer)
@@ -110,7 +126,8 @@ class Session:
 
     @property
     def done(self) -> bool:
-        return self.ledger.remaining == 0
+        """The budget is spent, or the run ended early (see ``halted``)."""
+        return self.ledger.remaining == 0 or self.halted is not None
 
     @property
     def rollbacks(self) -> int:
@@ -159,6 +176,8 @@ class Session:
 
     def advance(self, segment: Segment) -> TrainingState:
         """Train one segment (cut to the remaining budget) and return the new state."""
+        if self.halted is not None:
+            raise RuntimeError(f"the run has ended: {self.halted}")
         if self.done:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
@@ -168,10 +187,11 @@ class Session:
         history = History()
         stats = StepStats(self.trainee.model, len(plan))
         out = self._train(plan, stop, history=history, stats=stats)
-        if out.stopped:
+        if out.stopped and (stop.tripped == "extra" or self.rescue):
             snapshots.restore(self.trainee, good)
             self.ledger.roll_back(out.steps_run, time.perf_counter() - start)
-            self.lr_cap = min(self.lr_cap, float(plan.lrs.max()) * self.rollback_lr_factor)
+            if self.rescue:
+                self._cap(float(plan.lrs.max()) * self.rollback_lr_factor)
             self.state = self.tracker.after_rollback(self.state, self.ledger, out.ran)
             return self.state
         self.ledger.charge("kept", out.steps_run)
@@ -186,14 +206,32 @@ class Session:
         self.state = self.tracker.after_segment(
             self.state,
             self.ledger,
-            out.losses,
-            float(plan.lrs[-1]),
+            out.ran,
+            float(plan.lrs[out.steps_run - 1]),
             plan.lr_scale,
             stats=stats,
             val=self.history.last_eval,
             sharpness=sharp,
         )
+        if out.stopped:  # divergence, no rescue: the run ends here
+            self.halted = f"diverged at step {self.step} ({stop.tripped} loss)"
+            self.state = self.tracker.after_divergence(self.state)
         return self.state
+
+    def _cap(self, cap: float) -> None:
+        """Cap later LRs after a rescue; end the run when rescuing is no longer possible."""
+        step, streak = self._streak
+        streak = streak + 1 if step == self.step else 1
+        self._streak = (self.step, streak)
+        if streak >= MAX_ROLLBACKS_IN_A_ROW:
+            self.halted = f"diverged: {streak} rollbacks in a row at step {self.step}"
+        elif cap < self.min_lr:
+            self.halted = (
+                f"diverged: the LR cap after a rollback ({cap:.3g}) fell below "
+                f"min_lr ({self.min_lr:.3g}) at step {self.step}"
+            )
+        else:
+            self.lr_cap = min(self.lr_cap, cap)
 
     def finish(self) -> None:
         """Evaluate the final model if the last evaluation is not at the current step."""
@@ -213,14 +251,15 @@ class Session:
         the bounds and the rollback cap, momenta (or None), per-group scales."""
         return segment.plan(n, self.lr_scale, self.min_lr, min(self.max_lr, self.lr_cap))
 
-    def divergence(self, guard: CollapseGuard | None = None) -> StopRule:
-        """The stop rule of training from here: a non-finite loss, or one above
-        ``divergence_factor`` times the best interval mean (once there is one), or
+    def divergence(self, guard: CollapseGuard | None = None) -> Divergence:
+        """The stop rule of training from here: a non-finite loss, or the smoothed loss
+        above ``divergence_factor`` times the best interval mean (once there is one), or
         ``guard`` tripping."""
         best = self.tracker.best
         spikes = 0 < best < math.inf
         threshold = self.divergence_factor * best if spikes else math.inf
-        return Divergence(threshold, None if guard is None else guard.update)
+        extra = None if guard is None else guard.update
+        return Divergence(threshold, extra, log_ema=self.tracker.log_ema)
 
     def trial(self, plan: Plan, stop: StopRule) -> Outcome:
         """Train ``plan`` from the current point without recording it (for a Probe, which
@@ -279,7 +318,7 @@ class Session:
             offset=base,
             at=at,
         )
-        if history is not None and not out.stopped:
+        if history is not None:
             r = out.steps_run
             history.add_steps(
                 step=np.arange(base + 1, base + r + 1),
@@ -303,7 +342,12 @@ class Session:
             "ledger": self.ledger.state_dict(),
             "history": self.history.state_dict(),
             "controller": self.controller.state_dict(),
-            "session": {"lr_cap": self.lr_cap, "tracker": self.tracker.state_dict()},
+            "session": {
+                "lr_cap": self.lr_cap,
+                "tracker": self.tracker.state_dict(),
+                "halted": self.halted,
+                "streak": list(self._streak),
+            },
             "state": state,
         }
 
@@ -328,8 +372,11 @@ class Session:
         self.ledger.load_state_dict(state["ledger"])
         self.history.load_state_dict(state["history"])
         self.controller.load_state_dict(state["controller"])
-        self.lr_cap = float(state["session"]["lr_cap"])
-        self.tracker.load_state_dict(state["session"]["tracker"])
+        s = state["session"]
+        self.lr_cap = float(s["lr_cap"])
+        self.tracker.load_state_dict(s["tracker"])
+        self.halted = s.get("halted")
+        self._streak = tuple(s.get("streak", (-1, 0)))  # type: ignore[assignment]
         fields = dict(state["state"])
         fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
         fields["group_lrs"] = tuple(fields["group_lrs"])

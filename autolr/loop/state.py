@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autolr.loop.stepper import SMOOTHING
+
 if TYPE_CHECKING:
     from autolr.loop.ledger import Ledger
     from autolr.loop.stepstats import StepStats
@@ -89,6 +91,17 @@ def ema_update(ema: float, losses: np.ndarray, beta: float = 0.9) -> float:
     return ema
 
 
+def log_ema_update(m: float, losses: np.ndarray) -> float:
+    """The divergence rule's smoothed log loss (see ``autolr.loop.stepper.Divergence``),
+    stepped once per finite loss."""
+    for value in losses.tolist():
+        if not math.isfinite(value):
+            continue
+        x = math.log(value) if value > 0 else -745.0
+        m = x if math.isnan(m) else SMOOTHING * m + (1.0 - SMOOTHING) * x
+    return m
+
+
 class StateTracker:
     """Assembles every TrainingState of a run, in one place: the initial state, the state
     after a kept segment and the state after a rollback.
@@ -101,6 +114,7 @@ class StateTracker:
 
     def __init__(self) -> None:
         self.ema = math.nan
+        self.log_ema = math.nan  # the divergence rule's smoothed log loss over kept steps
         self.best = math.inf
         self.first = math.nan
 
@@ -117,6 +131,7 @@ class StateTracker:
         finite = math.isfinite(initial_loss)
         self.best = initial_loss if finite and initial_loss > 0 else math.inf
         self.first = initial_loss if finite else math.nan
+        self.log_ema = math.log(initial_loss) if finite and initial_loss > 0 else math.nan
         return TrainingState(
             step=0,
             budget=budget,
@@ -149,6 +164,7 @@ class StateTracker:
         user's loop may report non-finite ones, and then ``diverged`` is set)."""
         summary = loss_stats(losses)
         self.ema = ema_update(self.ema, losses)
+        self.log_ema = log_ema_update(self.log_ema, losses)
         finite = bool(np.isfinite(losses).all())
         if finite and summary:
             self.best = min(self.best, summary["loss_mean"])
@@ -188,6 +204,11 @@ class StateTracker:
             prev, **self._counters(ledger), diverged=True, rolled_back=True, losses=losses
         )
 
+    def after_divergence(self, state: TrainingState) -> TrainingState:
+        """A kept segment that ended in divergence (no rescue): flagged, whatever its
+        losses say (a blow-up can be finite)."""
+        return replace(state, diverged=True)
+
     @staticmethod
     def _counters(ledger: Ledger) -> dict[str, Any]:
         return {
@@ -198,11 +219,12 @@ class StateTracker:
         }
 
     def state_dict(self) -> dict[str, float]:
-        return {"ema": self.ema, "best": self.best, "first": self.first}
+        return {"ema": self.ema, "log_ema": self.log_ema, "best": self.best, "first": self.first}
 
     def load_state_dict(self, state: Mapping[str, float]) -> None:
         self.ema, self.best = float(state["ema"]), float(state["best"])
         self.first = float(state.get("first", math.nan))
+        self.log_ema = float(state.get("log_ema", math.nan))
 
 
 def _val_fields(val: Mapping[str, float] | None) -> dict[str, Any]:

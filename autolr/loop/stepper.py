@@ -59,20 +59,51 @@ class Outcome:
         return self.losses[: self.steps_run]
 
 
+# Divergence smoothing: the EMA of log(loss) with this beta (about a 10-step memory).
+SMOOTHING = 0.9
+
+
 class Divergence:
-    """The Session's stop rule: a non-finite loss, or one above ``threshold``; then an
-    optional extra rule (the collapse guard) on every finite loss."""
+    """The stop rule of training: divergence, and optionally an extra rule.
 
-    __slots__ = ("extra", "threshold")
+    Divergence is a non-finite loss, or a sustained blow-up: the EMA of ``log(loss)``
+    (``m_k = SMOOTHING·m_(k−1) + (1 − SMOOTHING)·log(loss_k)``, starting from ``log_ema``, the
+    run's smoothed level so far) above ``log(threshold)``. One hard batch cannot trip it: a
+    single loss r times the level lifts ``m`` by only ``0.1·log(r)`` (a batch 10¹⁰ times the
+    level would be needed), while a loss that stays at 20× the level trips it within 14
+    steps. The ``extra`` rule (the collapse guard) sees every finite loss. ``tripped`` says
+    which rule fired: ``"non-finite"``, ``"blow-up"`` or ``"extra"``.
+    """
 
-    def __init__(self, threshold: float = math.inf, extra: StopRule | None = None) -> None:
-        self.threshold = threshold
+    __slots__ = ("extra", "limit", "log_ema", "tripped")
+
+    def __init__(
+        self,
+        threshold: float = math.inf,
+        extra: StopRule | None = None,
+        log_ema: float = math.nan,
+    ) -> None:
+        self.limit = math.log(threshold) if 0 < threshold < math.inf else math.inf
         self.extra = extra
+        self.log_ema = log_ema
+        self.tripped: str | None = None
 
     def __call__(self, loss: float) -> bool:
-        if not math.isfinite(loss) or loss > self.threshold:
+        if not math.isfinite(loss):
+            self.tripped = "non-finite"
             return True
-        return self.extra is not None and self.extra(loss)
+        if self.limit < math.inf:
+            x = math.log(loss) if loss > 0 else -745.0  # log of the smallest double
+            m = self.log_ema
+            m = x if m != m else SMOOTHING * m + (1.0 - SMOOTHING) * x  # m != m: NaN
+            self.log_ema = m
+            if m > self.limit:
+                self.tripped = "blow-up"
+                return True
+        if self.extra is not None and self.extra(loss):
+            self.tripped = "extra"
+            return True
+        return False
 
 
 class Stepper:

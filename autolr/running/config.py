@@ -30,6 +30,7 @@ class RunConfig(BaseModel):
     lr_scale:    one factor per param group (layer-wise LR), as each group's ``lr_scale``
     lr_multipliers: the old name of ``lr_scale`` (still read)
     threads:     torch CPU threads for this run (default: torch's own choice)
+    rescue:      on divergence, roll back and cap the LR (true) or end the run (false)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,6 +49,7 @@ class RunConfig(BaseModel):
     divergence_factor: Range(1.0, math.inf, low_open=True, high_open=True) = 10.0
     rollback_lr_factor: Range(0.0, 1.0, low_open=True, high_open=True) = 0.5
     sharpness: bool = False
+    rescue: bool = False
     checkpoint_every: Int(1) | None = None
     threads: Int(1) | None = None
 

@@ -72,6 +72,7 @@ def build_session(cfg: RunConfig) -> Session:
         divergence_factor=cfg.divergence_factor,
         rollback_lr_factor=cfg.rollback_lr_factor,
         measure_sharpness=cfg.sharpness,
+        rescue=cfg.rescue,
         initial_lr=_initial_lr(controller, info),
     )
 
@@ -206,12 +207,28 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         "steps_lost": ledger.lost,
         "steps_charged": ledger.charged,
         "rollbacks": session.rollbacks,
+        "halted": session.halted,
+        "diverged": _diverged(session),
         "wall_time_s": session.wall_time,
         "steps_to_target": to_target,
         "charged_steps_to_target": hist.steps_to_target(info.target, info.direction, "charged"),
         "time_to_target_s": time_to_target,
         "controller_stats": session.controller.stats(),
     }
+
+
+def _diverged(session: Session) -> bool:
+    """The run diverged: it ended on a divergence, or its final validation metric is not
+    finite or worse than at step 0 (before any training)."""
+    if session.halted is not None and "diverged" in session.halted:
+        return True
+    final = session.state.val_metric
+    if final is None or not math.isfinite(final):
+        return True
+    evals = session.history.evals
+    if evals["step"] and evals["step"][0] == 0:
+        return session.trainee.info.direction.better(evals["val_metric"][0], final)
+    return False
 
 
 def _num(value: float | None) -> float | None:

@@ -7,7 +7,7 @@ import torch
 from autolr.controllers import Fixed
 from autolr.loop import snapshot as snapshots
 from autolr.loop.segment import Segment
-from autolr.loop.session import Session
+from autolr.loop.session import MAX_ROLLBACKS_IN_A_ROW, Session
 from autolr.loop.stepper import Divergence, Plan
 from tests.toy import ToyTrainee
 
@@ -67,7 +67,7 @@ def test_probe_is_cut_to_the_remaining_budget():
 
 
 def test_rollback_on_injected_nan():
-    s = make_session(trainee=ToyTrainee(seed=0, nan_at=45), interval=20)
+    s = make_session(trainee=ToyTrainee(seed=0, nan_at=45), interval=20, rescue=True)
     s.advance(Segment.constant(0.05, 20))
     s.advance(Segment.constant(0.05, 20))
     kept = params(s.trainee)
@@ -80,8 +80,8 @@ def test_rollback_on_injected_nan():
     assert len(s.history.steps["step"]) == 40  # nothing recorded from the failed segment
 
 
-def test_loss_spike_triggers_rollback_and_lr_cap():
-    s = make_session()
+def test_loss_blow_up_triggers_rollback_and_lr_cap():
+    s = make_session(rescue=True)
     s.advance(Segment.constant(0.05, 40))
     state = s.advance(Segment.constant(50.0, 20))
     assert state.rolled_back
@@ -89,12 +89,20 @@ def test_loss_spike_triggers_rollback_and_lr_cap():
     assert not math.isnan(s.state.loss_mean)
 
 
-def test_run_never_crashes_on_divergence_and_spends_budget():
+def test_rescue_never_crashes_on_divergence_and_spends_budget():
     trainee = ToyTrainee(seed=0)
-    s = Session(trainee, Fixed({"name": "constant", "lr": 40.0}), 200, 20)
+    s = Session(trainee, Fixed({"name": "constant", "lr": 5.0}), 200, 20, rescue=True)
     state = s.run()
-    assert s.ledger.charged == 200 and state.rollbacks >= 1
+    assert s.ledger.charged == 200 and state.rollbacks >= 1 and s.halted is None
     assert s.history.last_eval is not None
+    assert max(s.history.steps["lr"]) < 5.0 and s.lr_cap < 5.0
+
+
+def test_rescue_gives_up_when_halving_does_not_help():
+    s = Session(ToyTrainee(seed=0), Fixed({"name": "constant", "lr": 40.0}), 200, 20, rescue=True)
+    s.run()  # 10 (max_lr), 5, 2.5, ... still diverges at step 0 after 6 tries
+    assert s.halted == "diverged: 6 rollbacks in a row at step 0" and s.ledger.kept == 0
+    assert s.history.last_eval is not None and s.state.diverged
 
 
 def test_group_lr_scale_and_bounds():
@@ -164,3 +172,50 @@ def test_controller_compute_is_charged_to_wall_time():
     proposals = session.ledger.probe // 2
     assert proposals >= 3
     assert proposals * 0.05 <= session.wall_time <= elapsed
+
+
+def test_without_rescue_a_divergence_ends_the_run_and_keeps_its_steps():
+    s = make_session(trainee=ToyTrainee(seed=0, nan_at=45), interval=20)
+    assert not s.rescue  # the default: no silent rescue
+    s.run()
+    assert s.halted == "diverged at step 46 (non-finite loss)"
+    assert s.state.diverged and not s.state.rolled_back and s.rollbacks == 0
+    assert s.ledger.kept == 46 and s.ledger.lost == 0 and s.ledger.charged == 46
+    assert len(s.history.steps["step"]) == 46 and math.isnan(s.history.steps["train_loss"][-1])
+    assert s.lr_cap == math.inf
+    with pytest.raises(RuntimeError, match="the run has ended: diverged at step 46"):
+        s.advance(Segment.constant(0.05, 5))
+
+
+def test_a_rollback_does_not_loop_on_a_batch_that_always_fails():
+    """Batch 45 is NaN at any LR: rescue gives up after MAX_ROLLBACKS_IN_A_ROW tries."""
+    s = make_session(trainee=ToyTrainee(seed=0, nan_at=45), budget=2000, interval=20, rescue=True)
+    s.run()
+    assert s.halted == f"diverged: {MAX_ROLLBACKS_IN_A_ROW} rollbacks in a row at step 40"
+    assert s.rollbacks == MAX_ROLLBACKS_IN_A_ROW
+    assert s.ledger.lost == 6 * MAX_ROLLBACKS_IN_A_ROW and s.ledger.kept == 40
+    assert s.state.diverged
+
+
+def test_a_cap_below_min_lr_ends_the_run_instead_of_leaving_the_bounds():
+    s = make_session(trainee=ToyTrainee(seed=0, nan_at=5), min_lr=0.02, rescue=True)
+    s.advance(Segment.constant(0.05, 20))  # cap 0.025 >= min_lr
+    assert s.lr_cap == pytest.approx(0.025) and s.halted is None
+    s.advance(Segment.constant(0.05, 20))  # cap would be 0.0125 < min_lr
+    assert s.halted is not None and "fell below min_lr" in s.halted
+    assert s.lr_cap == pytest.approx(0.025)
+
+
+def test_the_lr_never_leaves_its_bounds():
+    rng = np.random.default_rng(0)
+    s = make_session(budget=400, min_lr=0.01, max_lr=0.2, rescue=True)
+    while not s.done:
+        lr = float(10 ** rng.uniform(-4, 1))
+        s.advance(Segment.constant(lr, int(rng.integers(1, 30))))
+        assert all(0.01 <= x <= 0.2 for x in s.history.steps["lr"])
+        assert all(0.01 <= g["lr"] <= 0.2 for g in s.trainee.optimizer.param_groups)
+
+
+def test_empty_bounds_are_an_error_not_a_silent_clip():
+    with pytest.raises(ValueError, match=r"min_lr 0.5 > max_lr 0.1"):
+        Segment.constant(0.3, 5).plan(5, (1.0,), min_lr=0.5, max_lr=0.1)

@@ -49,8 +49,8 @@ def test_momentum_reaches_adam_beta1() -> None:
     [
         ([1.0, 2.0, math.nan, 1.0], math.inf, 3),
         ([1.0, math.inf, 1.0], math.inf, 2),
-        ([1.0, 5.0, 11.0, 1.0], 10.0, 3),
-        ([1.0, 5.0, 10.0, 1.0], 10.0, 4),  # at the threshold is not above it
+        ([1.0, 5.0, 1e12, 1.0], 10.0, 3),  # the smoothed log loss jumps above log(10)
+        ([1.0, 5.0, 11.0, 1.0], 10.0, 4),  # one loss above 10x is no blow-up
     ],
 )
 def test_stop_rule_cuts_the_stretch(losses, threshold, ran) -> None:
@@ -127,3 +127,37 @@ def test_layerwise_lr_means_the_same_in_session_and_attach() -> None:
     for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(p, q)
     assert session.state.group_lrs == handle.state.group_lrs == (0.05, 0.05 * 0.1)
+
+
+def _trips(losses: list[float], threshold: float = 10.0, level: float = 1.0) -> int | None:
+    rule = Divergence(threshold, log_ema=math.log(level))
+    for k, loss in enumerate(losses):
+        if rule(loss):
+            return k
+    return None
+
+
+def test_one_hard_batch_is_not_divergence() -> None:
+    """The audit's case: one batch at 11.8x the best interval mean, then back to normal."""
+    assert _trips([1.0] * 20 + [11.8] + [1.0] * 20) is None
+    assert _trips([1.0] * 20 + [1e6] + [1.0] * 20) is None  # even a million times the level
+    # the old rule (one loss above 10x the best) fired on the first of these
+
+
+def test_a_sustained_blow_up_is_divergence_within_14_steps() -> None:
+    assert _trips([1.0] * 10 + [20.0] * 30) == 10 + 13
+    assert _trips([1.0] * 10 + [2.0**k for k in range(1, 40)]) is not None
+
+
+def test_a_non_finite_loss_is_divergence_at_once() -> None:
+    rule = Divergence()
+    assert not rule(5.0) and rule(math.nan) and rule.tripped == "non-finite"
+    assert Divergence()(math.inf)
+
+
+def test_the_smoothed_level_starts_from_the_runs_level() -> None:
+    # threshold 10 (10x a best of 1): a stretch at 12 is a blow-up from a level of 1 (after
+    # the EMA has climbed), and at once from a level already at 12
+    assert _trips([12.0] * 40, level=1.0) == 24
+    assert _trips([12.0] * 40, level=12.0) == 0
+    assert _trips([12.0] * 40, threshold=120.0, level=12.0) is None
