@@ -98,7 +98,7 @@ class Session:
         self.lr_cap = math.inf
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
-        lr0 = info.lr if initial_lr is None else initial_lr
+        lr0 = float(info.lr if initial_lr is None else initial_lr)  # never a numpy scalar
         self.state = self._initial_state(lr0)
 
     # ---- properties --------------------------------------------------------------------

@@ -17,6 +17,7 @@ import yaml
 
 from autolr.controllers.base import build_controller
 from autolr.loop.history import History
+from autolr.loop.plain import check_plain
 from autolr.loop.session import Session
 from autolr.loop.trainee import TaskInfo, make_task
 from autolr.running.config import RunConfig, apply_overrides, validate
@@ -87,9 +88,11 @@ def _initial_lr(controller: Any, info: TaskInfo) -> float:
             return float(value)
     schedule = getattr(controller, "schedule", None)
     if schedule is not None:
-        value = schedule(0)
-        return value if value > 0 else max(schedule.values(range(1, 64)).max(), info.min_lr)
-    return info.lr
+        # float(): a schedule computes in numpy, and an np.float64 here would reach the
+        # TrainingState and make the checkpoint unreadable by torch.load(weights_only=True).
+        value = float(schedule(0))
+        return value if value > 0 else max(float(schedule.values(range(1, 64)).max()), info.min_lr)
+    return float(info.lr)
 
 
 def run(
@@ -142,8 +145,11 @@ def run(
 
 
 def save_checkpoint(session: Session, path: Path, resolved: dict[str, Any]) -> None:
+    """Write the session's state; NotPlainError (naming the key path) if it holds anything
+    but plain values and tensors, which ``--resume`` could not read back."""
     state = session.state_dict()
     state["config"] = resolved
+    check_plain(state)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
