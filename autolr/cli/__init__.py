@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from autolr import __version__
 from autolr.cli import agents_cmd, bench_cmd, find_lr_cmd, run_cmd, schedule_cmd, tune_cmd
 
 VERBS = [bench_cmd, run_cmd, find_lr_cmd, schedule_cmd, agents_cmd, tune_cmd]
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autolr", description="Automatic learning-rate scheduling for PyTorch."
     )
+    parser.add_argument("--version", action="version", version=f"autolr {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb in VERBS:
         verb.add_parser(sub)
