@@ -73,10 +73,10 @@ def load_plain(path: Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a corrupt or unsafe file
-        raise ValueError(f"{what} was refused: {_load_failure(err)}") from None
+        raise ValueError(f"{what} was refused: {_load_failure(path, err)}") from None
 
 
-def _load_failure(err: BaseException) -> str:
+def _load_failure(path: Path, err: BaseException) -> str:
     text = str(err)
     unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if unsafe:
@@ -84,15 +84,13 @@ def _load_failure(err: BaseException) -> str:
             f"it holds a pickled {unsafe.group(1)} object, and only plain Python values and "
             "tensors are read (loading must run no code from the file)"
         )
-    if "zip archive" in text or "central directory" in text:
-        return "it is a truncated or damaged torch file (its zip archive is unreadable)"
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive (since torch 1.6)
+            return "it is not a torch file (torch.save writes a zip archive; this is none)"
     if "WeightsUnpickler" in text or "Weights only load failed" in text:
-        return (
-            "it is not a torch file of plain values and tensors (a pickle of other objects, "
-            "or not a torch file at all)"
-        )
+        return "it is a torch file of other objects than plain values and tensors"
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"it is not a readable torch file ({first})"
+    return f"it is a truncated or damaged torch file ({first[:120]})"
 
 
 def _umask() -> int:

@@ -200,12 +200,22 @@ def test_a_checkpoint_holding_a_numpy_scalar_is_refused_saying_why(tmp_path):
     assert "weights_only" not in message
 
 
-def test_an_empty_checkpoint_says_so(tmp_path):
+@pytest.mark.parametrize(
+    ("mangle", "needle"),
+    [
+        (lambda b: b"", "is an empty file"),
+        (lambda b: b[: len(b) // 2], "is a truncated or damaged torch file"),
+        (lambda b: b"junk\n", "is not a torch file"),
+    ],
+)
+def test_a_damaged_checkpoint_says_what_it_is(tmp_path, mangle, needle):
     out = tmp_path / "out"
     autolr.run(CFG, out=out)
-    (out / "checkpoint.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match="is an empty file"):
+    path = out / "checkpoint.pt"
+    path.write_bytes(mangle(path.read_bytes()))
+    with pytest.raises(ValueError, match=needle) as err:
         autolr.run(CFG, out=out, resume=True)
+    assert "weights_only" not in str(err.value)
 
 
 # ---- temporary files ---------------------------------------------------------------------
