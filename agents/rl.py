@@ -22,7 +22,7 @@ import torch
 from agents.env import ACTIONS, LRControlEnv, log2_multiplier
 from agents.features import check_header, header
 from agents.policy import PolicyController
-from autolr.running.io import atomic_path
+from autolr.running.io import atomic_path, load_plain
 
 FORMAT = "autolr-rl-policy"
 ALGOS = ("ppo", "sac")
@@ -74,10 +74,7 @@ def load_policy(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"no such RL policy file: {path}")
     source = f"RL policy {path}"
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a corrupt or unsafe file
-        raise ValueError(f"{source} is not a readable autolr RL policy file: {err}") from None
+    data = load_plain(path, source)  # its error says why, never "retry weights_only=False"
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{source} is not an {FORMAT} file (format field missing or wrong)")
     check_header(data, source)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from autolr import __version__
 from autolr.cli import bench_cmd, find_lr_cmd, run_cmd, schedule_cmd
 from autolr.entrypoints import EntryPointError
 from autolr.registry import Registry, did_you_mean
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autolr", description="Automatic learning-rate scheduling for PyTorch."
     )
+    parser.add_argument("--version", action="version", version=f"autolr {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb in BUILTIN:
         verb.add_parser(sub)

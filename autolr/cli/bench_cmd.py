@@ -38,10 +38,15 @@ def add_parser(sub: Any) -> None:
         metavar="METHOD",
         help="delete this method's stored runs (and its replays) and run them again; repeatable",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_bench)
 
-    r = sub.add_parser("report", help="regenerate a benchmark report from its results store")
+    r = sub.add_parser(
+        "report",
+        help="regenerate a benchmark report from its results store",
+        description="Rewrite DIR/report.md and its PNGs from the results store of an earlier "
+        "autolr bench, without running anything.",
+    )
     r.add_argument("dir", type=Path, help="the bench output folder (holds results.db)")
     r.add_argument("--store", default=None, help="results store URL (default DIR/results.db)")
     r.add_argument("--suite", default=None, help="which suite (default: the only one)")

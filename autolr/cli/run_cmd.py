@@ -1,4 +1,4 @@
-"""``autolr run CONFIG.yaml [--set key=value ...] [--out DIR] [--resume]``."""
+"""``autolr run CONFIG.yaml [--set key=value ...] [--out DIR] [--resume | --overwrite]``."""
 
 from __future__ import annotations
 
@@ -25,25 +25,39 @@ def add_parser(sub: Any) -> None:
         help="override a config key (dotted), e.g. seed=1",
     )
     p.add_argument(
-        "--out", type=Path, help="output folder (default: runs/<task>-<controller>-s<seed>)"
+        "--out",
+        type=Path,
+        help="output folder (default: runs/<task>-<controller>-s<seed>-<hash>, where <hash> is "
+        "8 hex digits of a hash of the resolved config, so any change gets its own folder)",
     )
     p.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (its outputs are removed first); without this or "
+        "--resume, a folder that holds a run is refused",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from autolr.running.io import terminate_cleanly
+    from autolr.running.outdir import default_out
     from autolr.running.runner import load_config
     from autolr.running.runner import run as run_config
 
     cfg = load_config(args.config, args.overrides)
-    out = args.out
-    if out is None:
-        ctrl = (cfg.controller or {"name": "fixed"})["name"]
-        out = Path("runs") / f"{cfg.task['name']}-{ctrl}-s{cfg.seed}"
-    result = run_config(
-        args.config, out=out, resume=args.resume, overrides=args.overrides, progress=not args.quiet
-    )
+    out = args.out if args.out is not None else default_out(cfg.model_dump())
+    with terminate_cleanly():
+        result = run_config(
+            args.config,
+            out=out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            overrides=args.overrides,
+            progress=not args.quiet,
+        )
     s = result.summary
     keys = (
         "final_val_metric",

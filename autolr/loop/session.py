@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -112,9 +113,10 @@ class Session:
         self.stepper = Stepper(trainee.optimizer)
         self.tracker = StateTracker()
         self.lr_cap = math.inf
+        self._warned_max_lr = False
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
-        lr0 = info.lr if initial_lr is None else initial_lr
+        lr0 = float(info.lr if initial_lr is None else initial_lr)  # never a numpy scalar
         self.state = self._initial_state(lr0)
 
     # ---- properties --------------------------------------------------------------------
@@ -182,6 +184,7 @@ class Session:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
         plan = self.plan(segment, min(segment.steps, self.ledger.remaining))
+        self._warn_clamped(segment, len(plan))
         good = self.snapshot()
         stop = self.divergence(self._guard(segment, len(plan)))
         history = History()
@@ -384,6 +387,23 @@ class Session:
         self._snapshot = None
 
     # ---- internals ---------------------------------------------------------------------
+
+    def _warn_clamped(self, segment: Segment, n: int) -> None:
+        """Warn once per run when the controller asks for more than ``max_lr``: the clamp
+        keeps an adaptive controller safe, but the run is no longer what it proposed. (LRs
+        below ``min_lr`` are not warned about: decaying schedules reach the floor by design.)
+        """
+        if self._warned_max_lr:
+            return
+        asked = float(segment.schedule.values(np.arange(n)).max())
+        if asked > self.max_lr:
+            self._warned_max_lr = True
+            warnings.warn(
+                f"controller {self.controller.name!r} proposed lr {asked:g} at step "
+                f"{self.step}, above max_lr {self.max_lr:g}: clamped to max_lr (warned once)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _guard(self, segment: Segment, n: int) -> CollapseGuard | None:
         """The segment's collapse guard, measured against the loss before any training (the

@@ -29,7 +29,8 @@ class RunConfig(BaseModel):
     min_lr, max_lr: global LR bounds (default: the task's)
     lr_scale:    one factor per param group (layer-wise LR), as each group's ``lr_scale``
     lr_multipliers: the old name of ``lr_scale`` (still read)
-    threads:     torch CPU threads for this run (default: torch's own choice)
+    threads:     torch CPU threads for this run (default 1, as in bench: tiny models run
+                 fastest on one, and many threads crawl on a machine shared with others)
     rescue:      on divergence, roll back and cap the LR (true) or end the run (false)
     """
 
@@ -51,7 +52,7 @@ class RunConfig(BaseModel):
     sharpness: bool = False
     rescue: bool = False
     checkpoint_every: Int(1) | None = None
-    threads: Int(1) | None = None
+    threads: Int(1) = 1
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -10,6 +10,14 @@ from autolr.loop.range_test import RangeTestResult, range_test
 from autolr.loop.session import Session
 from autolr.loop.trainee import make_task
 
+# The fewest sweep steps whose suggestion means something: steepest_lr skips the first 10
+# and the last 5 points (torch-lr-finder's defaults, which keep the warm-up noise and the
+# blow-up out) only when more than 16 exist, and with 20 there are 5 points between the
+# skips to take a gradient over. With fewer, the suggestions are a few points of a barely
+# smoothed curve (beta 0.98), near the start LR whatever the task: `--steps 2` "suggested"
+# the start LR itself.
+MIN_STEPS = 20
+
 
 def find_lr(
     task: Mapping[str, Any] | str | Session,
@@ -23,8 +31,14 @@ def find_lr(
 ) -> RangeTestResult:
     """Run the range test on a task spec (or an existing Session, which is left restored).
 
-    ``start_lr``/``end_lr`` default to the task's ``min_lr``/``max_lr``.
+    ``start_lr``/``end_lr`` default to the task's ``min_lr``/``max_lr``; ``num_steps`` must
+    be at least ``MIN_STEPS`` (20).
     """
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < MIN_STEPS:
+        raise ValueError(
+            f"num_steps must be an integer >= {MIN_STEPS} for a meaningful suggestion, "
+            f"got {num_steps!r}"
+        )
     if isinstance(task, Session):
         session = task
     else:

@@ -17,13 +17,12 @@ import yaml
 
 from autolr.controllers.base import build_controller
 from autolr.loop.history import History
+from autolr.loop.plain import check_plain
 from autolr.loop.session import Session
 from autolr.loop.trainee import TaskInfo, make_task
 from autolr.running.config import RunConfig, apply_overrides, validate
-from autolr.running.io import atomic_path, load_yaml_arg
-
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.yaml"
+from autolr.running.io import atomic_path, load_plain, load_yaml_arg
+from autolr.running.outdir import CHECKPOINT, CONFIG, check_out, clear_out
 
 
 @dataclass
@@ -47,8 +46,7 @@ def build_session(cfg: RunConfig) -> Session:
     """Build the trainee, controller and session a config describes (writes nothing)."""
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"config key 'device' is {cfg.device!r} but CUDA is not available")
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads)  # default 1: see RunConfig.threads
     try:
         trainee = make_task(cfg.task, seed=cfg.seed, device=cfg.device)
     except (ValueError, FileNotFoundError) as err:
@@ -77,6 +75,37 @@ def build_session(cfg: RunConfig) -> Session:
     )
 
 
+def check_lr_bounds(session: Session) -> None:
+    """Refuse a configured LR that the session's ``[min_lr, max_lr]`` would clamp.
+
+    The session clamps every LR into its bounds (the guard rails of adaptive controllers),
+    so ``lr: 1e6`` would train at ``max_lr`` and look like a real run. What a config fixes
+    before training (a fixed schedule's peak, a controller's starting ``lr``) is checked here,
+    where failing costs nothing; a schedule that decays to below ``min_lr`` is fine (the floor
+    is what the bound is for), one whose peak is below it is not.
+    """
+    controller, lo, hi = session.controller, session.min_lr, session.max_lr
+    schedule = getattr(controller, "schedule", None)
+    if schedule is not None:
+        peak, what = float(schedule.values(np.arange(session.ledger.budget)).max()), "peak LR"
+    else:
+        lr = getattr(controller, "lr", None)
+        if not isinstance(lr, int | float) or isinstance(lr, bool):
+            return
+        peak, what = float(lr), "lr"
+    name = controller.name
+    if peak > hi:
+        raise ValueError(
+            f"config: controller {name!r} {what} {peak:g} is above max_lr {hi:g}; the run "
+            f"would train at max_lr instead. Lower the LR, or raise max_lr if you mean it"
+        )
+    if peak < lo:
+        raise ValueError(
+            f"config: controller {name!r} {what} {peak:g} is below min_lr {lo:g}; the run "
+            f"would train at min_lr instead. Raise the LR, or lower min_lr if you mean it"
+        )
+
+
 def default_controller(info: TaskInfo, budget: int) -> dict[str, Any]:
     return {"name": "fixed", "schedule": {"name": "cosine", "lr": info.lr, "total_steps": budget}}
 
@@ -88,9 +117,11 @@ def _initial_lr(controller: Any, info: TaskInfo) -> float:
             return float(value)
     schedule = getattr(controller, "schedule", None)
     if schedule is not None:
-        value = schedule(0)
-        return value if value > 0 else max(schedule.values(range(1, 64)).max(), info.min_lr)
-    return info.lr
+        # float(): a schedule computes in numpy, and an np.float64 here would reach the
+        # TrainingState and make the checkpoint unreadable by torch.load(weights_only=True).
+        value = float(schedule(0))
+        return value if value > 0 else max(float(schedule.values(range(1, 64)).max()), info.min_lr)
+    return float(info.lr)
 
 
 def run(
@@ -98,6 +129,7 @@ def run(
     *,
     out: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     overrides: Sequence[str] = (),
     progress: bool = False,
     callbacks: Sequence[Callable[[Session], None]] = (),
@@ -105,18 +137,23 @@ def run(
     """Run a config; write metrics.csv, summary.json, a checkpoint and plots into ``out``.
 
     With ``resume``, continue from ``out``'s checkpoint; the finished metrics equal those of an
-    uninterrupted run on CPU. A bad config raises ValueError naming the key, before anything
-    is written.
+    uninterrupted run on CPU. With ``overwrite``, replace the run in ``out``; with neither, a
+    folder that holds a run is refused (RunExistsError). A bad config raises ValueError naming
+    the key. Every refusal comes before anything is written or removed.
     """
     cfg = load_config(config, overrides)
-    session = build_session(cfg)
     out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        check_out(out_dir, resume=resume, overwrite=overwrite)
+    session = build_session(cfg)
+    check_lr_bounds(session)
     resolved = cfg.model_dump()
     if resume:
         if out_dir is None:
             raise ValueError("--resume needs --out DIR, the folder of the run to continue")
         _resume(session, out_dir, resolved)
     if out_dir is not None:
+        clear_out(out_dir, overwrite=overwrite)
         out_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(out_dir / CONFIG) as tmp:
             tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
@@ -143,8 +180,11 @@ def run(
 
 
 def save_checkpoint(session: Session, path: Path, resolved: dict[str, Any]) -> None:
+    """Write the session's state; NotPlainError (naming the key path) if it holds anything
+    but plain values and tensors, which ``--resume`` could not read back."""
     state = session.state_dict()
     state["config"] = resolved
+    check_plain(state)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -152,12 +192,7 @@ def save_checkpoint(session: Session, path: Path, resolved: dict[str, Any]) -> N
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume: {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"checkpoint {path} is corrupt or not an autolr checkpoint: {err}"
-        ) from None
+    state = load_plain(path, f"checkpoint {path}")
     if not isinstance(state, dict) or "snapshot" not in state or "config" not in state:
         raise ValueError(f"checkpoint {path} is not an autolr run checkpoint")
     return state
@@ -168,9 +203,12 @@ def _resume(session: Session, out_dir: Path, resolved: dict[str, Any]) -> None:
     saved = state["config"]
     for key in resolved:
         if saved.get(key) != resolved[key]:
+            # threads too: torch's CPU kernels (convolutions) split their sums by thread, so
+            # another thread count changes the float results (measured on digits-cnn).
+            why = " (the thread count changes the results)" if key == "threads" else ""
             raise ValueError(
                 f"cannot resume: config key {key!r} differs from the checkpoint's "
-                f"({resolved[key]!r} != {saved.get(key)!r})"
+                f"({resolved[key]!r} != {saved.get(key)!r}){why}"
             )
     session.load_state_dict(state)
 
