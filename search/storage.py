@@ -12,6 +12,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from autolr.dburl import POSTGRES_HINT, engine_url, is_postgres, mask_url, scrub
+
 
 def open_storage(url: str, max_retry: int = 3) -> Any:
     """An Optuna storage from a URL: ``sqlite:///``, ``postgresql://``, ... give an
@@ -22,16 +24,27 @@ def open_storage(url: str, max_retry: int = 3) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     if "://" in url:
-        return RDBStorage(
-            url,
-            heartbeat_interval=10,
-            grace_period=30,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-        )
+        try:
+            return RDBStorage(
+                engine_url(url),
+                heartbeat_interval=10,
+                grace_period=30,
+                failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+            )
+        except Exception as err:  # the URL carries a password: never let it reach a message
+            raise ValueError(_storage_error(url, err)) from None
     path = Path(url.removeprefix("journal:"))
     path.parent.mkdir(parents=True, exist_ok=True)
     del optuna
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _storage_error(url: str, err: Exception) -> str:
+    if isinstance(err, ImportError) and is_postgres(url):
+        return (
+            f"Optuna storage {mask_url(url)} needs the PostgreSQL driver psycopg; {POSTGRES_HINT}"
+        )
+    return f"cannot open Optuna storage {mask_url(url)}: {scrub(str(err), url)}"
 
 
 def _alive(owner: str) -> bool:
