@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import multiprocessing
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import numpy as np
 
+from autolr.bench.claims import CellQueue, Progress
+from autolr.bench.orphans import die_with_parent
 from autolr.bench.store import ResultsStore
 from autolr.bench.suite import Cell
-
-Progress = Callable[[Cell, str], None]
 
 
 def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -56,40 +56,27 @@ def execute(
     """Run every cell the store does not hold as done; returns the keys that failed.
 
     Each cell is claimed just before it starts and written done (with its curves) in one
-    transaction when it ends, so killing the process loses only the cells in flight.
+    transaction when it ends, so killing the process loses only the cells in flight. Other
+    processes may run the same cells into the same store: each cell runs once (see
+    ``CellQueue``), and this returns when all of them are resolved.
     """
-    todo_keys = set(store.pending([c.key for c in cells]))
-    todo = [c for c in cells if c.key in todo_keys]
-    failed: list[str] = []
-    note = progress or (lambda cell, status: None)
-    for c in cells:
-        if c.key not in todo_keys:
-            note(c, "skipped")
-
-    def record(cell: Cell, ok: bool, a: Any, b: Any) -> None:
-        if ok:
-            store.finish(cell.key, a, b)
-            note(cell, "done")
-        else:
-            store.fail(cell.key, a)
-            failed.append(cell.key)
-            note(cell, "failed")
-
+    work = CellQueue(store, cells, progress)
     if workers <= 1:
-        for cell in todo:
-            store.claim(cell.row())
-            record(cell, *_safe_run(cell.config))
-        return failed
+        while (cell := work.take()) is not None:
+            work.record(cell, *_safe_run(cell.config))
+        return work.failed
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        queue = list(todo)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=die_with_parent
+    ) as pool:
         running: dict[Future[Any], Cell] = {}
-        while queue or running:
-            while queue and len(running) < workers:
-                cell = queue.pop(0)
-                store.claim(cell.row())
+        while True:
+            while len(running) < workers and (cell := work.take(block=not running)):
                 running[pool.submit(_safe_run, cell.config)] = cell
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            if not running:
+                break
+            timeout = work.poll_s if work.waiting else None  # look at others' cells again
+            done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             for fut in done:
-                record(running.pop(fut), *fut.result())
-    return failed
+                work.record(running.pop(fut), *fut.result())
+    return work.failed
