@@ -129,8 +129,8 @@ def store_url(store: str | None, out_dir: Path) -> str:
     if not path.exists() and path.suffix.lower() not in SQLITE_SUFFIXES:
         # FileNotFoundError: also what a reader (``autolr report``) of a missing file gets
         raise FileNotFoundError(
-            f"no results database at {path}, and --store {store!r} is neither a database URL "
-            f"(dialect://...) nor a new SQLite file (ending in {', '.join(SQLITE_SUFFIXES)})"
+            f"--store {store!r}: no results database at {path}; a new store must be a "
+            f"database URL (dialect://...) or a SQLite file ending in {', '.join(SQLITE_SUFFIXES)}"
         )
     _check_store_path(store, path, out_dir)
     return f"sqlite:///{path}"

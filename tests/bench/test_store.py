@@ -316,7 +316,7 @@ def test_tune_storage_errors_mask_the_password_and_name_the_extra(monkeypatch):
 @pytest.mark.parametrize(
     ("store", "needle"),
     [
-        ("not a url at all", "neither a database URL"),
+        ("not a url at all", "a new store must be a database URL"),
         ("{tmp}/nope/dir/x.db", "does not exist"),
         ("sqlite:///{tmp}/nope/dir/x.db", "does not exist"),
         ("{tmp}", "is a folder"),
