@@ -1,27 +1,66 @@
 """Executors: where jobs run, chosen by name (``local``, ``pool``; a package may add more
 through the ``autolr.executors`` entry-point group, e.g. ``ray``).
 
-An executor has one method: ``run(fn, args, on_start)`` applies a picklable ``fn`` to each
-of ``args`` and yields ``(index, result)`` as each job finishes, in any order. It calls
-``on_start(index)`` in the calling process just before job ``index`` is handed out, and
-keeps at most ``workers`` jobs in flight, so the caller can claim a job (in a results
-store, say) only when it really starts. An exception raised by ``fn`` propagates; wrap
+An executor pulls jobs from a ``JobSource`` as its workers free up: ``pull(fn, source)``
+applies a picklable ``fn`` to each job that ``source.take()`` hands out and yields ``(job,
+result)`` as each finishes, in any order, with at most ``workers`` jobs in flight. The
+source decides at each ``take`` what runs next, so a job can be claimed (in a results store
+that other processes share, say) only when it really starts. ``run(fn, args, on_start)`` is
+the same over a fixed list: it calls ``on_start(index)`` just before job ``index`` is
+handed out and yields ``(index, result)``. An exception raised by ``fn`` propagates; wrap
 ``fn`` to turn failures into results.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from autolr.registry import Registry, load_plugins
 
 A = TypeVar("A")
+J = TypeVar("J")
 R = TypeVar("R")
 OnStart = Callable[[int], None]
+
+
+class JobSource(Protocol[J]):
+    """Hands out jobs one at a time, deciding at each ``take`` what runs next."""
+
+    poll_s: float  # after a non-blocking None while ``waiting``: ask again this much later
+
+    @property
+    def waiting(self) -> bool:
+        """Whether jobs may still appear (run by others, say) though none is ready now."""
+
+    def take(self, block: bool = True) -> J | None:
+        """The next job, or None: none is left (with ``block``), or none is ready now."""
+
+
+class _ListSource(Generic[A]):
+    """A fixed list as a JobSource of ``(index, arg)``, calling ``on_start`` on each."""
+
+    poll_s = 0.0
+    waiting = False
+
+    def __init__(self, args: Sequence[A], on_start: OnStart | None) -> None:
+        self._args, self._on_start, self._next = args, on_start, 0
+
+    def take(self, block: bool = True) -> tuple[int, A] | None:
+        if self._next >= len(self._args):
+            return None
+        i, self._next = self._next, self._next + 1
+        if self._on_start is not None:
+            self._on_start(i)
+        return i, self._args[i]
+
+
+def _on_arg(fn: Callable[[A], R], job: tuple[int, A]) -> R:
+    return fn(job[1])
 
 
 class Executor(abc.ABC):
@@ -39,10 +78,17 @@ class Executor(abc.ABC):
         self.workers = workers
 
     @abc.abstractmethod
+    def pull(self, fn: Callable[[J], R], source: JobSource[J]) -> Iterator[tuple[J, R]]:
+        """Yield ``(job, fn(job))`` for every job ``source`` hands out, as each finishes."""
+
     def run(
         self, fn: Callable[[A], R], args: Sequence[A], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, R]]:
         """Yield ``(i, fn(args[i]))`` for every ``i``, as each finishes."""
+        for (i, _), result in self.pull(
+            functools.partial(_on_arg, fn), _ListSource(args, on_start)
+        ):
+            yield i, result
 
 
 EXECUTORS: Registry[type[Executor]] = Registry("executor", group="autolr.executors")
@@ -62,22 +108,21 @@ class LocalExecutor(Executor):
                 "use executor 'pool' for parallel workers"
             )
 
-    def run(
-        self, fn: Callable[[A], R], args: Sequence[A], on_start: OnStart | None = None
-    ) -> Iterator[tuple[int, R]]:
-        for i, arg in enumerate(args):
-            if on_start is not None:
-                on_start(i)
-            yield i, fn(arg)
+    def pull(self, fn: Callable[[J], R], source: JobSource[J]) -> Iterator[tuple[J, R]]:
+        while (job := source.take()) is not None:
+            yield job, fn(job)
 
 
 def pool_worker_init() -> None:
     """Runs once in each pool worker process, before its first job: per-worker setup.
 
-    It imports the ``$AUTOLR_PLUGINS`` modules, so that their names resolve in the worker as
-    in the parent. This is the hook for any other per-worker setup (a watchdog that ends
-    the worker when its parent dies, say).
+    It makes the worker die with its parent (a killed ``autolr bench`` leaves no orphans)
+    and imports the ``$AUTOLR_PLUGINS`` modules, so that their names resolve in the worker
+    as in the parent.
     """
+    from autolr.orphans import die_with_parent
+
+    die_with_parent()
     load_plugins()
 
 
@@ -88,25 +133,23 @@ class PoolExecutor(Executor):
 
     name = "pool"
 
-    def run(
-        self, fn: Callable[[A], R], args: Sequence[A], on_start: OnStart | None = None
-    ) -> Iterator[tuple[int, R]]:
+    def pull(self, fn: Callable[[J], R], source: JobSource[J]) -> Iterator[tuple[J, R]]:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             max_workers=self.workers, mp_context=ctx, initializer=pool_worker_init
         ) as pool:
-            queue = list(range(len(args)))
-            running: dict[Future[Any], int] = {}
-            while queue or running:
-                while queue and len(running) < self.workers:
-                    i = queue.pop(0)
-                    if on_start is not None:
-                        on_start(i)
-                    running[pool.submit(fn, args[i])] = i
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+            running: dict[Future[Any], J] = {}
+            while True:
+                while len(running) < self.workers and (
+                    (job := source.take(block=not running)) is not None
+                ):
+                    running[pool.submit(fn, job)] = job
+                if not running:
+                    break
+                timeout = source.poll_s if source.waiting else None  # look again then
+                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    i = running.pop(fut)
-                    yield i, fut.result()
+                    yield running.pop(fut), fut.result()
 
 
 def make_executor(name: str | None = None, workers: int = 1) -> Executor:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from autolr.dburl import POSTGRES_HINT, engine_url, is_postgres, mask_url, scrub
 from autolr.liveness import alive
 from autolr.registry import Registry
 
@@ -46,19 +47,22 @@ def open_storage(url: str, max_retry: int = 3) -> Any:
     try:
         factory = STORAGES.get(scheme)
     except ValueError as err:
-        raise ValueError(f"storage {url!r}: {err}") from None
+        raise ValueError(f"storage {mask_url(url)!r}: {err}") from None
     return factory(url, max_retry)
 
 
 def _rdb(url: str, max_retry: int) -> Any:
     from optuna.storages import RDBStorage, RetryFailedTrialCallback
 
-    return RDBStorage(
-        url,
-        heartbeat_interval=10,
-        grace_period=30,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-    )
+    try:
+        return RDBStorage(
+            engine_url(url),
+            heartbeat_interval=10,
+            grace_period=30,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+        )
+    except Exception as err:  # the URL carries a password: never let it reach a message
+        raise ValueError(_storage_error(url, err)) from None
 
 
 def _journal(url: str, max_retry: int) -> Any:
@@ -80,6 +84,14 @@ for _scheme in ("sqlite", "postgresql", "mysql"):
     STORAGES.add(_scheme, _rdb)
 STORAGES.add("journal", _journal)
 STORAGES.add("memory", _memory)
+
+
+def _storage_error(url: str, err: Exception) -> str:
+    if isinstance(err, ImportError) and is_postgres(url):
+        return (
+            f"Optuna storage {mask_url(url)} needs the PostgreSQL driver psycopg; {POSTGRES_HINT}"
+        )
+    return f"cannot open Optuna storage {mask_url(url)}: {scrub(str(err), url)}"
 
 
 def recover_stale(study: Any, max_retry: int = 3) -> list[int]:

@@ -4,16 +4,15 @@ recording into the store."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from autolr.bench.claims import CellQueue, Progress
 from autolr.bench.store import ResultsStore
 from autolr.bench.suite import Cell
 from autolr.executor import Executor, make_executor
-
-Progress = Callable[[Cell, str], None]
 
 
 def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -39,6 +38,10 @@ def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarr
     return summary, curves
 
 
+def _safe_run_cell(cell: Cell) -> tuple[bool, Any, Any]:
+    return _safe_run(cell.config)
+
+
 def _safe_run(config: dict[str, Any]) -> tuple[bool, Any, Any]:
     try:
         summary, curves = run_cell(config)
@@ -59,27 +62,11 @@ def execute(
     ``executor`` is an Executor or its name (default: ``local`` for one worker, else
     ``pool``, with ``workers``). Each cell is claimed just before it starts and written done
     (with its curves) in one transaction when it ends, so killing the process loses only
-    the cells in flight.
+    the cells in flight. Other processes may run the same cells into the same store: each
+    cell runs once (see ``CellQueue``), and this returns when all of them are resolved.
     """
     runner = executor if isinstance(executor, Executor) else make_executor(executor, workers)
-    todo_keys = set(store.pending([c.key for c in cells]))
-    todo = [c for c in cells if c.key in todo_keys]
-    failed: list[str] = []
-    note = progress or (lambda cell, status: None)
-    for c in cells:
-        if c.key not in todo_keys:
-            note(c, "skipped")
-
-    def start(i: int) -> None:
-        store.claim(todo[i].row())
-
-    for i, (ok, a, b) in runner.run(_safe_run, [c.config for c in todo], start):
-        cell = todo[i]
-        if ok:
-            store.finish(cell.key, a, b)
-            note(cell, "done")
-        else:
-            store.fail(cell.key, a)
-            failed.append(cell.key)
-            note(cell, "failed")
-    return failed
+    work = CellQueue(store, cells, progress)
+    for cell, outcome in runner.pull(_safe_run_cell, work):
+        work.record(cell, *outcome)
+    return work.failed

@@ -114,7 +114,7 @@ class _Progress:
         if not self.enabled:
             return
         self.bar.advance(self._task)
-        if status != "skipped":
+        if status not in ("skipped", "elsewhere"):  # lines for this process's own runs
             peak = f" peak {cell.peak_lr:.3g}" if cell.peak_lr else ""
             self.bar.console.print(
                 f"[{status}] {cell.track:6s} {cell.task} / {cell.method} seed {cell.seed}{peak}",
@@ -127,6 +127,8 @@ class _Progress:
         if self.enabled:
             self.bar.__exit__(None, None, None)
             c = self.counts
+            peers = f", {c['elsewhere']} run by other processes" if c["elsewhere"] else ""
             self.bar.console.print(
-                f"cells: {c['done']} run, {c['skipped']} already in the store, {c['failed']} failed"
+                f"cells: {c['done']} run, {c['skipped']} already in the store{peers}, "
+                f"{c['failed']} failed"
             )

@@ -9,7 +9,8 @@ Tables:
 
 A cell is claimed (status "running", owner host:pid) before it runs and written "done" with
 its curves in one transaction, so a killed process loses only the cells in flight, and a
-rerun finds them stale (owner dead) and runs them again.
+rerun finds them stale (owner dead) and runs them again. Claims are atomic (see ``claim``),
+so many processes and machines can run one suite into one store, each cell once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 
+from autolr.dburl import POSTGRES_HINT, engine_url, is_postgres, mask_url, scrub
 from autolr.liveness import alive
 
 SCHEMA_VERSION = "1"
@@ -91,12 +94,53 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+
+
 def store_url(store: str | None, out_dir: Path) -> str:
+    """The SQLAlchemy URL of ``--store`` (default ``out_dir/results.db``).
+
+    A value that looks like a typo is refused before anything is created: a bare path must
+    be an existing file or end in a SQLite suffix, and a new SQLite file's folder must exist
+    already or be ``out_dir`` (which the bench creates anyway)."""
     if store is None:
         return f"sqlite:///{out_dir / 'results.db'}"
-    if "://" not in store:  # a bare path means a SQLite file
-        return f"sqlite:///{Path(store)}"
-    return store
+    if "://" in store:
+        try:
+            url = make_url(store)
+        except ArgumentError:
+            raise ValueError(f"--store {mask_url(store)!r} is not a database URL") from None
+        if url.get_backend_name() == "sqlite" and url.database and not _special_sqlite(url):
+            _check_store_path(store, Path(url.database), out_dir)
+        return store
+    path = Path(store)  # a bare path means a SQLite file
+    if not path.exists() and path.suffix.lower() not in SQLITE_SUFFIXES:
+        # FileNotFoundError: also what a reader (``autolr report``) of a missing file gets
+        raise FileNotFoundError(
+            f"--store {store!r}: no results database at {path}; a new store must be a "
+            f"database URL (dialect://...) or a SQLite file ending in {', '.join(SQLITE_SUFFIXES)}"
+        )
+    _check_store_path(store, path, out_dir)
+    return f"sqlite:///{path}"
+
+
+def _special_sqlite(url: URL) -> bool:
+    """In-memory databases and ``file:`` URIs are SQLite's business, not a path to check."""
+    db = url.database or ""
+    return db == ":memory:" or db.startswith("file:") or "uri" in url.query
+
+
+def _check_store_path(store: str, path: Path, out_dir: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"--store {store!r} is a folder, not a SQLite file")
+    if path.exists():
+        return
+    folder = path.parent.resolve()
+    if not folder.is_dir() and folder != out_dir.resolve():
+        raise FileNotFoundError(
+            f"--store {store!r}: the folder {path.parent} does not exist (create it first, "
+            "or give a path in an existing folder or in --out)"
+        )
 
 
 class ResultsStore:
@@ -104,56 +148,105 @@ class ResultsStore:
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
+        self.shown = mask_url(url)  # what messages print: never the password
+        # failed cells from before this moment are retried; newer failures are a peer's
+        # verdict on this run, not to be repeated
+        self.opened = time.time()
         if url.startswith("sqlite:///"):
             self._check_sqlite_file(Path(url.removeprefix("sqlite:///")), create)
         try:
-            self.engine: Engine = create_engine(url, future=True)
+            self.engine: Engine = create_engine(engine_url(url), future=True)
+        except ImportError as err:
+            raise ValueError(self._driver_missing(err)) from None
         except Exception as err:
-            raise ValueError(f"cannot open results store {url!r}: {err}") from None
+            raise ValueError(
+                f"cannot open results store {self.shown}: {scrub(str(err), url)}"
+            ) from None
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._init_schema(create)
 
+    def _driver_missing(self, err: ImportError) -> str:
+        if is_postgres(self.url):
+            return (
+                f"results store {self.shown} needs the PostgreSQL driver psycopg, which is not "
+                f"installed ({err}); {POSTGRES_HINT}"
+            )
+        return f"cannot open results store {self.shown}: its database driver is missing ({err})"
+
     @staticmethod
     def _check_sqlite_file(path: Path, create: bool) -> None:
+        """Refuse a file that is not an autolr store by reading it read-only, before the
+        engine's first connection switches it to WAL mode (which writes to the file)."""
         if not path.exists():
             if not create:
                 raise FileNotFoundError(f"no results database at {path}")
             path.parent.mkdir(parents=True, exist_ok=True)
             return
+        query = "select name from sqlite_master where type='table'"
         try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
-                con.execute("select name from sqlite_master").fetchall()
+            # closing(): sqlite3's own context manager ends a transaction but does not close
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+                names = {n for (n,) in con.execute(query)}
         except sqlite3.DatabaseError as err:
             raise ValueError(
                 f"{path} is not a SQLite database ({err}); it was left untouched"
             ) from None
+        _refuse_foreign(str(path), names)
 
     def _init_schema(self, create: bool) -> None:
-        try:
-            names = set(inspect(self.engine).get_table_names())
-        except (OperationalError, DatabaseError) as err:
-            raise ValueError(f"cannot read results store {self.url!r}: {err}") from None
-        if names and "autolr_meta" not in names:
-            raise ValueError(
-                f"{self.url} holds tables {sorted(names)} but is not an autolr results store; "
-                "it was left untouched"
-            )
+        names = self._table_names()
+        _refuse_foreign(self.shown, names)
+        raced = False
         if not names:
             if not create:
-                raise ValueError(f"{self.url} is an empty database, not an autolr store")
-            metadata.create_all(self.engine)
-            with self.engine.begin() as con:
-                con.execute(insert(meta_table).values(key="schema", value=SCHEMA_VERSION))
-            return
-        with self.engine.connect() as con:
-            version = con.execute(
-                select(meta_table.c.value).where(meta_table.c.key == "schema")
-            ).scalar()
+                raise ValueError(f"{self.shown} is an empty database, not an autolr store")
+            if self._create_schema():
+                return
+            raced = True
+        version = self._schema_version(wait_s=10.0 if raced else 0.0)
         if version != SCHEMA_VERSION:
             raise ValueError(
-                f"{self.url} has autolr schema {version!r}, this version reads {SCHEMA_VERSION!r}"
+                f"{self.shown} has autolr schema {version!r}, this version reads {SCHEMA_VERSION!r}"
             )
+
+    def _table_names(self) -> set[str]:
+        try:
+            return set(inspect(self.engine).get_table_names())
+        except (OperationalError, DatabaseError) as err:
+            raise ValueError(
+                f"cannot read results store {self.shown}: {scrub(str(err), self.url)}"
+            ) from None
+        except ImportError as err:  # some dialects import their driver on first connect
+            raise ValueError(self._driver_missing(err)) from None
+
+    def _create_schema(self) -> bool:
+        """Create the tables and mark them ours; False if another writer, starting on the
+        same empty database at the same moment, created them first."""
+        try:
+            with self.engine.begin() as con:
+                metadata.create_all(con)
+                con.execute(insert(meta_table).values(key="schema", value=SCHEMA_VERSION))
+        except DatabaseError as err:  # "already exists", or a duplicate schema row
+            if "autolr_meta" not in self._table_names():
+                raise ValueError(
+                    f"cannot create results store {self.shown}: {scrub(str(err), self.url)}"
+                ) from None
+            return False
+        return True
+
+    def _schema_version(self, wait_s: float) -> str | None:
+        """The stored schema version; after losing the creation race, wait (up to
+        ``wait_s``) for the winner to commit its schema row."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self.engine.connect() as con:
+                version = con.execute(
+                    select(meta_table.c.value).where(meta_table.c.key == "schema")
+                ).scalar()
+            if version is not None or time.monotonic() >= deadline:
+                return version
+            time.sleep(0.1)
 
     # ---- cells ------------------------------------------------------------------------
 
@@ -172,17 +265,48 @@ class ResultsStore:
         return out
 
     def pending(self, keys: Iterable[str]) -> list[str]:
-        """Keys not done, and not running under a live owner."""
-        known = self.status(keys)
-        return [
-            k
-            for k in keys
-            if k not in known
-            or known[k][0] == "failed"
-            or (known[k][0] == "running" and not alive(known[k][1]))
-        ]
+        """Keys this process may claim: no row, or a row that ``claim`` would take over."""
+        keys = list(keys)
+        rows = self._rows(keys)
+        return [k for k in keys if k not in rows or self._free(*rows[k])]
 
-    def claim(self, cell: dict[str, Any]) -> None:
+    def _rows(self, keys: list[str]) -> dict[str, tuple[str, str, float | None, float | None]]:
+        """``{key: (status, owner, started, finished)}`` for the keys that have a row."""
+        c = cells_table.c
+        out = {}
+        with self.engine.connect() as con:
+            for i in range(0, len(keys), 500):
+                query = select(c.key, c.status, c.owner, c.started, c.finished).where(
+                    c.key.in_(keys[i : i + 500])
+                )
+                out.update({k: (s, o, st, f) for k, s, o, st, f in con.execute(query)})
+        return out
+
+    def _free(
+        self, status: str, owner: str, _started: float | None, finished: float | None
+    ) -> bool:
+        """Whether a cell's row may be taken over: a run whose owner is dead (stale), or a
+        failure from before this store was opened (a rerun retries it; a failure during this
+        run is a concurrent peer's, and running the cell again would duplicate it). A done
+        cell never is."""
+        if status == "running":
+            return not alive(owner)
+        if status == "failed":
+            return finished is None or finished < self.opened
+        return False
+
+    def claim(self, cell: dict[str, Any]) -> bool:
+        """Take the cell for this process (status "running", owner host:pid); True if taken.
+
+        Safe with many writers (processes, machines) on one store: a new cell is an INSERT
+        on the primary key, and a free or stale row is taken by a conditional UPDATE that
+        matches only the row version that was judged free (its status, owner and start
+        time). Whoever writes first wins; every other claimer's statement fails on the key
+        or matches no row (rowcount 0), so a cell runs once, and a done cell is never
+        taken. Staleness cannot be decided in SQL (it needs the pid check of ``alive``),
+        hence read, judge, then compare-and-set.
+        """
+        key = cell["key"]
         row = {
             **cell,
             "status": "running",
@@ -191,38 +315,63 @@ class ResultsStore:
             "summary": None,
             "error": None,
             "finished": None,
+            "config": json.dumps(cell["config"], sort_keys=True),
         }
-        row["config"] = json.dumps(cell["config"], sort_keys=True)
+        seen = self._rows([key]).get(key)
+        if seen is None:
+            try:
+                with self.engine.begin() as con:
+                    con.execute(insert(cells_table).values(**row))
+            except IntegrityError:
+                return False  # another writer inserted it after our read
+            return True
+        if not self._free(*seen):
+            return False
+        status, owner, started, _ = seen
+        c = cells_table.c
+        same_started = c.started.is_(None) if started is None else c.started == started
         with self.engine.begin() as con:
-            exists = con.execute(
-                select(cells_table.c.key).where(cells_table.c.key == cell["key"])
-            ).first()
-            if exists:
-                con.execute(
-                    update(cells_table).where(cells_table.c.key == cell["key"]).values(**row)
-                )
-            else:
-                con.execute(insert(cells_table).values(**row))
-
-    def finish(self, key: str, summary: dict[str, Any], curves: dict[str, np.ndarray]) -> None:
-        """Write a run's summary and curves, and mark it done, in one transaction."""
-        blobs = {f: np.asarray(curves[f], dtype=np.float64).tobytes() for f in CURVE_FIELDS}
-        with self.engine.begin() as con:
-            con.execute(curves_table.delete().where(curves_table.c.key == key))
-            con.execute(insert(curves_table).values(key=key, **blobs))
-            con.execute(
+            taken = con.execute(
                 update(cells_table)
-                .where(cells_table.c.key == key)
+                .where(c.key == key, c.status == status, c.owner == owner, same_started)
+                .values(**row)
+            )
+        return taken.rowcount == 1
+
+    def finish(
+        self,
+        key: str,
+        summary: dict[str, Any],
+        curves: dict[str, np.ndarray],
+        owner: str | None = None,
+    ) -> bool:
+        """Write a run's summary and curves, and mark it done, in one transaction; only if
+        the cell is still this owner's run (default: this process). False if it was not
+        (taken over meanwhile): then nothing is written."""
+        blobs = {f: np.asarray(curves[f], dtype=np.float64).tobytes() for f in CURVE_FIELDS}
+        c = cells_table.c
+        with self.engine.begin() as con:
+            mine = con.execute(
+                update(cells_table)
+                .where(c.key == key, c.status == "running", c.owner == (owner or owner_id()))
                 .values(status="done", summary=json.dumps(summary), finished=time.time())
             )
+            if mine.rowcount != 1:
+                return False
+            con.execute(curves_table.delete().where(curves_table.c.key == key))
+            con.execute(insert(curves_table).values(key=key, **blobs))
+        return True
 
-    def fail(self, key: str, error: str) -> None:
+    def fail(self, key: str, error: str, owner: str | None = None) -> bool:
+        """Mark this owner's run of the cell failed; False if it was not this owner's."""
+        c = cells_table.c
         with self.engine.begin() as con:
-            con.execute(
+            mine = con.execute(
                 update(cells_table)
-                .where(cells_table.c.key == key)
+                .where(c.key == key, c.status == "running", c.owner == (owner or owner_id()))
                 .values(status="failed", error=error[-4000:], finished=time.time())
             )
+        return mine.rowcount == 1
 
     def forget(self, suite: str, methods: Iterable[str]) -> int:
         """Delete the cells (and curves) of these method labels and of their open-loop
@@ -267,8 +416,18 @@ class ResultsStore:
         self.engine.dispose()
 
 
+def _refuse_foreign(shown: str, names: set[str]) -> None:
+    if names and "autolr_meta" not in names:
+        raise ValueError(
+            f"{shown} holds tables {sorted(names)} but is not an autolr results store; "
+            "it was left untouched"
+        )
+
+
 def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:
     cur = dbapi_con.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    # the timeout first: switching to WAL takes a lock, and a concurrent writer holding
+    # one must make this connection wait, not fail with "database is locked"
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")
     cur.close()
