@@ -51,14 +51,24 @@ def open_storage(url: str, max_retry: int = 3) -> Any:
 
 
 def _rdb(url: str, max_retry: int) -> Any:
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import warnings
 
-    return RDBStorage(
-        url,
-        heartbeat_interval=10,
-        grace_period=30,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-    )
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    # Optuna 4.9 deprecated RetryFailedTrialCallback / failed_trial_callback for these; the
+    # heartbeat itself and this callback are still marked experimental, with no stable
+    # equivalent, and only a heartbeat can tell that a worker on another machine died. We
+    # use them knowingly, so their notices are silenced here (and only here), where they
+    # used to print on every storage opened (12 warnings per `autolr tune`).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(
+            url,
+            heartbeat_interval=10,
+            grace_period=30,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+        )
 
 
 def _journal(url: str, max_retry: int) -> Any:
