@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+OVERWRITE_HELP = "replace an existing policy file and its .csv/.png (else exit 2)"
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -27,12 +29,20 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--algo", choices=["ppo", "sac"], help="override the config's algo")
     t.add_argument("--timesteps", type=int, help="override the config's timesteps")
     t.add_argument("--out", type=Path, help="policy file (.pt); the curve goes beside it")
+    t.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=train)
 
     m = acts.add_parser("meta-train", help="meta-train the `meta` policy by evolution strategies")
     m.add_argument("config", help="YAML file (or inline YAML); see agents.metatrain.DEFAULTS")
-    m.add_argument("--out", type=Path, help="policy file (.json); the curve goes beside it")
+    m.add_argument(
+        "--out",
+        type=Path,
+        help="policy file (.json; default: the config's out, runs/agents/meta_policy.json); "
+        "the curve goes beside it. The shipped policy is rewritten only by "
+        "--out agents/policies/meta_default.json --overwrite",
+    )
+    m.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     m.set_defaults(func=meta_train)
 
     e = acts.add_parser("eval", help="compare a policy with tuned baselines on test instances")
@@ -72,6 +82,7 @@ def train(args: argparse.Namespace) -> int:
         algo=args.algo,
         timesteps=args.timesteps,
         out=None if args.out is None else str(args.out),
+        overwrite=args.overwrite,
     )
     print(
         f"{len(rows)} episodes; wrote {path}, "
@@ -81,11 +92,12 @@ def train(args: argparse.Namespace) -> int:
 
 
 def meta_train(args: argparse.Namespace) -> int:
+    from agents.metatrain import check_config
     from agents.metatrain import meta_train as run
 
     cfg = _config(args.config)
-    run(cfg, out=args.out)
-    out = Path(args.out or cfg.get("out") or "agents/policies/meta_default.json")
+    run(cfg, out=args.out, overwrite=args.overwrite)
+    out = Path(args.out or check_config(cfg)["out"])
     print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')}")
     return 0
 
