@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+MIN_SEEDS = 5  # evaluation seeds for numbers worth reporting
 OVERWRITE_HELP = "replace an existing policy file and its .csv/.png (else exit 2)"
 
 
@@ -53,8 +54,23 @@ def add_parser(sub: Any) -> None:
         "default: meta)",
     )
     e.add_argument("--config", help="YAML with an 'instances' key (default: the nqm set)")
-    e.add_argument("--seeds", type=int, default=5, help="evaluation seeds per instance (>= 5)")
-    e.add_argument("--out", type=Path, default=Path("runs/agents/eval"), help="output folder")
+    e.add_argument(
+        "--seeds",
+        type=int,
+        help=f"evaluation seeds per instance (>= {MIN_SEEDS}; default {MIN_SEEDS}, with "
+        "--smoke 1 and 1 to 4 allowed)",
+    )
+    e.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick check that the evaluation runs: fewer seeds, baselines untuned; the "
+        "table says SMOKE and its numbers are not for reporting",
+    )
+    e.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default runs/agents/eval, with --smoke runs/agents/eval-smoke)",
+    )
     e.add_argument(
         "--store",
         help="results store: a SQLite path or a SQLAlchemy URL (default: OUT/results.db); "
@@ -106,18 +122,21 @@ def evaluate(args: argparse.Namespace) -> int:
     from agents.evaluate import evaluate_all
     from agents.policy_file import policy_spec
 
-    if args.seeds < 5:
-        raise ValueError(f"--seeds must be >= 5, got {args.seeds}")
+    seeds = args.seeds if args.seeds is not None else (1 if args.smoke else MIN_SEEDS)
+    if seeds < 1 or (seeds < MIN_SEEDS and not args.smoke):
+        raise ValueError(f"--seeds must be >= {MIN_SEEDS}, got {seeds} (1-4 only with --smoke)")
+    out = args.out or Path("runs/agents/eval-smoke" if args.smoke else "runs/agents/eval")
     instances = _config(args.config).get("instances") if args.config else None
     summary, text = evaluate_all(
         policy_spec(args.policy),
         instances,
-        args.seeds,
-        args.out,
+        seeds,
+        out,
         store=args.store,
         workers=args.workers,
+        smoke=args.smoke,
     )
     print(text)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("methods", "per_instance")}))
-    print(f"wrote {args.out}/ (summary.json, table.md, scores.png; runs in the results store)")
+    print(f"wrote {out}/ (summary.json, table.md, scores.png; runs in the results store)")
     return 0
