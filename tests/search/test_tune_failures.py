@@ -141,4 +141,12 @@ def test_tune_emits_no_optuna_deprecation_or_experimental_warning(tmp_path, stor
         result = tune(_config(tmp_path), storage=url)
     assert result.counts["complete"] == 2
     noisy = (DeprecationWarning, FutureWarning, ExperimentalWarning)
-    assert [str(w.message) for w in caught if issubclass(w.category, noisy)] == []
+    # raised in Optuna, or by our calls into it (search/storage.py); other libraries' own
+    # notices (torch's) are not this test's business
+    ours = ("optuna", str(ROOT / "search"))
+    found = [
+        f"{w.filename}: {w.message}"
+        for w in caught
+        if issubclass(w.category, noisy) and any(part in w.filename for part in ours)
+    ]
+    assert found == []
