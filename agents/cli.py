@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+MIN_SEEDS = 5  # evaluation seeds for numbers worth reporting
+OVERWRITE_HELP = "replace an existing policy file and its .csv/.png (else exit 2)"
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -27,12 +30,20 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--algo", choices=["ppo", "sac"], help="override the config's algo")
     t.add_argument("--timesteps", type=int, help="override the config's timesteps")
     t.add_argument("--out", type=Path, help="policy file (.pt); the curve goes beside it")
+    t.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=train)
 
     m = acts.add_parser("meta-train", help="meta-train the `meta` policy by evolution strategies")
     m.add_argument("config", help="YAML file (or inline YAML); see agents.metatrain.DEFAULTS")
-    m.add_argument("--out", type=Path, help="policy file (.json); the curve goes beside it")
+    m.add_argument(
+        "--out",
+        type=Path,
+        help="policy file (.json; default: the config's out, runs/agents/meta_policy.json); "
+        "the curve goes beside it. The shipped policy is rewritten only by "
+        "--out agents/policies/meta_default.json --overwrite",
+    )
+    m.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     m.set_defaults(func=meta_train)
 
     e = acts.add_parser("eval", help="compare a policy with tuned baselines on test instances")
@@ -43,8 +54,23 @@ def add_parser(sub: Any) -> None:
         "default: meta)",
     )
     e.add_argument("--config", help="YAML with an 'instances' key (default: the nqm set)")
-    e.add_argument("--seeds", type=int, default=5, help="evaluation seeds per instance (>= 5)")
-    e.add_argument("--out", type=Path, default=Path("runs/agents/eval"), help="output folder")
+    e.add_argument(
+        "--seeds",
+        type=int,
+        help=f"evaluation seeds per instance (>= {MIN_SEEDS}; default {MIN_SEEDS}, with "
+        "--smoke 1 and 1 to 4 allowed)",
+    )
+    e.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick check that the evaluation runs: fewer seeds, baselines untuned; the "
+        "table says SMOKE and its numbers are not for reporting",
+    )
+    e.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default runs/agents/eval, with --smoke runs/agents/eval-smoke)",
+    )
     e.add_argument(
         "--store",
         help="results store: a SQLite path or a SQLAlchemy URL (default: OUT/results.db); "
@@ -72,6 +98,7 @@ def train(args: argparse.Namespace) -> int:
         algo=args.algo,
         timesteps=args.timesteps,
         out=None if args.out is None else str(args.out),
+        overwrite=args.overwrite,
     )
     print(
         f"{len(rows)} episodes; wrote {path}, "
@@ -81,11 +108,12 @@ def train(args: argparse.Namespace) -> int:
 
 
 def meta_train(args: argparse.Namespace) -> int:
+    from agents.metatrain import check_config
     from agents.metatrain import meta_train as run
 
     cfg = _config(args.config)
-    run(cfg, out=args.out)
-    out = Path(args.out or cfg.get("out") or "agents/policies/meta_default.json")
+    run(cfg, out=args.out, overwrite=args.overwrite)
+    out = Path(args.out or check_config(cfg)["out"])
     print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')}")
     return 0
 
@@ -94,18 +122,21 @@ def evaluate(args: argparse.Namespace) -> int:
     from agents.evaluate import evaluate_all
     from agents.policy_file import policy_spec
 
-    if args.seeds < 5:
-        raise ValueError(f"--seeds must be >= 5, got {args.seeds}")
+    seeds = args.seeds if args.seeds is not None else (1 if args.smoke else MIN_SEEDS)
+    if seeds < 1 or (seeds < MIN_SEEDS and not args.smoke):
+        raise ValueError(f"--seeds must be >= {MIN_SEEDS}, got {seeds} (1-4 only with --smoke)")
+    out = args.out or Path("runs/agents/eval-smoke" if args.smoke else "runs/agents/eval")
     instances = _config(args.config).get("instances") if args.config else None
     summary, text = evaluate_all(
         policy_spec(args.policy),
         instances,
-        args.seeds,
-        args.out,
+        seeds,
+        out,
         store=args.store,
         workers=args.workers,
+        smoke=args.smoke,
     )
     print(text)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("methods", "per_instance")}))
-    print(f"wrote {args.out}/ (summary.json, table.md, scores.png; runs in the results store)")
+    print(f"wrote {out}/ (summary.json, table.md, scores.png; runs in the results store)")
     return 0

@@ -118,6 +118,10 @@ class InstanceCells:
             spec["total_steps"] = self.instance.budget_steps
         return {"name": "fixed", "schedule": spec}
 
+    def untuned_peaks(self) -> dict[str, float]:
+        """Each baseline at the task's default LR (the grid's centre): a smoke run's peaks."""
+        return {m: task_info(self.instance.task).lr for m in BASELINES}
+
     def tune(self) -> list[Cell]:
         """The grid runs of both baselines on the tuning seeds."""
         base = task_info(self.instance.task).lr
@@ -195,11 +199,13 @@ def evaluate(
     n_seeds: int,
     tune_seeds: Sequence[int] = TUNE_SEEDS,
     workers: int = 1,
+    tuned: bool = True,
 ) -> list[InstanceResult]:
     """Run every instance's cells into ``store`` (skipping finished ones); score them.
 
     ``groups`` maps an instance key to its instances (one per seed); the first ``n_seeds``
-    seeds (sorted) are the evaluation seeds.
+    seeds (sorted) are the evaluation seeds. ``tuned=False`` (a smoke run) skips the
+    baselines' LR grid and runs them at the task's default LR.
     """
     plans = []
     for key, insts in groups.items():
@@ -207,12 +213,12 @@ def evaluate(
         if len(seeds) < n_seeds:
             raise ValueError(f"test instance {key} has {len(seeds)} seeds, fewer than {n_seeds}")
         plans.append(InstanceCells(insts[0], controller, seeds[:n_seeds], tune_seeds))
-    first = [c for p in plans for c in [*p.tune(), p.trace(), *p.policy()]]
+    first = [c for p in plans for c in [*(p.tune() if tuned else []), p.trace(), *p.policy()]]
     execute(store, first, workers)
     done = _Done(store, first)
     peaks = choose_peaks(done.cells, _tuning_objective(done))
     for p in plans:
-        p.peaks = {m: peaks[(p.key, m)] for m in BASELINES}
+        p.peaks = {m: peaks[(p.key, m)] for m in BASELINES} if tuned else p.untuned_peaks()
         p.trace_lrs = store.curves(p.trace().key)["lr"]
     second = [c for p in plans for m in BASELINES for c in p.tuned(m)]
     second += [c for p in plans for c in p.replay()]
@@ -262,8 +268,15 @@ def summarize(results: Sequence[InstanceResult], tolerance: float = 0.01) -> dic
     return out
 
 
+SMOKE_BANNER = (
+    "SMOKE run ({seeds} seed(s) per instance, baselines untuned at the task's LR): "
+    "checks that the evaluation runs; NOT numbers to report"
+)
+
+
 def table(summary: Mapping[str, Any]) -> str:
-    """The summary as a Markdown table, and a line on the decision overhead."""
+    """The summary as a Markdown table, and a line on the decision overhead; a smoke run's
+    table opens and closes with a SMOKE banner, so it cannot pass for a real one."""
     rows = []
     for method, e in summary["methods"].items():
         win = "—" if "policy_win_rate" not in e else f"{100 * e['policy_win_rate']:.0f}%"
@@ -274,7 +287,11 @@ def table(summary: Mapping[str, Any]) -> str:
         f"decision overhead: mean {100 * summary['overhead_mean']:.2f}% of wall time, "
         f"max {100 * summary['overhead_max']:.2f}% ({summary['instances']} instances)"
     )
-    return "\n".join([markdown_table(head, rows), "", overhead])
+    lines = [markdown_table(head, rows), "", overhead]
+    if summary.get("smoke"):
+        banner = f"**{SMOKE_BANNER.format(seeds=summary['seeds'])}**"
+        lines = [banner, "", *lines, "", banner]
+    return "\n".join(lines)
 
 
 def plot(results: Sequence[InstanceResult], path: Any) -> None:
@@ -305,12 +322,15 @@ def evaluate_all(
     store: str | None = None,
     tune_seeds: Sequence[int] = TUNE_SEEDS,
     workers: int = 1,
+    smoke: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], str]:
     """Evaluate ``controller`` on every test instance (``n_seeds`` seeds each).
 
     Runs go into the results store (``store``: a URL or a SQLite path; default
-    ``out/results.db``); ``out`` receives summary.json, table.md and scores.png.
+    ``out/results.db``); ``out`` receives summary.json, table.md and scores.png. ``smoke``
+    skips the baselines' tuning grid (see ``evaluate``) and marks the summary and the
+    table as a smoke run.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -320,13 +340,16 @@ def evaluate_all(
     out_dir = Path(out)
     results_store = ResultsStore(store_url(store, out_dir))
     try:
-        results = evaluate(results_store, controller, groups, n_seeds, tune_seeds, workers)
+        results = evaluate(
+            results_store, controller, groups, n_seeds, tune_seeds, workers, tuned=not smoke
+        )
     finally:
         results_store.close()
     for i, res in enumerate(results, 1):
         means = "  ".join(f"{m} {res.mean(m):+.4f}" for m in METHODS)
         log(f"[{i}/{len(results)}] {res.key}: {means}")
     summary = summarize(results)
+    summary["smoke"], summary["seeds"] = smoke, n_seeds
     summary["per_instance"] = [
         {"key": r.key, "tuned_lr": r.tuned, "scores": r.scores, "diverged": r.diverged}
         for r in results

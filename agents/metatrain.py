@@ -28,10 +28,13 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from agents.instances import Instance, InstanceSet, InstancesField
 from agents.meta import MetaController, MLPPolicy, save_policy
+from agents.outputs import check_outputs
 from agents.policy import rollout
 from autolr.checks import CheckError, Int, NonNegative
 from autolr.running.config import parse_model
 from autolr.running.io import atomic_path
+
+CURVE_SUFFIXES = (".csv", ".png")  # the learning curve, written beside the policy file
 
 
 class MetaTrainConfig(BaseModel):
@@ -48,7 +51,9 @@ class MetaTrainConfig(BaseModel):
     step_size: NonNegative() = 0.05
     divergence_penalty: NonNegative() = 1.0
     workers: Int(1) = 1
-    out: str = "agents/policies/meta_default.json"
+    # under runs/: the shipped policy in agents/policies/ is written only by an explicit
+    # --out (agents.outputs)
+    out: str = "runs/agents/meta_policy.json"
 
     @field_validator("population")
     @classmethod
@@ -95,10 +100,16 @@ def meta_train(
     config: Mapping[str, Any] | None = None,
     *,
     out: str | Path | None = None,
+    overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[MLPPolicy, list[dict[str, float]]]:
-    """Run ES; write the policy to ``out`` (or the config's), a CSV curve and a PNG plot."""
+    """Run ES; write the policy to ``out`` (or the config's), a CSV curve and a PNG plot.
+
+    Refused before training (``agents.outputs.OutputRefused``) when a file exists and not
+    ``overwrite``, or when the path is inside an installed package and ``out`` is None."""
     cfg = check_config(config)
+    path = Path(out or cfg["out"])
+    check_outputs(path, CURVE_SUFFIXES, overwrite=overwrite, explicit=out is not None)
     instances = InstanceSet(cfg["instances"])
     rng = np.random.default_rng(cfg["seed"])
     hidden, penalty, sigma = cfg["hidden"], float(cfg["divergence_penalty"]), cfg["sigma"]
@@ -142,7 +153,6 @@ def meta_train(
         if pool is not None:
             pool.shutdown()
     policy = MLPPolicy(hidden, theta)
-    path = Path(out or cfg["out"])
     plain = {k: v for k, v in cfg.items() if k != "out"}
     save_policy(policy, path, trained_by="autolr agents meta-train", config=plain)
     write_curve(curve, path.with_suffix(".csv"))

@@ -19,7 +19,8 @@ from stable_baselines3.common.monitor import Monitor
 
 from agents.env import ACTIONS, REWARDS, LRControlEnv
 from agents.instances import InstancesField
-from agents.metatrain import plot_curve, write_curve
+from agents.metatrain import CURVE_SUFFIXES, plot_curve, write_curve
+from agents.outputs import check_outputs
 from agents.rl import ALGOS, save_policy
 from autolr.checks import Choice, Int, NonNegative
 from autolr.running.config import parse_model
@@ -106,10 +107,17 @@ def train_rl(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> tuple[Path, list[dict[str, float]]]:
-    """Train, save the policy and its learning curve; return the policy path and the curve."""
+    """Train, save the policy and its learning curve; return the policy path and the curve.
+
+    Refused before training, as ``meta_train`` (``agents.outputs``): an existing file needs
+    ``overwrite``; a path inside an installed package needs the ``out`` override."""
     cfg = check_config(config, **overrides)
+    path = Path(cfg["out"])
+    explicit = overrides.get("out") is not None
+    check_outputs(path, CURVE_SUFFIXES, overwrite=overwrite, explicit=explicit)
     env = Monitor(LRControlEnv(cfg["instances"], split="train", **cfg["env"]))
     if cfg["algo"] == "ppo":
         from stable_baselines3 import PPO as Algo
@@ -126,7 +134,6 @@ def train_rl(
     )
     callback = EpisodeLog(None if progress else log)
     model.learn(total_timesteps=cfg["timesteps"], callback=callback, progress_bar=progress)
-    path = Path(cfg["out"])
     action = cfg["env"].get("action", "continuous")
     plain = {k: v for k, v in cfg.items() if k != "out"}
     save_policy(model, path, cfg["algo"], action, cfg["net_arch"], config=plain)

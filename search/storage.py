@@ -52,15 +52,27 @@ def open_storage(url: str, max_retry: int = 3) -> Any:
 
 
 def _rdb(url: str, max_retry: int) -> Any:
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import warnings
 
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    # Optuna 4.9 deprecated RetryFailedTrialCallback / failed_trial_callback for these; the
+    # heartbeat itself and this callback are still marked experimental, with no stable
+    # equivalent, and only a heartbeat can tell that a worker on another machine died. We
+    # use them knowingly, so their notices are silenced here (and only here), where they
+    # used to print on every storage opened (12 warnings per `autolr tune`).
     try:
-        return RDBStorage(
-            engine_url(url),
-            heartbeat_interval=10,
-            grace_period=30,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return RDBStorage(
+                engine_url(url),
+                heartbeat_interval=10,
+                grace_period=30,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retry
+                ),
+            )
     except Exception as err:  # the URL carries a password: never let it reach a message
         raise ValueError(_storage_error(url, err)) from None
 

@@ -4,142 +4,62 @@ Each trial is one ``fixed`` run of the family with sampled parameters; it report
 validation metric at every evaluation, so the pruner can stop a bad trial early. The study
 lives in an Optuna storage chosen by URL (a journal file by default; any RDB URL, e.g.
 ``postgresql://``, for many machines), so ``optuna-dashboard`` can watch it, and a re-run
-continues it. A trial whose worker died is marked FAIL and re-queued with the same params
-(``user_attrs["retry_of"]``): on RDB storages by Optuna's heartbeat and
-``RetryFailedTrialCallback``; on a journal file by a liveness check of the worker's pid.
+continues it. A trial whose worker died is marked FAIL and re-queued with the same params:
+on RDB storages by Optuna's heartbeat and ``RetryHeartbeatStaleTrialCallback``; on a journal
+file by a liveness check of the worker's pid (``user_attrs["retry_of"]``).
+
+A trial that fails on its own (its run raised a ValueError, or ended without a finite
+metric) counts toward ``trials`` and records its reason in ``user_attrs["error"]``; a
+worker stops after ``max_failures`` such failures in a row (``TuneFailed``, with the first
+one's reason), so a search space that cannot run does not fail trials for ever.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import socket
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+
+from autolr.checks import check_int
+from autolr.running.io import atomic_path, load_yaml_arg
+from search.optuna_backends import make_pruner, make_sampler
+from search.storage import open_storage, recover_stale, storage_scheme
+from search.tune_config import (
+    BUDGET,
+    SearchChoices,
+    SearchRange,
+    TuneConfig,
+    load_tune_config,
+    run_budget,
 )
 
-from autolr.checks import CheckError, Choice, Int, Number, check_choice, check_int
-from autolr.running.config import parse_model
-from autolr.running.io import atomic_path, load_yaml_arg
-from search.optuna_backends import PRUNERS, SAMPLERS, make_pruner, make_sampler
-from search.storage import open_storage, recover_stale, storage_scheme
+__all__ = [
+    "BUDGET",
+    "SearchChoices",
+    "SearchRange",
+    "TuneConfig",
+    "TuneFailed",
+    "TuneResult",
+    "load_tune_config",
+    "open_storage",
+    "tune",
+]
 
-BUDGET = "$budget"
-
-
-class SearchRange(BaseModel):
-    """A searched parameter: ``{low, high, log?, int?}`` (``high`` is read first, so that
-    ``low`` can be checked against it)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    high: Number()
-    low: Number()
-    log: bool = False
-    integer: bool = Field(default=False, alias="int")
-
-    @field_validator("low")
-    @classmethod
-    def _below_high(cls, low: float, info: ValidationInfo) -> float:
-        high = info.data.get("high")
-        if high is not None and not low < high:
-            raise CheckError("low", low, f"< high ({high})")
-        return low
-
-    @model_validator(mode="after")
-    def _log_needs_positive_low(self) -> SearchRange:
-        if self.log and self.low <= 0:
-            raise CheckError("low", self.low, "> 0 with log: true")
-        return self
+ERROR = "error"  # the user attr that holds a failed trial's reason
+FAILED_EXIT = 3  # a worker process's exit code when max_failures stopped it
+Log = Callable[[str], None]
 
 
-class SearchChoices(BaseModel):
-    """A categorical parameter: ``{choices: [...]}``."""
-
-    model_config = ConfigDict(extra="forbid")
-    choices: list[Any] = Field(min_length=1)
-
-
-class TuneConfig(BaseModel):
-    """A tune config (see docs/search.md). ``params`` maps each schedule parameter to a
-    search range ``{low, high, log?, int?}``, a list of ``choices``, or a fixed value;
-    the string ``$budget`` stands for the run's budget (e.g. cosine's ``total_steps``).
-    ``params`` keeps the mappings as given (validated) for the sampler."""
-
-    model_config = ConfigDict(extra="forbid")
-    task: dict[str, Any]
-    family: str
-    params: dict[str, Any]
-    study: str = ""
-    budget_steps: Int(1) | None = None
-    interval: Int(1) = 50
-    seed: Int(0) = 0
-    eval_every: Int(1) | None = None
-    trials: Int(1) = 20
-    sampler: str = "tpe"
-    pruner: Choice(*PRUNERS) = "median"
-    storage: str | None = None
-    out: str | None = None
-    max_retry: Int(0) = 3
-
-    @field_validator("task", mode="before")
-    @classmethod
-    def _task(cls, task: Any) -> Any:
-        task = {"name": task} if isinstance(task, str) else task
-        if not isinstance(task, Mapping) or not isinstance(task.get("name"), str):
-            raise CheckError("task", task, "a task name or a mapping with a 'name'")
-        return dict(task)
-
-    @field_validator("family")
-    @classmethod
-    def _family(cls, family: str) -> str:
-        from autolr.schedules.base import family_factory
-
-        family_factory(family)  # raises on an unknown family, with a did-you-mean
-        return family
-
-    @field_validator("params", mode="before")
-    @classmethod
-    def _params(cls, params: Any) -> Any:
-        if not isinstance(params, Mapping) or not params:
-            raise CheckError("params", params, "a non-empty mapping")
-        for name, space in params.items():
-            if isinstance(space, Mapping):
-                model = SearchChoices if "choices" in space else SearchRange
-                parse_model(model, space, "", root=("params", name))
-        return dict(params)
-
-    @field_validator("study", "storage", "out", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return value if value is None else str(value)
-
-    @field_validator("sampler")
-    @classmethod
-    def _sampler(cls, sampler: str) -> str:
-        return check_choice("sampler", sampler, SAMPLERS)
-
-    @model_validator(mode="after")
-    def _defaults(self) -> TuneConfig:
-        self.study = self.study or f"{self.task['name']}-{self.family}"
-        self.out = self.out or str(Path("runs") / "tune" / self.study)
-        return self
-
-
-def load_tune_config(raw: Mapping[str, Any] | str | Path) -> TuneConfig:
-    """Validate a tune config; a ValueError names the bad key path and value."""
-    data = load_yaml_arg(str(raw)) if isinstance(raw, str | Path) else raw
-    return parse_model(TuneConfig, data, "tune config")
+class TuneFailed(RuntimeError):
+    """The study stopped on failed trials: ``max_failures`` in a row, or none completed."""
 
 
 def storage_url(cfg: TuneConfig) -> str:
@@ -195,12 +115,10 @@ def objective(trial: Any, cfg: TuneConfig) -> float:
     """Train one schedule; report the validation metric at each evaluation for pruning."""
     import optuna
 
-    from autolr.loop.trainee import task_info
     from autolr.running.runner import build_session, load_config
 
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    budget = cfg.budget_steps or task_info(cfg.task).budget_steps
-    spec = schedule_spec(cfg, _sample(trial, cfg), budget)
+    spec = schedule_spec(cfg, _sample(trial, cfg), run_budget(cfg))
     session = build_session(load_config(run_config(cfg, spec)))
     seen = [0]
 
@@ -222,6 +140,26 @@ def objective(trial: Any, cfg: TuneConfig) -> float:
     return float(value)
 
 
+def guarded(trial: Any, cfg: TuneConfig) -> float:
+    """``objective``, with a ValueError turned into a failed trial that records its reason.
+
+    The trial is told FAIL through a nan value rather than by re-raising: Optuna logs a
+    raised exception with its whole traceback, which for a space whose every run fails was
+    a flood of identical tracebacks. The reason is kept in ``user_attrs["error"]``.
+    """
+    try:
+        return objective(trial, cfg)
+    except ValueError as err:
+        trial.set_user_attr(ERROR, one_line(err))
+        return math.nan
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message`` on one line."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 # ---- the study and its workers ----------------------------------------------------------
 
 
@@ -241,31 +179,103 @@ def open_study(cfg: TuneConfig, url: str | None = None) -> Any:
     )
 
 
-def finished(study: Any) -> int:
-    """Trials that count toward the target: complete or pruned."""
+def own_failure(trial: Any) -> bool:
+    """A trial that failed on its own run (not one failed because its worker died, which is
+    re-queued and does not count)."""
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return trial.state == TrialState.FAIL and ERROR in trial.user_attrs
 
 
-def work(cfg: TuneConfig, url: str, target: int) -> None:
-    """One worker: run trials until the study holds ``target`` finished trials."""
+def finished(study: Any) -> int:
+    """Trials that count toward the target: complete, pruned, or failed on their own."""
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False, states=done)
+    return sum(t.state != TrialState.FAIL or own_failure(t) for t in trials)
+
+
+def describe_failure(trial: Any) -> str:
+    """``trial N with {params}: reason``."""
+    reason = trial.user_attrs.get(ERROR, "its worker died")
+    return f"trial {trial.number} with {trial.params}: {reason}"
+
+
+def progress_line(study: Any, trial: Any, target: int) -> str:
+    """One line per finished trial: count toward the target, outcome, best so far."""
+    from optuna.trial import TrialState
+
+    head = f"trial {finished(study)}/{target} (#{trial.number})"
+    if trial.state == TrialState.FAIL:
+        return f"{head} failed: {trial.user_attrs.get(ERROR, 'no reason recorded')}"
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    best = f"best {study.best_value:.6g}" if complete else "best -"
+    if trial.state == TrialState.PRUNED:
+        last = max(trial.intermediate_values, default=None)
+        return f"{head} pruned at step {last}, {best}"
+    return f"{head} value {trial.value:.6g}, {best}"
+
+
+class _QuietFailedTrials:
+    """A logging filter for Optuna's "Trial N failed ..." warnings: ``guarded`` records the
+    reason and the progress line (or TuneFailed) reports it, in one line."""
+
+    def filter(self, record: Any) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Trial ") and " failed " in text)
+
+
+_QUIET = _QuietFailedTrials()
+
+
+def work(cfg: TuneConfig, url: str, target: int, log: Log | None = None) -> None:
+    """One worker: run trials until the study holds ``target`` finished trials. Raises
+    TuneFailed after ``cfg.max_failures`` of its trials failed in a row."""
+    import logging
+
     import optuna
     import torch
+    from optuna.trial import TrialState
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logger = logging.getLogger("optuna.study._optimize")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
     study = open_study(cfg, url)
     recover_stale(study, cfg.max_retry)
+    streak: list[Any] = []
+    ran: list[Any] = []  # Optuna hands each finished trial to the callback
+
+    def objective_of(trial: Any) -> float:
+        return guarded(trial, cfg)
+
     while finished(study) < target:
-        study.optimize(lambda t: objective(t, cfg), n_trials=1, catch=(ValueError,))
+        study.optimize(objective_of, n_trials=1, callbacks=[lambda _s, t: ran.append(t)])
+        trial = ran.pop()
+        if log is not None:
+            log(progress_line(study, trial, target))
+        streak = [*streak, trial] if trial.state == TrialState.FAIL else []
+        if len(streak) >= cfg.max_failures:
+            raise TuneFailed(
+                f"{len(streak)} trials failed in a row (max_failures: {cfg.max_failures}); "
+                f"the first, {describe_failure(streak[0])}"
+            )
 
 
-def _work_entry(raw: dict[str, Any], url: str, target: int) -> None:
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _work_entry(raw: dict[str, Any], url: str, target: int, quiet: bool) -> None:
     from autolr.registry import load_plugins
 
     load_plugins()
-    work(load_tune_config(raw), url, target)
+    try:
+        work(load_tune_config(raw), url, target, None if quiet else _stderr)
+    except TuneFailed:
+        sys.exit(FAILED_EXIT)  # the parent reads the reason from the study
 
 
 @dataclass
@@ -285,9 +295,12 @@ def tune(
     trials: int | None = None,
     storage: str | None = None,
     workers: int = 1,
+    log: Log | None = None,
 ) -> TuneResult:
     """Run (or continue) the study until it holds ``trials`` finished trials, with
-    ``workers`` local processes; write the best schedule's run config to ``<out>/best.yaml``."""
+    ``workers`` local processes; write the best schedule's run config to ``<out>/best.yaml``.
+    ``log`` gets one progress line per finished trial (workers print theirs to stderr).
+    Raises TuneFailed when a worker stopped on ``max_failures`` or no trial completed."""
     raw = load_yaml_arg(str(config)) if isinstance(config, str | Path) else dict(config)
     cfg = load_tune_config(raw)
     target = cfg.trials if trials is None else check_int("trials", trials, 1)
@@ -297,33 +310,48 @@ def tune(
         raise ValueError(f"storage {url!r} lives in one process; --workers {workers} needs a file")
     study = open_study(cfg, url)
     recover_stale(study, cfg.max_retry)
+    first_new = len(study.get_trials(deepcopy=False))
     dead = 0
     if workers == 1:
-        work(cfg, url, target)
+        work(cfg, url, target, log)
     else:
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_work_entry, args=(raw, url, target)) for _ in range(workers)]
+        args = (raw, url, target, log is None)
+        procs = [ctx.Process(target=_work_entry, args=args) for _ in range(workers)]
         for p in procs:
             p.start()
         for p in procs:
             p.join()
-        dead = sum(p.exitcode != 0 for p in procs)
+        dead = sum(p.exitcode not in (0, FAILED_EXIT) for p in procs)
+        if any(p.exitcode == FAILED_EXIT for p in procs):
+            study = open_study(cfg, url)
+            raise TuneFailed(
+                f"a worker stopped after {cfg.max_failures} failed trials in a row "
+                f"(max_failures); {_first_failure(study, first_new)}"
+            )
     study = open_study(cfg, url)
     recover_stale(study, cfg.max_retry)
-    return _result(cfg, study, dead)
+    return _result(cfg, study, dead, first_new)
 
 
-def _result(cfg: TuneConfig, study: Any, dead: int) -> TuneResult:
+def _first_failure(study: Any, first_new: int) -> str:
+    """The first trial of this run that failed on its own, described; or ''."""
+    failed = [t for t in study.get_trials(deepcopy=False)[first_new:] if own_failure(t)]
+    return f"the first failure, {describe_failure(failed[0])}" if failed else ""
+
+
+def _result(cfg: TuneConfig, study: Any, dead: int, first_new: int = 0) -> TuneResult:
     from optuna.trial import TrialState
-
-    from autolr.loop.trainee import task_info
 
     counts = {s.name.lower(): 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] += 1
-    best = study.best_trial  # raises ValueError when no trial completed
-    budget = cfg.budget_steps or task_info(cfg.task).budget_steps
-    run = run_config(cfg, schedule_spec(cfg, best.params, budget))
+    if not counts["complete"]:
+        shown = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        first = _first_failure(study, first_new) or _first_failure(study, 0)
+        raise TuneFailed(f"no trial completed ({shown}){'; ' + first if first else ''}")
+    best = study.best_trial
+    run = run_config(cfg, schedule_spec(cfg, best.params, run_budget(cfg)))
     path = Path(cfg.out or ".") / "best.yaml"
     with atomic_path(path) as tmp:
         header = (

@@ -127,3 +127,28 @@ def test_eval_and_meta_train_commands(tmp_path, small, capsys):
     assert (out / "results.db").stat().st_size > 0
     assert main(["agents", "eval", "--seeds", "4", "--config", str(cfg)]) == 2
     assert "--seeds must be >= 5, got 4" in capsys.readouterr().err
+
+
+def test_a_smoke_eval_runs_few_seeds_untuned_and_says_smoke(tmp_path, small, capsys):
+    small["test"][0]["budget_steps"] = 20
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(yaml.safe_dump({"instances": small}))
+    policy = save_policy(MLPPolicy(2), tmp_path / "zero.json")
+    out = tmp_path / "smoke"
+    args = ["agents", "eval", "--policy", str(policy), "--config", str(cfg), "--out", str(out)]
+    assert main([*args, "--seeds", "0", "--smoke"]) == 2
+    assert "--seeds must be >= 5, got 0" in capsys.readouterr().err
+    assert main([*args, "--seeds", "2", "--smoke"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("**SMOKE run (2 seed(s) per instance, baselines untuned")
+    assert "NOT numbers to report" in printed[1]
+    assert (out / "table.md").read_text().startswith("**SMOKE run")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["smoke"] is True and summary["seeds"] == 2
+    assert summary["methods"]["policy"]["runs"] == 2
+    assert summary["per_instance"][0]["tuned_lr"] == {"static": 0.5, "cosine": 0.5}  # nqm's
+    store = ResultsStore(f"sqlite:///{out / 'results.db'}")
+    tracks = [c["track"] for c in store.done_cells(SUITE)]
+    store.close()
+    assert "tune" not in tracks  # no grid: trace 1, policy 2, baselines 2 x 2, replay 2
+    assert len(tracks) == 9

@@ -38,7 +38,7 @@ def test_meta_train_defaults():
         "step_size": 0.05,
         "divergence_penalty": 1.0,
         "workers": 1,
-        "out": "agents/policies/meta_default.json",
+        "out": "runs/agents/meta_policy.json",
     }
 
 

@@ -19,6 +19,7 @@ def test_defaults():
     assert cfg.task == {"name": "toy"} and cfg.family == "cosine"
     assert cfg.params == BASE["params"]
     assert (cfg.interval, cfg.seed, cfg.trials, cfg.max_retry) == (50, 0, 20, 3)
+    assert cfg.max_failures == 5
     assert (cfg.sampler, cfg.pruner) == ("tpe", "median")
     assert (cfg.budget_steps, cfg.eval_every, cfg.storage) == (None, None, None)
     assert cfg.study == "toy-cosine" and cfg.out == "runs/tune/toy-cosine"
@@ -59,7 +60,8 @@ def test_integral_floats_and_search_flags():
     cfg = load_tune_config({**BASE, "budget_steps": 1e3, "trials": 5.0})
     assert cfg.budget_steps == 1000 and cfg.trials == 5
     ints = {"low": 1, "high": 4, "int": True}
-    assert load_tune_config({**BASE, "params": {"lr": 0.1, "k": ints}}).params["k"] == ints
+    params = {"lr": 0.1, "total_steps": "$budget", "warmup_steps": ints}
+    assert load_tune_config({**BASE, "params": params}).params["warmup_steps"] == ints
 
 
 def test_cli_bad_config_exits_2_and_writes_nothing(tmp_path, capsys):
