@@ -26,10 +26,15 @@ def _band(ax: object, curves: list[np.ndarray], color: str, label: str, log: boo
         ax.set_yscale("log")  # type: ignore[attr-defined]
 
 
-def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path:
-    """One column per method: LR (top) and smoothed training loss (bottom) per kept step."""
+def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path | None:
+    """One column per method: LR (top) and smoothed training loss (bottom) per kept step.
+    None (no figure) when no method finished a run on the task."""
+    rows = sorted(
+        (r for r in rep.rows.values() if r.curves), key=lambda r: (r.track != "eval", r.method)
+    )
+    if not rows:
+        return None
     plt = pyplot()
-    rows = [r for r in sorted(rep.rows.values(), key=lambda r: (r.track != "eval", r.method))]
     fig, axes = plt.subplots(
         2, len(rows), figsize=(3.0 * len(rows), 5.0), squeeze=False, sharey="row"
     )
