@@ -75,6 +75,7 @@ def plot_profiles(ratios: dict[str, dict[str, float]], path: Path, r_max: float)
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Performance profiles (AlgoPerf)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ratios:  # no finished method: an empty plot, and no empty legend to warn about
+        ax.legend(fontsize=8)
     save(fig, path)
     return path
