@@ -41,6 +41,7 @@ class CheckError(ValueError):
         self.value = value
         self.requirement = requirement
         self.hint = hint
+        self.choices: tuple[Any, ...] = ()  # the allowed values, where a choice was refused
         super().__init__(self.message(name))
 
     def message(self, name: str) -> str:
@@ -121,7 +122,9 @@ def check_choice(name: str, value: Any, choices: Collection[Any]) -> Any:
     if isinstance(value, list | dict) or value not in choices:
         words = [str(c) for c in choices]
         hint = did_you_mean(value, words) if isinstance(value, str) else ""
-        raise CheckError(name, value, f"one of {', '.join(words)}", hint)
+        err = CheckError(name, value, f"one of {', '.join(words)}", hint)
+        err.choices = tuple(choices)  # for a caller that lists them (``autolr list``)
+        raise err
     return value
 
 

@@ -36,6 +36,12 @@ class Row:
     curves: list[dict[str, np.ndarray]]
     seeds: list[int]
     peak: float | None = None
+    failed: int = 0  # this method's failed cells on the task (tuning runs included)
+
+    @property
+    def finished(self) -> bool:
+        """False for a method whose every cell failed: it has no numbers to report."""
+        return bool(self.finals)
 
     @property
     def mean_ci(self) -> tuple[float, float]:
@@ -52,23 +58,32 @@ class Row:
 
 @dataclass
 class TaskReport:
+    """One task. Without a finished tuned baseline there is no target (``best_baseline``
+    None, ``target`` NaN): the rows keep their finals, and steps to target are NaN."""
+
     task: str
     metric: str
     mode: str
     target: float
-    best_baseline: str
+    best_baseline: str | None
     rows: dict[str, Row] = field(default_factory=dict)
     tuning_steps: int = 0
     tuning_wall: float = 0.0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # ResultsStore.failed_cells
 
     @property
     def direction(self) -> Direction:
         return Direction.of(self.mode)
 
+    @property
+    def has_target(self) -> bool:
+        return self.best_baseline is not None
+
     def speedup(self, method: str) -> float:
-        return stats.speedup(
-            self.rows[self.best_baseline].median_steps, self.rows[method].median_steps
-        )
+        row = self.rows[method]
+        if self.best_baseline is None or not row.finished:
+            return math.nan
+        return stats.speedup(self.rows[self.best_baseline].median_steps, row.median_steps)
 
 
 @dataclass(frozen=True)
@@ -87,40 +102,60 @@ class ReplayComparison:
     pairs: int
 
 
+# a failed cell's track, as the row it belongs to (a baseline's tuning runs: its "eval" row)
+ROW_TRACK = {"tune": "eval", "eval": "eval", "self": "self", "replay": "replay"}
+
+
 def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
     cells = store.done_cells(suite)
-    if not cells:
+    failures = store.failed_cells(suite)
+    if not cells and not failures:
         raise ValueError(f"the results store holds no finished runs of suite {suite!r}")
     peaks = choose_peaks(cells)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    failed_by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in cells:
         by_task[c["task"]].append(c)
+    for c in failures:
+        failed_by_task[c["task"]].append(c)
     reports = []
-    for task, runs in sorted(by_task.items()):
-        mode, metric = runs[0]["summary"]["mode"], runs[0]["summary"]["metric"]
+    # every task with a run, finished or failed: a report is never silently short of one
+    for task in sorted(set(by_task) | set(failed_by_task)):
+        runs, failed = by_task[task], failed_by_task[task]
+        mode, metric = (
+            (runs[0]["summary"]["mode"], runs[0]["summary"]["metric"])
+            if runs
+            else ("max", "metric")
+        )
         direction = Direction.of(mode)
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for c in runs:
             if c["track"] != "tune":
                 groups[(c["method"], c["track"])].append(c)
         baselines = {m: g for (m, t), g in groups.items() if t == "eval"}
-        if not baselines:
-            continue
-        best = max(
-            baselines,
-            key=lambda m: (
-                direction.sign
-                * np.mean([final_metric(c["summary"], direction) for c in baselines[m]])
-            ),
-        )
-        # the level every evaluation seed of the best tuned baseline reaches by its end
-        finals = [final_metric(c["summary"], direction) for c in baselines[best]]
-        target = float(direction.worst_of(finals))
-        rep = TaskReport(task, metric, mode, target, best)
+        best: str | None = None
+        target = math.nan
+        if baselines:
+            best = max(
+                baselines,
+                key=lambda m: (
+                    direction.sign
+                    * np.mean([final_metric(c["summary"], direction) for c in baselines[m]])
+                ),
+            )
+            # the level every evaluation seed of the best tuned baseline reaches by its end
+            finals = [final_metric(c["summary"], direction) for c in baselines[best]]
+            target = float(direction.worst_of(finals))
+        rep = TaskReport(task, metric, mode, target, best, failures=failed)
         for (method, track), group in sorted(groups.items()):
             rep.rows[method] = _row(
                 store, method, track, group, target, direction, peaks.get((task, method))
             )
+        for c in failed:
+            if c["method"] not in rep.rows:
+                track = ROW_TRACK.get(c["track"], c["track"])
+                rep.rows[c["method"]] = Row(c["method"], track, [], [], [], [], [], 0, [], [])
+            rep.rows[c["method"]].failed += 1
         tune = [c["summary"] for c in runs if c["track"] == "tune"]
         rep.tuning_steps = int(sum(s["steps_charged"] for s in tune))
         rep.tuning_wall = float(sum(s["wall_time_s"] for s in tune))
@@ -141,12 +176,16 @@ def _row(
     for c in sorted(group, key=lambda c: c["seed"]):
         s, cv = c["summary"], store.curves(c["key"])
         row.finals.append(final_metric(s, direction))
-        row.steps.append(
-            stats.steps_to_target(cv["eval_charged"], cv["eval_metric"], target, direction)
-        )
-        row.times.append(
-            stats.steps_to_target(cv["eval_wall"], cv["eval_metric"], target, direction)
-        )
+        if math.isnan(target):  # no tuned baseline finished: no target to reach
+            row.steps.append(math.nan)
+            row.times.append(math.nan)
+        else:
+            row.steps.append(
+                stats.steps_to_target(cv["eval_charged"], cv["eval_metric"], target, direction)
+            )
+            row.times.append(
+                stats.steps_to_target(cv["eval_wall"], cv["eval_metric"], target, direction)
+            )
         row.walls.append(s["wall_time_s"])
         row.probes.append(s["steps_probed"])
         row.diverged += int(s["rollbacks"] > 0)
@@ -159,8 +198,10 @@ def profiles(reports: list[TaskReport]) -> dict[str, dict[str, float]]:
     """Performance ratios ``r[method][task]`` of the median charged steps to target."""
     times: dict[str, dict[str, float]] = defaultdict(dict)
     for rep in reports:
+        if not rep.has_target:
+            continue
         for r in rep.rows.values():
-            if r.track != "replay":
+            if r.track != "replay" and r.finished:
                 times[r.method][rep.task] = r.median_steps
     return stats.performance_ratios(times)
 
@@ -172,7 +213,7 @@ def replay_comparisons(reports: list[TaskReport]) -> list[ReplayComparison]:
         sign = rep.direction.sign
         for r in rep.rows.values():
             replay = rep.rows.get(f"{r.method}-replay")
-            if r.track != "self" or replay is None:
+            if r.track != "self" or replay is None or not (r.finished and replay.finished):
                 continue
             closed = dict(zip(r.seeds, r.finals, strict=True))
             pairs = [

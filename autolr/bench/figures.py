@@ -26,10 +26,15 @@ def _band(ax: object, curves: list[np.ndarray], color: str, label: str, log: boo
         ax.set_yscale("log")  # type: ignore[attr-defined]
 
 
-def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path:
-    """One column per method: LR (top) and smoothed training loss (bottom) per kept step."""
+def plot_task_curves(rep: TaskReport, out_dir: Path) -> Path | None:
+    """One column per method: LR (top) and smoothed training loss (bottom) per kept step.
+    None (no figure) when no method finished a run on the task."""
+    rows = sorted(
+        (r for r in rep.rows.values() if r.curves), key=lambda r: (r.track != "eval", r.method)
+    )
+    if not rows:
+        return None
     plt = pyplot()
-    rows = [r for r in sorted(rep.rows.values(), key=lambda r: (r.track != "eval", r.method))]
     fig, axes = plt.subplots(
         2, len(rows), figsize=(3.0 * len(rows), 5.0), squeeze=False, sharey="row"
     )
@@ -70,6 +75,7 @@ def plot_profiles(ratios: dict[str, dict[str, float]], path: Path, r_max: float)
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Performance profiles (AlgoPerf)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ratios:  # no finished method: an empty plot, and no empty legend to warn about
+        ax.legend(fontsize=8)
     save(fig, path)
     return path

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autolr.bench.execute import execute
-from autolr.bench.report import write_report
-from autolr.bench.store import ResultsStore, store_url
+from autolr.bench.report import terminal_console, write_report
+from autolr.bench.store import ResultsStore, error_reason, store_url
 from autolr.bench.suite import Cell, Suite
 from autolr.bench.tuning import choose_peaks
 from autolr.executor import make_executor
 from autolr.running.io import load_yaml_arg
 
 
-def load_suite(suite: str | Path | Mapping[str, Any]) -> Suite:
+def load_suite(suite: str | Path | Mapping[str, Any] | Suite) -> Suite:
+    if isinstance(suite, Suite):
+        return suite
     raw = load_yaml_arg(str(suite)) if isinstance(suite, str | Path) else suite
     return Suite(raw)
 
 
+@dataclass(frozen=True)
+class BenchOutcome:
+    """What ``run_suite`` did: the report it wrote and the cells that failed this time."""
+
+    report: Path
+    failed: list[Cell]
+
+
 def bench(
-    suite: str | Path | Mapping[str, Any],
+    suite: str | Path | Mapping[str, Any] | Suite,
     *,
     out: str | Path = "bench-out",
     store: str | None = None,
@@ -30,17 +42,47 @@ def bench(
     progress: bool = False,
     redo: Sequence[str] = (),
     executor: str | None = None,
+    plain: bool | None = None,
 ) -> Path:
     """Run a suite into a results store and write the report; returns the report's path.
+
+    ``run_suite`` does the work and also says which cells failed (the report lists them).
+    """
+    return run_suite(
+        suite,
+        out=out,
+        store=store,
+        workers=workers,
+        progress=progress,
+        redo=redo,
+        executor=executor,
+        plain=plain,
+    ).report
+
+
+def run_suite(
+    suite: str | Path | Mapping[str, Any] | Suite,
+    *,
+    out: str | Path = "bench-out",
+    store: str | None = None,
+    workers: int = 1,
+    progress: bool = False,
+    redo: Sequence[str] = (),
+    executor: str | None = None,
+    plain: bool | None = None,
+) -> BenchOutcome:
+    """Run a suite into a results store and write the report.
 
     Phases: (1) tuning runs of the baselines on the tuning seeds, and the self-tuning
     controllers on the evaluation seeds; (2) the baselines on the evaluation seeds at their
     tuned peak; (3) open-loop replays of the adaptive controllers' LR traces. A rerun skips
-    finished cells; ``redo`` names methods whose stored cells (and replays) are deleted
-    first, to be run again (after a change to a controller, say). ``executor`` names where
-    cells run (``autolr.executor``; default ``local`` for one worker, else ``pool``).
+    finished cells (and runs failed ones again); ``redo`` names methods whose stored cells
+    (and replays) are deleted first, to be run again (after a change to a controller, say).
+    ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
+    worker, else ``pool``). ``plain``: the terminal tables as markdown (None: when stdout
+    is not a terminal).
     """
-    s = load_suite(suite)  # validates before anything is written
+    s = load_suite(suite)  # checks the whole suite before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     runner = make_executor(executor, workers)
@@ -50,12 +92,13 @@ def bench(
         raise ValueError(f"--redo {unknown[0]!r} is not a method of suite {s.name!r}: {labels}")
     out_dir = Path(out)
     results = ResultsStore(store_url(store, out_dir))
+    failed: list[Cell] = []
     try:
         if redo:
             gone = results.forget(s.name, redo)
             if progress:
                 print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
-        with _Progress(progress) as note:
+        with _Progress(progress, results) as note:
             phases = [
                 ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),
                 ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name)))),
@@ -65,9 +108,11 @@ def bench(
             for name, make in phases:
                 cells = make()
                 note.phase(name, len(cells))
-                execute(results, cells, workers, note, runner)
+                keys = set(execute(results, cells, workers, note, runner))
+                failed += [c for c in cells if c.key in keys]
         out_dir.mkdir(parents=True, exist_ok=True)
-        return write_report(results, s.name, out_dir, console=True)
+        report = write_report(results, s.name, out_dir, console=True, plain=plain)
+        return BenchOutcome(report, failed)
     finally:
         results.close()
 
@@ -84,10 +129,12 @@ def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:
 
 
 class _Progress:
-    """A rich progress bar per phase, and a line per finished cell."""
+    """A rich progress bar per phase, and a line per finished cell; a failed cell's line
+    (with its reason, from the store) is printed even when quiet, on stderr."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, store: ResultsStore) -> None:
         self.enabled = enabled
+        self.store = store
         self.counts: dict[str, int] = defaultdict(int)
         self._task: Any = None
 
@@ -101,6 +148,7 @@ class _Progress:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 transient=False,
+                console=terminal_console(),
             )
             self.bar.__enter__()
         return self
@@ -111,17 +159,26 @@ class _Progress:
 
     def __call__(self, cell: Cell, status: str) -> None:
         self.counts[status] += 1
-        if not self.enabled:
+        if self.enabled:
+            self.bar.advance(self._task)
+        if status in ("skipped", "elsewhere"):  # lines for this process's own runs only
             return
-        self.bar.advance(self._task)
-        if status not in ("skipped", "elsewhere"):  # lines for this process's own runs
-            peak = f" peak {cell.peak_lr:.3g}" if cell.peak_lr else ""
-            self.bar.console.print(
-                f"[{status}] {cell.track:6s} {cell.task} / {cell.method} seed {cell.seed}{peak}",
-                style="red" if status == "failed" else None,
-                highlight=False,
-                markup=False,
-            )
+        if not (self.enabled or status == "failed"):
+            return
+        peak = f" peak {cell.peak_lr:.3g}" if cell.peak_lr else ""
+        line = f"[{status}] {cell.track:6s} {cell.task} / {cell.method} seed {cell.seed}{peak}"
+        if status == "failed":
+            line += f": {error_reason(self.store.error(cell.key) or '')}"
+        if not self.enabled:
+            print(line, file=sys.stderr)
+            return
+        self.bar.console.print(
+            line,
+            style="red" if status == "failed" else None,
+            highlight=False,
+            markup=False,
+            soft_wrap=True,  # one line per cell, however narrow the console
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.enabled:

@@ -401,6 +401,24 @@ class ResultsStore:
             r["summary"] = json.loads(r["summary"])
         return rows
 
+    def error(self, key: str) -> str | None:
+        """The stored traceback of a failed cell (None if it has none)."""
+        with self.engine.connect() as con:
+            return con.execute(select(cells_table.c.error).where(cells_table.c.key == key)).scalar()
+
+    def failed_cells(self, suite: str | None = None) -> list[dict[str, Any]]:
+        """The cells whose run raised, with ``error`` (the traceback) and ``reason`` (its
+        last line: the exception and its message)."""
+        query = select(cells_table).where(cells_table.c.status == "failed")
+        if suite is not None:
+            query = query.where(cells_table.c.suite == suite)
+        with self.engine.connect() as con:
+            rows = [dict(r._mapping) for r in con.execute(query)]
+        for r in rows:
+            r["config"] = json.loads(r["config"])
+            r["reason"] = error_reason(r["error"] or "")
+        return sorted(rows, key=lambda r: (r["task"], r["method"], r["track"], r["seed"]))
+
     def curves(self, key: str) -> dict[str, np.ndarray]:
         with self.engine.connect() as con:
             row = con.execute(select(curves_table).where(curves_table.c.key == key)).first()
@@ -422,6 +440,15 @@ def _refuse_foreign(shown: str, names: set[str]) -> None:
             f"{shown} holds tables {sorted(names)} but is not an autolr results store; "
             "it was left untouched"
         )
+
+
+def error_reason(error: str, limit: int = 300) -> str:
+    """One line from a stored traceback: the exception type and message (which follow the
+    last indented line of a Python traceback), shortened to ``limit`` characters."""
+    lines = error.strip().splitlines()
+    last_indented = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1)
+    reason = " ".join(line.strip() for line in lines[last_indented + 1 :]) or "unknown error"
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:

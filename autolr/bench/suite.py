@@ -26,6 +26,7 @@ import copy
 import hashlib
 import inspect
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +34,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from autolr.bench.checking import check_run_keys, check_suite, check_task_params, reworded
+from autolr.checks import Int, Range
 from autolr.controllers.base import CONTROLLERS
-from autolr.loop.trainee import TaskInfo, task_info
-from autolr.running.config import parse_model
+from autolr.loop.trainee import TASKS, TaskInfo, task_info
+from autolr.running.config import ConfigError, parse_model
 from autolr.schedules.base import family_factory
 
 RUN_KEYS = ("budget_steps", "eval_every", "interval", "device", "threads")
@@ -52,8 +55,8 @@ PEAK_KEYS = ("lr", "max_lr")
 
 class Grid(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: int = Field(default=7, ge=1)
-    span: float = Field(default=8.0, ge=1.0)
+    points: Int(1) = 7
+    span: Range(1.0, math.inf, high_open=True) = 8.0
 
     def multipliers(self) -> np.ndarray:
         if self.points == 1:
@@ -65,11 +68,12 @@ class SuiteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     tasks: list[dict[str, Any]] = Field(min_length=1)
-    seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
-    tuning_seeds: list[int] = Field(default=[1000], min_length=1)
-    interval: int = Field(default=50, ge=1)
+    # autolr.checks' field types: True and "3" are not integers (pydantic's own int is lax)
+    seeds: list[Int(0)] = Field(default=[0, 1, 2], min_length=1)
+    tuning_seeds: list[Int(0)] = Field(default=[1000], min_length=1)
+    interval: Int(1) = 50
     device: str = "cpu"
-    threads: int = Field(default=1, ge=1)
+    threads: Int(1) = 1
     grid: Grid = Grid()
     baselines: list[dict[str, Any]] = Field(
         default_factory=lambda: copy.deepcopy(DEFAULT_BASELINES)
@@ -135,14 +139,19 @@ class Cell:
 
 
 class Suite:
-    """A validated suite: its tasks, methods and the cells of each phase."""
+    """A validated suite: its tasks, methods and the cells of each phase.
 
-    def __init__(self, raw: Any) -> None:
+    Construction checks the whole suite (``autolr.bench.checking``: every method built on
+    every task it runs on), so a suite that constructs has no cell doomed by its config;
+    ``check=False`` skips the builds (the key checks stay).
+    """
+
+    def __init__(self, raw: Any, *, check: bool = True) -> None:
         self.cfg = parse_model(SuiteConfig, raw, "suite")
         self.name = self.cfg.name
         if len(set(self.cfg.seeds) & set(self.cfg.tuning_seeds)):
-            raise ValueError(
-                f"suite key 'tuning_seeds' {self.cfg.tuning_seeds} must not overlap 'seeds' "
+            raise ConfigError(
+                f"suite: tuning_seeds {self.cfg.tuning_seeds} must not overlap seeds "
                 f"{self.cfg.seeds}: baselines are tuned on separate seeds"
             )
         self.tasks = [self._task(i, t) for i, t in enumerate(self.cfg.tasks)]
@@ -154,6 +163,8 @@ class Suite:
         dupes = {x for x in labels if labels.count(x) > 1}
         if dupes:
             raise ValueError(f"suite methods need distinct labels; repeated: {sorted(dupes)}")
+        if check:
+            check_suite(self)
 
     # ---- validation -------------------------------------------------------------------
 
@@ -164,15 +175,19 @@ class Suite:
         run.setdefault("interval", self.cfg.interval)
         run.setdefault("device", self.cfg.device)
         run.setdefault("threads", self.cfg.threads)
+        if not isinstance(spec.get("name"), str):
+            raise ConfigError(f"suite: tasks[{i}] needs a 'name', got {entry!r}")
+        check_run_keys(i, spec, run)
         try:
+            check_task_params(i, TASKS.get(spec["name"]), spec)
             info = task_info(spec)
         except ValueError as err:
-            raise ValueError(f"suite key 'tasks.{i}': {err}") from None
+            raise reworded(f"tasks[{i}]", err, spec) from None
         run.setdefault("budget_steps", info.budget_steps)
         return TaskEntry(label or spec["name"], spec, run, info)
 
     def _method(self, i: int, entry: dict[str, Any], track: str) -> Method:
-        where = f"suite key '{track}s.{i}'"
+        where = f"suite: {track}s[{i}]"
         spec = dict(entry)
         if not isinstance(spec.get("name"), str):
             raise ValueError(f"{where} needs a 'name', got {entry!r}")

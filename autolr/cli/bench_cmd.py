@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,36 +39,62 @@ def add_parser(sub: Any) -> None:
         metavar="METHOD",
         help="delete this method's stored runs (and its replays) and run them again; repeatable",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no line per finished cell (failed cells are still "
+        "printed, on stderr)",
+    )
+    _plain_option(p)
     p.set_defaults(func=run_bench)
 
     r = sub.add_parser(
         "report",
         help="regenerate a benchmark report from its results store",
-        description="Rewrite DIR/report.md and its PNGs from the results store of an earlier "
-        "autolr bench, without running anything.",
+        description="Rebuild DIR/report.md, its PNGs and the terminal tables from the "
+        "results store alone (no run is repeated). Failed cells are listed with their "
+        "reasons.",
     )
     r.add_argument("dir", type=Path, help="the bench output folder (holds results.db)")
     r.add_argument("--store", default=None, help="results store URL (default DIR/results.db)")
     r.add_argument("--suite", default=None, help="which suite (default: the only one)")
+    _plain_option(r)
     r.set_defaults(func=run_report)
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    from autolr.bench.harness import bench, load_suite
+def _plain_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        default=None,
+        help="print the tables as markdown (as in report.md) rather than rich tables; "
+        "the default when stdout is not a terminal",
+    )
 
-    suite = load_suite(args.suite)
+
+def run_bench(args: argparse.Namespace) -> int:
+    from autolr.bench.harness import load_suite, run_suite
+
+    suite = load_suite(args.suite)  # the whole suite is checked before anything is written
     out = args.out or Path("bench") / suite.name
-    path = bench(
-        args.suite,
+    done = run_suite(
+        suite,
         out=out,
         store=args.store,
         workers=args.workers,
         executor=args.executor,
         progress=not args.quiet,
         redo=args.redo,
+        plain=args.plain,
     )
-    print(f"wrote {path}")
+    print(f"wrote {done.report}")
+    if done.failed:
+        print(
+            f"autolr bench: {len(done.failed)} cells failed; their reasons are under "
+            f"'Failed cells' in {done.report}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -83,7 +110,7 @@ def run_report(args: argparse.Namespace) -> int:
         suite = args.suite or (suites[0] if len(suites) == 1 else None)
         if suite is None:
             raise ValueError(f"the store holds suites {suites}; choose one with --suite")
-        path = write_report(store, suite, args.dir, console=True)
+        path = write_report(store, suite, args.dir, console=True, plain=args.plain)
     finally:
         store.close()
     print(f"wrote {path}")

@@ -252,7 +252,7 @@ def test_kill_9_of_bench_takes_its_workers_with_it(tmp_path):
 
 
 def test_die_with_parent_exits_when_the_parent_changes(monkeypatch):
-    from autolr.bench import orphans
+    from autolr import orphans
 
     exits = []
     parents = iter([41, 42])
