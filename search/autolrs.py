@@ -80,6 +80,8 @@ class AutoLRS(Controller):
             trials can crown an LR that first drops the loss fast and then kills the network.
     """
 
+    reads_step_stats = False
+
     name = "autolrs"
     needs_probe = True
 

@@ -44,6 +44,8 @@ class OptunaController(Controller):
         seed: the sampler's seed (each segment uses seed + segment index).
     """
 
+    reads_step_stats = False
+
     name = "optuna"
     needs_probe = True
 

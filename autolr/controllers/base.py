@@ -26,6 +26,10 @@ class Controller(abc.ABC):
 
     name: str = "controller"
     needs_probe: bool = False
+    # Whether propose/observe read the step statistics (grad_norm, update_ratio,
+    # hypergrad_cos). A controller that does not may say False: the session then skips
+    # measuring them (they stay NaN), which is a sizeable part of its per-segment cost.
+    reads_step_stats: bool = True
 
     @abc.abstractmethod
     def propose(self, state: TrainingState, probe: Probe | None) -> Segment:

@@ -25,6 +25,8 @@ class Fixed(Controller):
     and the run's budget (``{name: fixed, schedule: {name: cosine}}``).
     """
 
+    reads_step_stats = False
+
     name = "fixed"
 
     def __init__(

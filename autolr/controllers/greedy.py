@@ -23,6 +23,8 @@ class Greedy(Controller):
     not counted. ``warmup`` intervals ramp linearly from lr / (warmup + 1) to lr first.
     """
 
+    reads_step_stats = False
+
     name = "greedy"
 
     def __init__(

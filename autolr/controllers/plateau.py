@@ -95,6 +95,8 @@ class Plateau(Controller):
     Patience and cooldown count intervals (or evaluations).
     """
 
+    reads_step_stats = False
+
     name = "plateau"
 
     def __init__(

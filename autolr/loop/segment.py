@@ -64,7 +64,8 @@ class Segment:
         if not min_lr <= max_lr:  # np.clip would silently return max_lr
             raise ValueError(f"LR bounds are empty: min_lr {min_lr} > max_lr {max_lr}")
         t = np.arange(n)
-        lrs = np.clip(self.schedule.values(t), min_lr, max_lr)
+        asked = self.schedule.values(t)
+        lrs = np.clip(asked, min_lr, max_lr)
         mom = self.schedule.momentum
         if self.lr_scale is None:
             scale = tuple(group_scale)
@@ -75,4 +76,4 @@ class Segment:
             )
         else:
             scale = tuple(a * b for a, b in zip(group_scale, self.lr_scale, strict=True))
-        return Plan(lrs, None if mom is None else mom.values(t), scale)
+        return Plan(lrs, None if mom is None else mom.values(t), scale, float(asked.max()))

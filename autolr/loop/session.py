@@ -184,13 +184,17 @@ class Session:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
         plan = self.plan(segment, min(segment.steps, self.ledger.remaining))
-        self._warn_clamped(segment, len(plan))
-        good = self.snapshot()
+        self._warn_clamped(plan)
+        # the snapshot a rollback returns to: only a rescue or the segment's guard needs one
+        good = self.snapshot() if self.rescue or segment.undo is not None else None
         stop = self.divergence(self._guard(segment, len(plan)))
         history = History()
-        stats = StepStats(self.trainee.model, len(plan))
+        stats = (
+            StepStats(self.trainee.model, len(plan)) if self.controller.reads_step_stats else None
+        )
         out = self._train(plan, stop, history=history, stats=stats)
         if out.stopped and (stop.tripped == "extra" or self.rescue):
+            assert good is not None
             snapshots.restore(self.trainee, good)
             self.ledger.roll_back(out.steps_run, time.perf_counter() - start)
             if self.rescue:
@@ -215,6 +219,7 @@ class Session:
             stats=stats,
             val=self.history.last_eval,
             sharpness=sharp,
+            log_ema=stop.log_ema,
         )
         if out.stopped:  # divergence, no rescue: the run ends here
             self.halted = f"diverged at step {self.step} ({stop.tripped} loss)"
@@ -388,14 +393,14 @@ class Session:
 
     # ---- internals ---------------------------------------------------------------------
 
-    def _warn_clamped(self, segment: Segment, n: int) -> None:
+    def _warn_clamped(self, plan: Plan) -> None:
         """Warn once per run when the controller asks for more than ``max_lr``: the clamp
         keeps an adaptive controller safe, but the run is no longer what it proposed. (LRs
         below ``min_lr`` are not warned about: decaying schedules reach the floor by design.)
         """
         if self._warned_max_lr:
             return
-        asked = float(segment.schedule.values(np.arange(n)).max())
+        asked = plan.asked_max
         if asked > self.max_lr:
             self._warned_max_lr = True
             warnings.warn(

@@ -159,12 +159,15 @@ class StateTracker:
         stats: StepStats | None = None,
         val: Mapping[str, float] | None = None,
         sharpness: float | None = None,
+        log_ema: float | None = None,
     ) -> TrainingState:
         """The state after a segment whose losses were kept (all finite in a Session; a
-        user's loop may report non-finite ones, and then ``diverged`` is set)."""
+        user's loop may report non-finite ones, and then ``diverged`` is set). ``log_ema``
+        is the smoothed log loss after these losses, when the divergence rule that watched
+        them already has it."""
         summary = loss_stats(losses)
         self.ema = ema_update(self.ema, losses)
-        self.log_ema = log_ema_update(self.log_ema, losses)
+        self.log_ema = log_ema_update(self.log_ema, losses) if log_ema is None else log_ema
         finite = bool(np.isfinite(losses).all())
         if finite and summary:
             self.best = min(self.best, summary["loss_mean"])

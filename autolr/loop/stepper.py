@@ -33,11 +33,13 @@ class Plan:
     lrs:      the base LR of each step (float64);
     moments:  the momentum (SGD) or beta1 (Adam) of each step, or None to leave it alone;
     lr_scale: one factor per param group; group g's LR at step k is ``lrs[k] * lr_scale[g]``.
+    asked_max: the largest base LR the schedule asked for, before the bounds clipped it.
     """
 
     lrs: np.ndarray
     moments: np.ndarray | None
     lr_scale: tuple[float, ...]
+    asked_max: float = math.nan  # the largest base LR asked for, before any clipping
 
     def __len__(self) -> int:
         return int(self.lrs.size)
@@ -92,14 +94,14 @@ class Divergence:
         if not math.isfinite(loss):
             self.tripped = "non-finite"
             return True
-        if self.limit < math.inf:
-            x = math.log(loss) if loss > 0 else -745.0  # log of the smallest double
-            m = self.log_ema
-            m = x if m != m else SMOOTHING * m + (1.0 - SMOOTHING) * x  # m != m: NaN
-            self.log_ema = m
-            if m > self.limit:
-                self.tripped = "blow-up"
-                return True
+        # the smoothed level is kept even while no limit applies: the run's state needs it
+        x = math.log(loss) if loss > 0 else -745.0  # log of the smallest double
+        m = self.log_ema
+        m = x if m != m else SMOOTHING * m + (1.0 - SMOOTHING) * x  # m != m: NaN
+        self.log_ema = m
+        if m > self.limit:
+            self.tripped = "blow-up"
+            return True
         if self.extra is not None and self.extra(loss):
             self.tripped = "extra"
             return True

@@ -129,14 +129,25 @@ def test_evaluations_at_exact_multiples_and_final():
     assert s.state.val_step == 55
 
 
+class Reading(Fixed):
+    reads_step_stats = True
+
+
 def test_state_statistics():
-    s = make_session()
+    s = Session(ToyTrainee(seed=0), Reading({"name": "constant", "lr": 0.05}), 200, 20)
     state = s.advance(Segment.constant(0.05, 20))
     assert state.loss_mean == pytest.approx(float(np.mean(state.losses)))
     assert state.loss_last == state.losses[-1]
     assert state.grad_norm > 0 and 0 < state.update_ratio < 1
     assert -1 <= state.hypergrad_cos <= 1
     assert state.fraction == pytest.approx(20 / 200)
+
+
+def test_step_statistics_are_skipped_for_a_controller_that_does_not_read_them():
+    s = make_session()  # Fixed declares reads_step_stats = False
+    state = s.advance(Segment.constant(0.05, 20))
+    assert math.isnan(state.grad_norm) and math.isnan(state.update_ratio)
+    assert math.isnan(state.hypergrad_cos)
 
 
 def test_sharpness_of_a_quadratic_is_its_largest_curvature():
