@@ -6,13 +6,13 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from autolr.controllers.base import Controller
+from autolr.loop import checkpoint
 from autolr.loop import snapshot as snapshots
 from autolr.loop.collapse import CollapseGuard
 from autolr.loop.history import History
@@ -27,7 +27,6 @@ from autolr.schedules.torch_adapter import group_scales
 
 T = TypeVar("T")
 
-CHECKPOINT_VERSION = 2
 # With rescue on, a session that rolls back this many times in a row at one step (by then its
 # cap is 1/32 of the first failed peak) stops rescuing and ends the run as diverged: a
 # rollback must not loop until the budget is gone.
@@ -341,55 +340,10 @@ class Session:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue bit-identically on CPU."""
-        snap = snapshots.take(self.trainee, self.step, global_rngs=True)
-        state = asdict(self.state)
-        state["losses"] = torch.from_numpy(np.asarray(self.state.losses, dtype=np.float64))
-        return {
-            "version": CHECKPOINT_VERSION,
-            "snapshot": snapshots.to_state_dict(snap),
-            "ledger": self.ledger.state_dict(),
-            "history": self.history.state_dict(),
-            "controller": self.controller.state_dict(),
-            "session": {
-                "lr_cap": self.lr_cap,
-                "tracker": self.tracker.state_dict(),
-                "halted": self.halted,
-                "streak": list(self._streak),
-            },
-            "state": state,
-        }
+        return checkpoint.session_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        version = state.get("version")
-        if version not in (1, CHECKPOINT_VERSION):
-            raise ValueError(f"checkpoint version {version!r} is not {CHECKPOINT_VERSION}")
-        if version == 1:  # counters lived on the session, the state inside it
-            s = state["session"]
-            state = {
-                **state,
-                "ledger": {
-                    **state["ledger"],
-                    "rollbacks": s["rollbacks"],
-                    "seconds": s["wall_time"],
-                },
-                "session": {"lr_cap": s["lr_cap"], "tracker": {"ema": s["ema"], "best": s["best"]}},
-                "state": s["state"],
-            }
-        snap = snapshots.from_state_dict(state["snapshot"])
-        snapshots.restore(self.trainee, snap)
-        self.ledger.load_state_dict(state["ledger"])
-        self.history.load_state_dict(state["history"])
-        self.controller.load_state_dict(state["controller"])
-        s = state["session"]
-        self.lr_cap = float(s["lr_cap"])
-        self.tracker.load_state_dict(s["tracker"])
-        self.halted = s.get("halted")
-        self._streak = tuple(s.get("streak", (-1, 0)))  # type: ignore[assignment]
-        fields = dict(state["state"])
-        fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
-        fields["group_lrs"] = tuple(fields["group_lrs"])
-        self.state = TrainingState(**fields)
-        self._snapshot = None
+        checkpoint.load_session_state(self, state)
 
     # ---- internals ---------------------------------------------------------------------
 

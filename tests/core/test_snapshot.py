@@ -39,3 +39,13 @@ def test_tasks_that_promise_no_global_rng_skip_the_copy_but_checkpoints_keep_it(
     session.load_state_dict(state)
     assert np.random.rand() == expected
     assert isinstance(state["snapshot"]["numpy_rng"][1], torch.Tensor)
+
+
+def test_a_checkpoint_of_another_version_is_refused_with_a_reason():
+    session = Session(ToyTrainee(seed=0), Fixed({"name": "constant", "lr": 0.1}), 10, 5)
+    state = session.state_dict()
+    state["version"] = 1
+    import pytest
+
+    with pytest.raises(ValueError, match="checkpoint version 1 is not 2: it was written by"):
+        session.load_state_dict(state)

@@ -1,0 +1,64 @@
+"""A Session's checkpoint: the trainee snapshot (with every RNG), the ledger, the history,
+the controller's state, the session's own counters and the TrainingState, as plain Python
+values and tensors, so ``torch.load(weights_only=True)`` reads it back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from autolr.loop import snapshot as snapshots
+from autolr.loop.state import TrainingState
+
+if TYPE_CHECKING:
+    from autolr.loop.session import Session
+
+CHECKPOINT_VERSION = 2
+
+
+def session_state(session: Session) -> dict[str, Any]:
+    """The checkpoint of ``session`` (a fresh snapshot, global RNG states included)."""
+    snap = snapshots.take(session.trainee, session.step, global_rngs=True)
+    state = asdict(session.state)
+    state["losses"] = torch.from_numpy(np.asarray(session.state.losses, dtype=np.float64))
+    return {
+        "version": CHECKPOINT_VERSION,
+        "snapshot": snapshots.to_state_dict(snap),
+        "ledger": session.ledger.state_dict(),
+        "history": session.history.state_dict(),
+        "controller": session.controller.state_dict(),
+        "session": {
+            "lr_cap": session.lr_cap,
+            "tracker": session.tracker.state_dict(),
+            "halted": session.halted,
+            "streak": list(session._streak),
+        },
+        "state": state,
+    }
+
+
+def load_session_state(session: Session, state: dict[str, Any]) -> None:
+    """Put ``session`` back where ``session_state`` found it."""
+    version = state.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"checkpoint version {version!r} is not {CHECKPOINT_VERSION}: it was written by "
+            "another autolr version; start the run again"
+        )
+    snapshots.restore(session.trainee, snapshots.from_state_dict(state["snapshot"]))
+    session.ledger.load_state_dict(state["ledger"])
+    session.history.load_state_dict(state["history"])
+    session.controller.load_state_dict(state["controller"])
+    s = state["session"]
+    session.lr_cap = float(s["lr_cap"])
+    session.tracker.load_state_dict(s["tracker"])
+    session.halted = s.get("halted")
+    session._streak = tuple(s.get("streak", (-1, 0)))  # type: ignore[assignment]
+    fields = dict(state["state"])
+    fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
+    fields["group_lrs"] = tuple(fields["group_lrs"])
+    session.state = TrainingState(**fields)
+    session._snapshot = None
