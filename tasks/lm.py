@@ -89,8 +89,12 @@ class LanguageTrainee(Trainee):
         return nats, nats / math.log(2)
 
     def split_sizes(self) -> SplitSizes:
-        """The bytes scored: windows times ``seq_len`` (each window predicts that many)."""
-        val, test = (self.windows[s][:, 1:].numel() for s in ("val", "test"))
+        """The bytes scored: windows times ``seq_len`` (each window predicts that many), or
+        every byte of the part but its first where a short part makes the windows overlap."""
+        parts = {"val": self.splits.val[0], "test": self.splits.test[0]}
+        val, test = (
+            min(self.windows[s][:, 1:].numel(), len(parts[s]) - 1) for s in ("val", "test")
+        )
         return SplitSizes(val=val, test=test, unit="bytes")
 
     def data_checksum(self) -> str:
