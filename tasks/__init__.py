@@ -21,6 +21,7 @@ Every factory has the signature ``make(seed, device="cpu", *, **params)`` and ca
 ``make.describe(**params) -> TaskInfo``, which reads no data. Shared parameter names:
 ``width``, ``depth``, ``batch_size``, ``seq_len``, ``data_seed``, ``lr``, ``path``,
 ``optimizer`` and ``weight_decay``. ``seed`` sets the model's initialisation and the batch
-order; ``data_seed`` sets a generated data set or a train/validation split, so that all run
-seeds share one data set.
+order; ``data_seed`` sets a generated data set and its train/validation/test split, so that
+all run seeds share one data set. ``evaluate("val")`` scores validation, ``evaluate("test")``
+the held-out test split (see ``tasks.splits`` and docs/tasks.md).
 """

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from autolr.checks import check_choice, check_int, check_nonnegative, check_positive
-from autolr.loop.trainee import TaskInfo, Trainee
+from autolr.loop.trainee import SplitSizes, TaskInfo, Trainee, check_split
+from tasks.splits import Splits
 from tasks.streams import ArrayStream
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -53,11 +54,13 @@ def seeded_model(build: Callable[[], nn.Module], seed: int, device: str) -> nn.M
 
 
 class SupervisedTrainee(Trainee):
-    """Classification: cross-entropy loss on minibatches, accuracy on a fixed validation set.
+    """Classification: cross-entropy loss on minibatches, accuracy on fixed held-out sets.
 
     ``batch(i)`` is ``stream.batch(i)``, then ``augment(x, seed, i)`` if given (which must
-    itself be a pure function of its arguments). ``evaluate()`` returns ``(mean cross-entropy,
-    accuracy)`` over the whole validation set, in chunks of ``eval_batch``.
+    itself be a pure function of its arguments). ``evaluate(split)`` returns ``(mean
+    cross-entropy, accuracy)`` over the whole validation or test set, in chunks of
+    ``eval_batch``. ``splits`` is the host copy of the data, kept for the checksum (the
+    tasks' loaders cache it anyway, so it costs no memory).
     """
 
     uses_global_rng = False  # batches come from seeded generators, dropout from torch
@@ -68,9 +71,10 @@ class SupervisedTrainee(Trainee):
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         stream: ArrayStream,
-        val: tuple[torch.Tensor, torch.Tensor],
+        held_out: dict[str, tuple[torch.Tensor, torch.Tensor]],
         seed: int,
         device: torch.device,
+        splits: Splits,
         augment: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
         eval_batch: int = 1000,
     ) -> None:
@@ -78,11 +82,21 @@ class SupervisedTrainee(Trainee):
         self.model = model
         self.optimizer = optimizer
         self.stream = stream
-        self.val = val
+        self.held_out = held_out
         self.seed = seed
         self.device = device
+        self.splits = splits
         self.augment = augment
         self.eval_batch = eval_batch
+        self._checksum: str | None = None
+
+    @property
+    def val(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.held_out["val"]
+
+    @property
+    def test(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.held_out["test"]
 
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.stream.batch(i)
@@ -94,29 +108,37 @@ class SupervisedTrainee(Trainee):
         x, y = batch
         return F.cross_entropy(self.model(x), y)
 
-    def evaluate(self) -> tuple[float, float]:
-        x_val, y_val = self.val
+    def evaluate(self, split: str = "val") -> tuple[float, float]:
+        x_all, y_all = self.held_out[check_split(split)]
         total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self.model.eval()
         try:
             with torch.no_grad():
-                for start in range(0, len(y_val), self.eval_batch):
-                    x = x_val[start : start + self.eval_batch]
-                    y = y_val[start : start + self.eval_batch]
+                for start in range(0, len(y_all), self.eval_batch):
+                    x = x_all[start : start + self.eval_batch]
+                    y = y_all[start : start + self.eval_batch]
                     logits = self.model(x)
                     total_loss += F.cross_entropy(logits.float(), y, reduction="sum").double()
                     correct += (logits.argmax(dim=1) == y).sum()
         finally:
             self.model.train()
-        n = len(y_val)
+        n = len(y_all)
         return float(total_loss) / n, float(correct) / n
+
+    def split_sizes(self) -> SplitSizes:
+        return self.splits.sizes("examples")
+
+    def data_checksum(self) -> str:
+        if self._checksum is None:  # hashed once, when first asked (a summary asks)
+            self._checksum = self.splits.checksum()
+        return self._checksum
 
 
 def build_supervised(
     info: TaskInfo,
     build_model: Callable[[], nn.Module],
-    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    splits: Splits,
     seed: int,
     device: str,
     optimizer: str,
@@ -124,23 +146,28 @@ def build_supervised(
     augment: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
     eval_batch: int = 1000,
 ) -> SupervisedTrainee:
-    """A SupervisedTrainee from ``(x_train, y_train, x_val, y_val)``, copied to ``device`` once.
+    """A SupervisedTrainee from ``splits`` of ``(x, y)`` arrays, copied to ``device`` once.
 
     The model is built with ``seed``, the optimizer starts at ``info.lr`` and the stream
     draws ``info.batch_size`` rows per batch.
     """
     seed = check_int("seed", seed, 0)
     dev = torch.device(device)
-    x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(dev) for a in arrays)
+
+    def on_device(part: tuple[np.ndarray, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = (torch.from_numpy(a).to(dev) for a in part)
+        return x, y
+
     model = seeded_model(build_model, seed, device)
     return SupervisedTrainee(
         info=info,
         model=model,
         optimizer=build_optimizer(optimizer, model.parameters(), info.lr, weight_decay),
-        stream=ArrayStream((x_train, y_train), info.batch_size, seed),
-        val=(x_val, y_val),
+        stream=ArrayStream(on_device(splits.train), info.batch_size, seed),
+        held_out={"val": on_device(splits.val), "test": on_device(splits.test)},
         seed=seed,
         device=dev,
+        splits=splits,
         augment=augment,
         eval_batch=eval_batch,
     )

@@ -1,15 +1,17 @@
 """cifar10-resnet: a CIFAR ResNet (He et al., 2016) on CIFAR-10 read from a local folder.
 
 Data: the "python version" of CIFAR-10 at ``path`` (or at ``path/cifar-10-batches-py``):
-pickled dicts ``data_batch_1`` .. ``data_batch_5`` (training) and ``test_batch``
-(validation), each with ``b"data"``, uint8 of shape (N, 3072) in channel-major order, and
+pickled dicts ``data_batch_1`` .. ``data_batch_5`` (training) and ``test_batch`` (the
+test set), each with ``b"data"``, uint8 of shape (N, 3072) in channel-major order, and
 ``b"labels"``, N ints in 0..9. Nothing is downloaded. The files are pickles, so load only a
 copy you trust. Images stay uint8 on the device; the model standardizes them with the
-training set's per-channel mean and std.
+training set's per-channel mean and std. Splits: the 10,000 images of ``test_batch`` are
+the test set, as in the literature; 5,000 of the 50,000 training images (10%, drawn from
+``data_seed``) are held out for validation, as He et al. (2016) did; 45,000 train.
 
 Augmentation: zero-pad 4 pixels, random 32x32 crop and random horizontal flip, drawn from
-``np.random.default_rng([seed, i, 1])`` for batch ``i``. Metric: validation accuracy on the
-test batch (higher is better). A GPU-sized task: the default budget is about 38 epochs.
+``np.random.default_rng([seed, i, 1])`` for batch ``i``. Metric: accuracy (higher is
+better). A GPU-sized task: the default budget is about 38 epochs.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autolr.checks import check_path
+from autolr.checks import check_int, check_path
 from autolr.loop.trainee import TaskInfo
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.describe import describes
 from tasks.models import Standardize, pixel_stats
+from tasks.splits import Splits, carve
 
 TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_FILE = "test_batch"
+VAL_FRACTION = 0.1  # of the training batches: 5,000 of 50,000
 PAD = 4
 SIDE = 32
 
@@ -74,6 +78,19 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         np.concatenate([y for _, y in train]),
         x_test,
         y_test,
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def splits(folder: str, data_seed: int) -> Splits:
+    """The splits: validation carved from the training batches, ``test_batch`` as test."""
+    x_train, y_train, x_test, y_test = load(folder)
+    n_val = round(VAL_FRACTION * len(y_train))
+    train, val, _ = carve(len(y_train), n_val, 0, data_seed)
+    return Splits(
+        train=(x_train[train], y_train[train]),
+        val=(x_train[val], y_train[val]),
+        test=(x_test, y_test),
     )
 
 
@@ -133,8 +150,9 @@ def resnet(width: int, depth: int, mean: list[float], std: list[float]) -> nn.Se
     return nn.Sequential(*layers)
 
 
-def _info(*, path: str | Path | None, augment: bool, **params: Any) -> TaskInfo:
+def _info(*, path: str | Path | None, augment: bool, data_seed: int, **params: Any) -> TaskInfo:
     check_path("path", path)
+    check_int("data_seed", data_seed, 0)
     if not isinstance(augment, bool):
         raise ValueError(f"augment must be a bool, got {augment!r}")
     return classifier_info("cifar10-resnet", budget=15_000, eval_every=1000, target=0.90, **params)
@@ -153,6 +171,7 @@ def make(
     optimizer: str = "sgd",
     weight_decay: float = 5e-4,
     augment: bool = True,
+    data_seed: int = 0,
 ) -> SupervisedTrainee:
     """ResNet-(6·depth+2) of base width ``width`` on the CIFAR-10 folder at ``path``."""
     info = _info(
@@ -164,13 +183,14 @@ def make(
         optimizer=optimizer,
         weight_decay=weight_decay,
         augment=augment,
+        data_seed=data_seed,
     )
-    arrays = load(str(check_path("path", path).resolve()))
-    mean, std = pixel_stats(arrays[0])
+    data = splits(str(check_path("path", path).resolve()), data_seed)
+    mean, std = pixel_stats(data.train[0])
     return build_supervised(
         info,
         lambda: resnet(width, depth, mean, std),
-        arrays,
+        data,
         seed,
         device,
         optimizer,

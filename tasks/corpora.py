@@ -1,13 +1,16 @@
-"""Byte corpora for the language-model tasks, as ``(train, val)`` uint8 arrays.
+"""Byte corpora for the language-model tasks, as train / val / test uint8 byte streams.
 
 - The CPython standard library's own ``.py`` sources, found under
   ``sysconfig.get_paths()["stdlib"]`` (tests, ``site-packages``, build configuration and
   the machine-specific ``_sysconfigdata*`` excluded). Files are ordered by a hash of
   ``(data_seed, relative path)`` and taken (each cut to its first 50,000 bytes) until
-  ``corpus_bytes`` is reached; every 10th file in that order is held out for validation,
-  so the split is by file. If no sources are found (e.g. a zipped stdlib), the text of
-  ``pydoc_data.topics`` is used, split 90/10.
-- Any UTF-8 text file: the first 90% for training, the last 10% for validation.
+  ``corpus_bytes`` is reached; in that order, file k with k % 10 == 9 is held out for
+  validation (the same files as before the test split existed) and k % 10 == 8 for test,
+  so the split is by file (no file straddles two parts): 80% / 10% / 10% of the files. If
+  no sources are found (e.g. a zipped stdlib), the text of ``pydoc_data.topics`` is used,
+  split as a text file.
+- Any UTF-8 text file, by contiguous parts: the first 80% for training, the next 10% for
+  validation, the last 10% for test (each held-out part ``len // 10`` bytes).
 
 The stdlib corpus depends on the Python version: compare numbers only within one version.
 """
@@ -16,19 +19,31 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import os
 import sysconfig
 from pathlib import Path
 
 import numpy as np
 
+from tasks.splits import PARTS, Splits
+
 EXCLUDED_DIRS = frozenset(
     {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
 )
-VAL_EVERY_FILE = 10
+VAL_EVERY_FILE = 10  # of every 10 files (in the seeded order): the 10th validates ...
+TEST_FILE_OF_10 = 8  # ... and the 9th (k % 10 == 8) is the test set
 FILE_BYTES = 50_000  # a few huge files (e.g. _pydecimal.py) would otherwise dominate
-TEXT_VAL_FRACTION = 0.1
+TEXT_HELD_OUT = 10  # a text's validation and test parts are each len // 10 bytes
+
+
+def contiguous(data: bytes) -> Splits:
+    """A byte string cut into train (the first 80%), val (10%) and test (the last 10%)."""
+    held = len(data) // TEXT_HELD_OUT
+    a, b = len(data) - 2 * held, len(data) - held
+    train, val, test = (
+        (np.frombuffer(part, np.uint8),) for part in (data[:a], data[a:b], data[b:])
+    )
+    return Splits(train, val, test)
 
 
 def stdlib_sources(root: Path) -> list[Path]:
@@ -46,35 +61,34 @@ def stdlib_sources(root: Path) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=4)
-def stdlib_corpus(data_seed: int, corpus_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(train, val)`` uint8 byte arrays of the standard library corpus."""
+def stdlib_corpus(data_seed: int, corpus_bytes: int) -> Splits:
+    """The train / val / test byte streams (``(tokens,)`` each) of the stdlib corpus."""
     root = Path(sysconfig.get_paths()["stdlib"])
     files = stdlib_sources(root) if root.is_dir() else []
     if not files:
         import pydoc_data.topics
 
         topics = pydoc_data.topics.topics
-        text = "\n".join(topics[k] for k in sorted(topics)).encode("utf-8")
-        cut = int(len(text) * (1 - TEXT_VAL_FRACTION))
-        return np.frombuffer(text[:cut], np.uint8), np.frombuffer(text[cut:], np.uint8)
+        return contiguous("\n".join(topics[k] for k in sorted(topics)).encode("utf-8"))
 
     def key(path: Path) -> str:
         return hashlib.sha256(f"{data_seed}:{path.relative_to(root)}".encode()).hexdigest()
 
-    train: list[bytes] = []
-    val: list[bytes] = []
+    parts: dict[str, list[bytes]] = {"train": [], "val": [], "test": []}
     total = 0
     for k, path in enumerate(sorted(files, key=key)):
         if total >= corpus_bytes:
             break
         data = path.read_bytes()[:FILE_BYTES]
         total += len(data)
-        (val if k % VAL_EVERY_FILE == VAL_EVERY_FILE - 1 else train).append(data)
-    return np.frombuffer(b"".join(train), np.uint8), np.frombuffer(b"".join(val), np.uint8)
+        which = {VAL_EVERY_FILE - 1: "val", TEST_FILE_OF_10: "test"}.get(k % VAL_EVERY_FILE)
+        parts[which or "train"].append(data)
+    train, val, test = ((np.frombuffer(b"".join(parts[p]), np.uint8),) for p in PARTS)
+    return Splits(train, val, test)
 
 
-def text_corpus(path: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(train, val)`` uint8 byte arrays of a UTF-8 text file: first 90%, last 10%."""
+def text_corpus(path: Path, seq_len: int) -> Splits:
+    """The train / val / test byte streams of a UTF-8 text file: 80% / 10% / 10%."""
     if not path.is_file():
         raise FileNotFoundError(f"text-lm: path {str(path)!r} is not a readable file")
     data = path.read_bytes()
@@ -82,11 +96,11 @@ def text_corpus(path: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"text-lm: {str(path)!r} is not UTF-8 text ({err})") from None
-    needed = math.ceil((seq_len + 1) / TEXT_VAL_FRACTION)
+    needed = TEXT_HELD_OUT * (seq_len + 1)
     if len(data) < needed:
         raise ValueError(
             f"text-lm: {str(path)!r} has {len(data)} bytes, too small for seq_len={seq_len}: "
-            f"need at least {needed} (10% of it, the validation part, must hold seq_len + 1)"
+            f"need at least {needed} (10% of it, the validation part and the test part, "
+            "must each hold seq_len + 1)"
         )
-    cut = int(len(data) * (1 - TEXT_VAL_FRACTION))
-    return np.frombuffer(data[:cut], np.uint8), np.frombuffer(data[cut:], np.uint8)
+    return contiguous(data)

@@ -1,12 +1,14 @@
 """stdlib-lm and text-lm: byte-level causal language modelling with a tiny transformer.
 
 Data (see ``tasks.corpora``): ``stdlib-lm`` reads the CPython standard library's own
-``.py`` sources, split into training and validation by file; ``text-lm`` reads any UTF-8
-text file at ``path``, split 90/10. Nothing is downloaded.
+``.py`` sources, split into training, validation and test by file (80/10/10); ``text-lm``
+reads any UTF-8 text file at ``path``, cut into contiguous parts 80/10/10. Nothing is
+downloaded.
 
-Batches are random windows (see ``TokenStream``). Validation uses fixed, evenly spaced
-windows. ``evaluate()`` returns ``(cross-entropy in nats per byte, bits per byte)``; the
-metric is bits per byte (lower is better).
+Batches are random windows (see ``TokenStream``). Validation uses 128 fixed, evenly spaced
+windows of its part; the test set, scored once per run, affords 512. ``evaluate(split)``
+returns ``(cross-entropy in nats per byte, bits per byte)``; the metric is bits per byte
+(lower is better).
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from autolr.checks import check_choice, check_int, check_nonnegative, check_path, check_positive
-from autolr.loop.trainee import TaskInfo, Trainee
+from autolr.loop.trainee import SplitSizes, TaskInfo, Trainee, check_split
 from tasks.base import LR_RANGE, OPTIMIZERS, build_optimizer, describe_optimizer, seeded_model
 from tasks.corpora import stdlib_corpus, text_corpus
 from tasks.describe import describes
+from tasks.splits import Splits
 from tasks.streams import TokenStream, fixed_windows
 from tasks.transformer import CausalTransformer
 
-VAL_WINDOWS = 128
+VAL_WINDOWS = 128  # evaluated every eval_every steps: kept small
+TEST_WINDOWS = 512  # evaluated once per run, so four times the bytes for a steadier number
 
 
 class LanguageTrainee(Trainee):
@@ -41,19 +44,26 @@ class LanguageTrainee(Trainee):
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         stream: TokenStream,
-        val_windows: torch.Tensor,
+        windows: dict[str, torch.Tensor],
         seed: int,
         device: torch.device,
+        splits: Splits,
         eval_batch: int = 64,
     ) -> None:
         self.info = info
         self.model = model
         self.optimizer = optimizer
         self.stream = stream
-        self.val_windows = val_windows
+        self.windows = windows
         self.seed = seed
         self.device = device
+        self.splits = splits
         self.eval_batch = eval_batch
+        self._checksum: str | None = None
+
+    @property
+    def val_windows(self) -> torch.Tensor:
+        return self.windows["val"]
 
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.stream.batch(i)
@@ -62,20 +72,35 @@ class LanguageTrainee(Trainee):
         x, y = batch
         return F.cross_entropy(self.model(x).flatten(0, 1), y.flatten())
 
-    def evaluate(self) -> tuple[float, float]:
-        """``(nats per byte, bits per byte)`` over the fixed validation windows."""
+    def evaluate(self, split: str = "val") -> tuple[float, float]:
+        """``(nats per byte, bits per byte)`` over the split's fixed windows."""
+        windows = self.windows[check_split(split)]
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         self.model.eval()
         try:
             with torch.no_grad():
-                for start in range(0, len(self.val_windows), self.eval_batch):
-                    w = self.val_windows[start : start + self.eval_batch]
+                for start in range(0, len(windows), self.eval_batch):
+                    w = windows[start : start + self.eval_batch]
                     logits = self.model(w[:, :-1]).float().flatten(0, 1)
                     total += F.cross_entropy(logits, w[:, 1:].flatten(), reduction="sum").double()
         finally:
             self.model.train()
-        nats = float(total) / self.val_windows[:, 1:].numel()
+        nats = float(total) / windows[:, 1:].numel()
         return nats, nats / math.log(2)
+
+    def split_sizes(self) -> SplitSizes:
+        """The bytes scored: windows times ``seq_len`` (each window predicts that many), or
+        every byte of the part but its first where a short part makes the windows overlap."""
+        parts = {"val": self.splits.val[0], "test": self.splits.test[0]}
+        val, test = (
+            min(self.windows[s][:, 1:].numel(), len(parts[s]) - 1) for s in ("val", "test")
+        )
+        return SplitSizes(val=val, test=test, unit="bytes")
+
+    def data_checksum(self) -> str:
+        if self._checksum is None:
+            self._checksum = self.splits.checksum()
+        return self._checksum
 
 
 def _check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: int) -> None:
@@ -112,7 +137,7 @@ def _lm_info(
 
 def _build(
     info: TaskInfo,
-    corpus: tuple[np.ndarray, np.ndarray],
+    corpus: Splits,
     seed: int,
     device: str,
     model_shape: tuple[int, int, int, int],
@@ -121,16 +146,22 @@ def _build(
 ) -> LanguageTrainee:
     width, depth, heads, seq_len = model_shape
     dev = torch.device(device)
-    train, val = (torch.from_numpy(a.copy()).to(dev) for a in corpus)
+    train, val, test = (
+        torch.from_numpy(part[0].copy()).to(dev) for part in (corpus.train, corpus.val, corpus.test)
+    )
     model = seeded_model(lambda: CausalTransformer(width, depth, heads, seq_len), seed, device)
     return LanguageTrainee(
         info=info,
         model=model,
         optimizer=build_optimizer(optimizer, model.parameters(), info.lr, weight_decay),
         stream=TokenStream(train, seq_len, info.batch_size, seed),
-        val_windows=fixed_windows(val, seq_len, VAL_WINDOWS),
+        windows={
+            "val": fixed_windows(val, seq_len, VAL_WINDOWS),
+            "test": fixed_windows(test, seq_len, TEST_WINDOWS),
+        },
         seed=seed,
         device=dev,
+        splits=corpus,
     )
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from autolr.loop.trainee import TASKS, TaskInfo, Trainee
+from autolr.loop.trainee import TASKS, TaskInfo, Trainee, check_split
 
 INFO = TaskInfo(
     name="toy",
@@ -52,6 +52,8 @@ class ToyTrainee(Trainee):
         self.w = torch.from_numpy(rng.normal(size=(8, 1))).float()
         xv = torch.from_numpy(rng.normal(size=(64, 8))).float()
         self.val = (xv, xv @ self.w)
+        xt = torch.from_numpy(np.random.default_rng(4321).normal(size=(64, 8))).float()
+        self.test = (xt, xt @ self.w)  # its own draw: the validation numbers stay as they were
 
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, i])
@@ -65,10 +67,11 @@ class ToyTrainee(Trainee):
         x, y = batch
         return torch.nn.functional.mse_loss(self.model(x), y)
 
-    def evaluate(self) -> tuple[float, float]:
+    def evaluate(self, split: str = "val") -> tuple[float, float]:
+        x, y = {"val": self.val, "test": self.test}[check_split(split)]
         self.model.eval()
         with torch.no_grad():
-            loss = float(torch.nn.functional.mse_loss(self.model(self.val[0]), self.val[1]))
+            loss = float(torch.nn.functional.mse_loss(self.model(x), y))
         self.model.train()
         return loss, -loss
 

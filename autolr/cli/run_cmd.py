@@ -60,9 +60,13 @@ def run(args: argparse.Namespace) -> int:
         )
     s = result.summary
     keys = (
+        "final_test_metric",
         "final_val_metric",
         "best_val_metric",
+        "final_test_loss",
         "final_val_loss",
+        "val_size",
+        "test_size",
         "steps_trained",
         "steps_probed",
         "rollbacks",

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from autolr.loop.trainee import TaskInfo, Trainee
+from autolr.loop.trainee import TaskInfo, Trainee, check_split
 
 
 class ClosureTrainee(Trainee):
@@ -19,7 +19,8 @@ class ClosureTrainee(Trainee):
     Batch ``i`` is the i-th item drawn from ``batches`` (restarted when exhausted), cached
     until ``forget_before`` drops it, so a probe and the kept run see the same batches.
     ``evaluate() -> val_loss`` is optional; without ``loss(batch) -> tensor`` (forward only)
-    the session's initial loss is unknown (NaN).
+    the session's initial loss is unknown (NaN). A user's loop has no test split here:
+    ``evaluate("test")`` is NaN.
     """
 
     def __init__(
@@ -88,8 +89,8 @@ class ClosureTrainee(Trainee):
             return torch.tensor(math.nan)
         return self._loss(batch)
 
-    def evaluate(self) -> tuple[float, float]:
-        if self._evaluate is None:
+    def evaluate(self, split: str = "val") -> tuple[float, float]:
+        if check_split(split) == "test" or self._evaluate is None:
             return math.nan, math.nan
         value = float(self._evaluate())
         return value, value

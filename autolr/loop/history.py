@@ -13,6 +13,7 @@ from autolr.loop.direction import Direction
 
 STEP_COLUMNS = ("step", "charged", "lr", "train_loss", "wall_time")
 EVAL_COLUMNS = ("step", "charged", "val_loss", "val_metric", "wall_time")
+TEST_KEYS = ("step", "charged", "test_loss", "test_metric")
 
 
 @dataclass
@@ -22,10 +23,15 @@ class History:
     ``step`` is the number of kept optimizer steps after the row's step (1-based), ``charged``
     every step spent so far (probes and rollbacks included), so steps-to-target can be read in
     either currency.
+
+    ``test`` is the one test-split evaluation of the run (``TEST_KEYS``), made by
+    ``Session.finish`` after training, or None before it: it is no column, since there are
+    no test curves (nothing during training may look at the test set).
     """
 
     steps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in STEP_COLUMNS})
     evals: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in EVAL_COLUMNS})
+    test: dict[str, float] | None = None
 
     def add_steps(self, **columns: np.ndarray) -> None:
         """Append a stretch of step rows at once, one array per column."""
@@ -65,11 +71,14 @@ class History:
         return {
             "steps": {k: list(v) for k, v in self.steps.items()},
             "evals": {k: list(v) for k, v in self.evals.items()},
+            "test": None if self.test is None else dict(self.test),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = {c: list(state["steps"][c]) for c in STEP_COLUMNS}
         self.evals = {c: list(state["evals"][c]) for c in EVAL_COLUMNS}
+        test = state.get("test")  # checkpoints from before the test split have none
+        self.test = None if test is None else {k: test[k] for k in TEST_KEYS}
 
 
 def steps_to_target(

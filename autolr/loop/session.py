@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -241,7 +242,14 @@ class Session:
             self.lr_cap = min(self.lr_cap, cap)
 
     def finish(self) -> None:
-        """Evaluate the final model if the last evaluation is not at the current step."""
+        """Evaluate the final model on validation if the last evaluation is not at the
+        current step, then once on the test split (``history.test``).
+
+        The test split is evaluated here only, after the last turn: no TrainingState carries
+        it, so neither a controller nor a probe can see it. Finishing again at the same
+        step (a resumed finished run) evaluates nothing twice. Its time is not charged to
+        the run: no method needs the test set to train.
+        """
         last = self.history.last_eval
         if last is None or int(last["step"]) != self.step:
             self._evaluate_into(self.history, self.step, self.ledger.charged, self.wall_time)
@@ -250,6 +258,15 @@ class Session:
             self.state = self.state.evolve(
                 val_loss=last["val_loss"], val_metric=last["val_metric"], val_step=self.step
             )
+        test = self.history.test
+        if (test is None or int(test["step"]) != self.step) and _has_test_split(self.trainee):
+            test_loss, test_metric = self.trainee.evaluate("test")
+            self.history.test = {
+                "step": self.step,
+                "charged": self.ledger.charged,
+                "test_loss": float(test_loss),
+                "test_metric": float(test_metric),
+            }
 
     # ---- what the stepper runs, and what probes call ------------------------------------
 
@@ -395,3 +412,8 @@ class Session:
             val_metric=float(val_metric),
             wall_time=wall,
         )
+
+
+def _has_test_split(trainee: Trainee) -> bool:
+    """A trainee written before test splits (``evaluate(self)``, no ``split``) has none."""
+    return bool(inspect.signature(trainee.evaluate).parameters)

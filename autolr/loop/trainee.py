@@ -3,6 +3,10 @@
 A Trainee owns a model, its optimizer and a deterministic batch stream: ``batch(i)`` is a
 pure function of ``(seed, i)``, so a snapshot of the data stream is just the integer cursor.
 Tasks live in the top-level ``tasks`` package and are reached here by name, lazily.
+
+Data splits: ``evaluate("val")`` (the default) scores the validation data that training-time
+evaluations, tuning, targets and controllers see; ``evaluate("test")`` scores held-out test
+data, which the Session evaluates once, at the end of a run, for the report only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,29 @@ import torch
 
 from autolr.loop.direction import Direction
 from autolr.registry import Registry, check_known
+
+SPLITS = ("val", "test")
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is "val" or "test", else a ValueError naming it."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return split
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """How much data a task's validation and test metrics average over.
+
+    ``unit`` is "examples" for classifiers and "bytes" for language models (the bytes that
+    are predicted and scored), so the report can say where a validation set is tiny: with
+    ``val`` examples, one example moves an accuracy by ``1 / val``.
+    """
+
+    val: int
+    test: int
+    unit: str = "examples"
 
 
 @dataclass(frozen=True)
@@ -90,8 +117,19 @@ class Trainee(abc.ABC):
         """The scalar training loss on ``batch`` (forward only; the caller backpropagates)."""
 
     @abc.abstractmethod
-    def evaluate(self) -> tuple[float, float]:
-        """``(val_loss, val_metric)`` on held-out data; leaves the model in train mode."""
+    def evaluate(self, split: str = "val") -> tuple[float, float]:
+        """``(loss, metric)`` on the validation (``"val"``) or test (``"test"``) data;
+        leaves the model in train mode. Both are fixed sets, disjoint from training data."""
+
+    def split_sizes(self) -> SplitSizes | None:
+        """The sizes of the validation and test sets; None where there is no data split
+        (a synthetic objective) or the sizes are unknown (a user's trainee)."""
+        return None
+
+    def data_checksum(self) -> str | None:
+        """A SHA-256 (hex) of the task's data (train, val and test), so that a change in the
+        generated or loaded data is detected; None where a trainee does not say."""
+        return None
 
 
 # Packages declare their tasks under the ``autolr.tasks`` entry-point group (ours: the

@@ -228,6 +228,8 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
     if to_target is not None:
         idx = hist.evals["step"].index(to_target)
         time_to_target = hist.evals["wall_time"][idx]
+    test = hist.test or {}
+    sizes = session.trainee.split_sizes()
     return {
         "task": info.name,
         "controller": (cfg.controller or {"name": "fixed"})["name"],
@@ -238,6 +240,12 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         "budget_steps": ledger.budget,
         "final_val_metric": _num(state.val_metric),
         "final_val_loss": _num(state.val_loss),
+        "final_test_metric": _num(test.get("test_metric")),
+        "final_test_loss": _num(test.get("test_loss")),
+        "val_size": None if sizes is None else sizes.val,
+        "test_size": None if sizes is None else sizes.test,
+        "size_unit": None if sizes is None else sizes.unit,
+        "data_sha256": session.trainee.data_checksum(),
         "final_train_loss": _num(state.loss_mean),
         "best_val_metric": best,
         "steps_trained": ledger.kept,
