@@ -13,7 +13,7 @@ from autolr.bench.execute import execute
 from autolr.bench.report import terminal_console, write_report
 from autolr.bench.store import ResultsStore, error_reason, store_url
 from autolr.bench.suite import Cell, Suite
-from autolr.bench.targets import fix_targets
+from autolr.bench.targets import fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks
 from autolr.executor import make_executor
 from autolr.running.io import load_yaml_arg
@@ -101,7 +101,7 @@ def run_suite(
                 print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
             if any(m.label in redo for m in s.baselines):
                 # their tuning runs are redone: the targets they made are remade after them
-                results.forget_targets(s.name)
+                forget_targets(results, s.name)
         with _Progress(progress, results) as note:
             phases = [
                 ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),

@@ -6,8 +6,6 @@ Tables:
                                       owner, config, summary (JSON), timings
     curves       one row per run      the run's curves as float64 blobs (LR and loss per step,
                                       evaluations)
-    targets      one row per task     a suite's target per task, fixed from the tuning runs
-                                      (target, method, rule, made_from: the cell keys, created)
 
 A cell is claimed (status "running", owner host:pid) before it runs and written "done" with
 its curves in one transaction, so a killed process loses only the cells in flight, and a
@@ -89,20 +87,6 @@ curves_table = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     *(Column(name, LargeBinary) for name in CURVE_FIELDS),
-)
-
-# Added without a schema version bump: an older store gets this table when it is opened
-# (``_ensure_targets``), and nothing else changes.
-targets_table = Table(
-    "targets",
-    metadata,
-    Column("suite", String(200), primary_key=True),
-    Column("task", String(200), primary_key=True),
-    Column("target", Float),
-    Column("method", String(200)),
-    Column("rule", Text),
-    Column("made_from", Text),  # JSON list of the cells keys the target was computed from
-    Column("created", Float),
 )
 
 
@@ -225,8 +209,6 @@ class ResultsStore:
             raise ValueError(
                 f"{self.shown} has autolr schema {version!r}, this version reads {SCHEMA_VERSION!r}"
             )
-        if "targets" not in names:
-            self._ensure_targets()
 
     def _table_names(self) -> set[str]:
         try:
@@ -450,57 +432,6 @@ class ResultsStore:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    # ---- targets ----------------------------------------------------------------------
-
-    def _ensure_targets(self) -> None:
-        """Add the targets table to a store made before it existed (a concurrent opener may
-        add it first: then its "already exists" is no error)."""
-        try:
-            targets_table.create(self.engine, checkfirst=True)
-        except DatabaseError:
-            if "targets" not in self._table_names():
-                raise
-
-    def put_target(
-        self, suite: str, task: str, target: float, method: str, rule: str, made_from: list[str]
-    ) -> bool:
-        """Store a task's target once: True if this call stored it, False if the suite
-        already has one for the task (a rerun, or a concurrent writer first), which stays."""
-        row = {
-            "suite": suite,
-            "task": task,
-            "target": float(target),
-            "method": method,
-            "rule": rule,
-            "made_from": json.dumps(sorted(made_from)),
-            "created": time.time(),
-        }
-        try:
-            with self.engine.begin() as con:
-                con.execute(insert(targets_table).values(**row))
-        except IntegrityError:
-            return False
-        return True
-
-    def targets(self, suite: str) -> dict[str, dict[str, Any]]:
-        """``{task: row}`` of the suite's stored targets (``made_from`` as a list of keys)."""
-        query = select(targets_table).where(targets_table.c.suite == suite)
-        with self.engine.connect() as con:
-            rows = [dict(r._mapping) for r in con.execute(query)]
-        for r in rows:
-            r["made_from"] = json.loads(r["made_from"])
-        return {r["task"]: r for r in rows}
-
-    def forget_targets(self, suite: str, task: str | None = None) -> int:
-        """Delete the suite's targets (or one task's): their tuning runs are being redone, or
-        are gone. Returns how many rows went."""
-        query = targets_table.delete().where(targets_table.c.suite == suite)
-        if task is not None:
-            query = query.where(targets_table.c.task == task)
-        with self.engine.begin() as con:
-            gone = con.execute(query)
-        return int(gone.rowcount)
 
 
 def _refuse_foreign(shown: str, names: set[str]) -> None:

@@ -14,7 +14,7 @@ from autolr.bench.analysis import analyse, final_of
 from autolr.bench.report import compute_table, summary_table, task_table, write_report
 from autolr.bench.stats import performance_ratios
 from autolr.bench.suite import Suite
-from autolr.bench.targets import RULE, choose_targets, fix_targets
+from autolr.bench.targets import RULE, choose_targets, fix_targets, put_target, read_targets
 from autolr.bench.views import compute_inclusive, profiles, replay_comparisons
 from autolr.running.config import ConfigError
 
@@ -101,7 +101,7 @@ def test_target_is_fixed_from_the_tuning_runs_and_evaluation_cannot_move_it(stor
     # stored once the tuning phase is complete, with how it was made
     fixed = fix_targets(store, "s", {"t": list(keys.values())})
     assert fixed["t"].stored and fixed["t"].target == 0.84
-    row = store.targets("s")["t"]
+    row = read_targets(store, "s")["t"]
     assert (row["method"], row["rule"]) == ("b", RULE) and row["created"] > 0
     # evaluation runs: b's seeds end at 0.80 and 0.95; the old rule (worst evaluation seed
     # of the best evaluation mean) would have made the target 0.80
@@ -121,7 +121,7 @@ def test_target_is_fixed_from_the_tuning_runs_and_evaluation_cannot_move_it(stor
     (again,) = analyse(store, "s")
     assert again.target == 0.84 and again.rows["b"].finals == [0.80, 0.10]
     # a rerun reuses the stored target; a tuning run not yet done stores nothing
-    assert not store.put_target("s", "t", 0.5, "a", RULE, [])
+    assert not put_target(store, "s", "t", 0.5, "a", RULE, [])
     assert fix_targets(store, "s", {"t": ["missing"], "u": ["missing"]}).keys() == {"t"}
 
 
@@ -137,7 +137,7 @@ def test_incomplete_tuning_stores_no_target_and_redone_runs_remake_it(store):
     # its stored target was made from deleted runs: remade from what is left, a at its
     # tuned peak 0.2 (finals 0.84, 0.86): 0.84
     assert (remade["t"].method, remade["t"].target) == ("a", 0.84)
-    assert store.targets("s")["t"]["method"] == "a"
+    assert read_targets(store, "s")["t"]["method"] == "a"
 
 
 def test_report_columns_rollbacks_lost_diverged_collapsed_and_finite_seeds(store, tmp_path):
