@@ -1,15 +1,17 @@
 """The numbers of a benchmark report, computed from the results store alone.
 
-Per task: the best tuned baseline, the target (the final metric every evaluation seed of that
-baseline reaches), and per method its finals, steps and time to target, wall time and probes;
-across tasks: performance ratios; per adaptive controller: its closed loop against its
-open-loop replay. ``autolr.bench.report`` renders these; nothing here formats text.
+Per task: the target and the best tuned baseline it comes from (``autolr.bench.targets``:
+fixed from the tuning runs), and per method its finals (test, with validation beside it),
+steps and time to target, wall time, probes, rollbacks, divergences and collapses.
+``autolr.bench.views`` adds what spans methods or tasks (profiles, the replay ablation, the
+compute-inclusive view); ``autolr.bench.report`` renders them; nothing here formats text.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,35 +19,75 @@ import numpy as np
 
 from autolr.bench import stats
 from autolr.bench.store import ResultsStore
-from autolr.bench.tuning import choose_peaks, final_metric
+from autolr.bench.targets import Target, targets_for
+from autolr.bench.tuning import choose_peaks
 from autolr.loop.direction import Direction
+
+# A run collapsed: its final validation metric fell short of the method's median final on
+# the task by more than this fraction of the median run's progress from step 0 (the
+# median over seeds of the step-0 evaluation). Progress, not the metric's scale, so one
+# margin serves accuracy and losses alike. Non-finite finals are divergences, not collapses.
+COLLAPSE_MARGIN = 0.5
+
+
+def final_of(summary: Mapping[str, Any], what: str = "metric", split: str = "test") -> float:
+    """A run's final ``what`` ("metric" or "loss") on ``split`` ("test" or "val"); NaN when
+    not finite. The test value of a run made before tasks had a test split (no
+    ``final_test_*`` key) is its validation value.
+
+    The one place that falls back from test to validation: a summary that has the test key
+    with a null value (a non-finite test metric) stays NaN, it does not borrow validation.
+    """
+    key = f"final_{split}_{what}"
+    if key not in summary:
+        key = f"final_val_{what}"
+    value = summary.get(key)
+    return float(value) if value is not None and math.isfinite(value) else math.nan
+
+
+def has_test(summary: Mapping[str, Any]) -> bool:
+    return "final_test_metric" in summary
 
 
 @dataclass
 class Row:
-    """One method on one task, over its evaluation seeds."""
+    """One method on one task, over its evaluation seeds (lists are per seed)."""
 
     method: str
     track: str
-    finals: list[float]
-    steps: list[float]  # charged steps to target, per seed (inf: never)
-    times: list[float]  # wall seconds to target, per seed
-    walls: list[float]
-    probes: list[float]
-    diverged: int
-    curves: list[dict[str, np.ndarray]]
-    seeds: list[int]
+    finals: list[float] = field(default_factory=list)  # test (else validation): final_of
+    val_finals: list[float] = field(default_factory=list)
+    steps: list[float] = field(default_factory=list)  # charged steps to target (inf: never)
+    times: list[float] = field(default_factory=list)  # wall seconds to target
+    walls: list[float] = field(default_factory=list)
+    probes: list[float] = field(default_factory=list)
+    rollbacks: list[float] = field(default_factory=list)
+    lost: list[float] = field(default_factory=list)  # steps lost to rollbacks
+    starts: list[float] = field(default_factory=list)  # step-0 validation metric (NaN: none)
+    diverged: int = 0
+    curves: list[dict[str, np.ndarray]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
     peak: float | None = None
     failed: int = 0  # this method's failed cells on the task (tuning runs included)
+    collapsed: int | None = None  # None: not judged (no step-0 evaluation, or no progress)
 
     @property
     def finished(self) -> bool:
         """False for a method whose every cell failed: it has no numbers to report."""
-        return bool(self.finals)
+        return bool(self.seeds)
+
+    @property
+    def n_finite(self) -> int:
+        """Seeds whose final metric is finite: what ``mean_ci`` averages."""
+        return sum(math.isfinite(f) for f in self.finals)
 
     @property
     def mean_ci(self) -> tuple[float, float]:
         return stats.mean_ci(self.finals)
+
+    @property
+    def val_mean_ci(self) -> tuple[float, float]:
+        return stats.mean_ci(self.val_finals)
 
     @property
     def median_steps(self) -> float:
@@ -58,8 +100,9 @@ class Row:
 
 @dataclass
 class TaskReport:
-    """One task. Without a finished tuned baseline there is no target (``best_baseline``
-    None, ``target`` NaN): the rows keep their finals, and steps to target are NaN."""
+    """One task. Without a target (no tuned baseline finished its tuning runs with a finite
+    metric) ``best_baseline`` is None and ``target`` NaN: the rows keep their finals, and
+    steps to target are NaN."""
 
     task: str
     metric: str
@@ -70,6 +113,12 @@ class TaskReport:
     tuning_steps: int = 0
     tuning_wall: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)  # ResultsStore.failed_cells
+    made: Target | None = None  # how the target was made
+    tuning_by_method: dict[str, int] = field(default_factory=dict)  # charged tuning steps
+    not_applicable: list[tuple[str, str]] = field(default_factory=list)  # (method, track)
+    has_test: bool = False  # finals are test metrics (else validation: older runs)
+    val_size: int | None = None
+    test_size: int | None = None
 
     @property
     def direction(self) -> Direction:
@@ -81,25 +130,10 @@ class TaskReport:
 
     def speedup(self, method: str) -> float:
         row = self.rows[method]
-        if self.best_baseline is None or not row.finished:
+        best = self.rows.get(self.best_baseline or "")
+        if best is None or not (row.finished and best.finished):
             return math.nan
-        return stats.speedup(self.rows[self.best_baseline].median_steps, row.median_steps)
-
-
-@dataclass(frozen=True)
-class ReplayComparison:
-    """An adaptive controller's closed loop against its open-loop replay, seed by seed.
-
-    ``advantage`` is the mean over paired seeds of ``sign · (closed − replay)`` (positive:
-    reacting helped); ``wins`` counts seeds where the closed loop is strictly better.
-    """
-
-    task: str
-    closed: Row
-    replay: Row
-    advantage: float
-    wins: int
-    pairs: int
+        return stats.speedup(best.median_steps, row.median_steps)
 
 
 # a failed cell's track, as the row it belongs to (a baseline's tuning runs: its "eval" row)
@@ -112,12 +146,14 @@ def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
     if not cells and not failures:
         raise ValueError(f"the results store holds no finished runs of suite {suite!r}")
     peaks = choose_peaks(cells)
+    targets = targets_for(store, suite, cells)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     failed_by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in cells:
         by_task[c["task"]].append(c)
     for c in failures:
         failed_by_task[c["task"]].append(c)
+    tracks = {c["method"]: ROW_TRACK.get(c["track"], c["track"]) for c in cells + failures}
     reports = []
     # every task with a run, finished or failed: a report is never silently short of one
     for task in sorted(set(by_task) | set(failed_by_task)):
@@ -132,21 +168,11 @@ def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
         for c in runs:
             if c["track"] != "tune":
                 groups[(c["method"], c["track"])].append(c)
-        baselines = {m: g for (m, t), g in groups.items() if t == "eval"}
-        best: str | None = None
-        target = math.nan
-        if baselines:
-            best = max(
-                baselines,
-                key=lambda m: (
-                    direction.sign
-                    * np.mean([final_metric(c["summary"], direction) for c in baselines[m]])
-                ),
-            )
-            # the level every evaluation seed of the best tuned baseline reaches by its end
-            finals = [final_metric(c["summary"], direction) for c in baselines[best]]
-            target = float(direction.worst_of(finals))
-        rep = TaskReport(task, metric, mode, target, best, failures=failed)
+        made = targets.get(task)
+        target = made.target if made else math.nan
+        rep = TaskReport(
+            task, metric, mode, target, made.method if made else None, failures=failed, made=made
+        )
         for (method, track), group in sorted(groups.items()):
             rep.rows[method] = _row(
                 store, method, track, group, target, direction, peaks.get((task, method))
@@ -154,11 +180,24 @@ def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
         for c in failed:
             if c["method"] not in rep.rows:
                 track = ROW_TRACK.get(c["track"], c["track"])
-                rep.rows[c["method"]] = Row(c["method"], track, [], [], [], [], [], 0, [], [])
+                rep.rows[c["method"]] = Row(c["method"], track)
             rep.rows[c["method"]].failed += 1
-        tune = [c["summary"] for c in runs if c["track"] == "tune"]
-        rep.tuning_steps = int(sum(s["steps_charged"] for s in tune))
-        rep.tuning_wall = float(sum(s["wall_time_s"] for s in tune))
+        ran = {m.removesuffix("-replay") for m in rep.rows} | {c["method"] for c in runs}
+        # a method of the suite with no run here (inverse_sqrt on a vision task) is not
+        # applicable: shown as N/A, and not counted in this task's profile denominator
+        rep.not_applicable = sorted(
+            (m, t) for m, t in tracks.items() if m.removesuffix("-replay") not in ran
+        )
+        tune = [c for c in runs if c["track"] == "tune"]
+        for c in tune:
+            m = c["method"]
+            rep.tuning_by_method[m] = rep.tuning_by_method.get(m, 0) + c["summary"]["steps_charged"]
+        rep.tuning_steps = int(sum(rep.tuning_by_method.values()))
+        rep.tuning_wall = float(sum(c["summary"]["wall_time_s"] for c in tune))
+        summaries = [c["summary"] for c in runs if c["track"] != "tune"]
+        rep.has_test = any(has_test(s) for s in summaries)
+        rep.val_size = next((s["val_size"] for s in summaries if s.get("val_size")), None)
+        rep.test_size = next((s["test_size"] for s in summaries if s.get("test_size")), None)
         reports.append(rep)
     return reports
 
@@ -172,11 +211,13 @@ def _row(
     direction: Direction,
     peak: float | None,
 ) -> Row:
-    row = Row(method, track, [], [], [], [], [], 0, [], [], peak)
+    row = Row(method, track, peak=peak)
     for c in sorted(group, key=lambda c: c["seed"]):
         s, cv = c["summary"], store.curves(c["key"])
-        row.finals.append(final_metric(s, direction))
-        if math.isnan(target):  # no tuned baseline finished: no target to reach
+        row.finals.append(final_of(s))
+        val = final_of(s, split="val")
+        row.val_finals.append(val)
+        if math.isnan(target):  # no target (no tuned baseline finished): nothing to reach
             row.steps.append(math.nan)
             row.times.append(math.nan)
         else:
@@ -188,40 +229,28 @@ def _row(
             )
         row.walls.append(s["wall_time_s"])
         row.probes.append(s["steps_probed"])
-        row.diverged += int(s["rollbacks"] > 0)
+        row.rollbacks.append(s["rollbacks"])
+        row.lost.append(s.get("steps_lost", 0))
+        at0 = cv["eval_step"].size and cv["eval_step"][0] == 0
+        row.starts.append(float(cv["eval_metric"][0]) if at0 else math.nan)
+        # a run made before summaries said it: diverged if its final is not finite
+        row.diverged += int(s.get("diverged", not math.isfinite(val)))
         row.curves.append(cv)
         row.seeds.append(int(c["seed"]))
+    row.collapsed = collapsed(row.val_finals, row.starts, direction)
     return row
 
 
-def profiles(reports: list[TaskReport]) -> dict[str, dict[str, float]]:
-    """Performance ratios ``r[method][task]`` of the median charged steps to target."""
-    times: dict[str, dict[str, float]] = defaultdict(dict)
-    for rep in reports:
-        if not rep.has_target:
-            continue
-        for r in rep.rows.values():
-            if r.track != "replay" and r.finished:
-                times[r.method][rep.task] = r.median_steps
-    return stats.performance_ratios(times)
-
-
-def replay_comparisons(reports: list[TaskReport]) -> list[ReplayComparison]:
-    """Each self-tuning controller that has a replay, paired with it on the same seeds."""
-    out = []
-    for rep in reports:
-        sign = rep.direction.sign
-        for r in rep.rows.values():
-            replay = rep.rows.get(f"{r.method}-replay")
-            if r.track != "self" or replay is None or not (r.finished and replay.finished):
-                continue
-            closed = dict(zip(r.seeds, r.finals, strict=True))
-            pairs = [
-                (closed[s], f)
-                for s, f in zip(replay.seeds, replay.finals, strict=True)
-                if s in closed
-            ]
-            wins = sum(sign * (a - b) > 0 for a, b in pairs)
-            diff = sign * float(np.mean([a - b for a, b in pairs])) if pairs else math.nan
-            out.append(ReplayComparison(rep.task, r, replay, float(diff), int(wins), len(pairs)))
-    return out
+def collapsed(finals: list[float], starts: list[float], direction: Direction) -> int | None:
+    """How many finite ``finals`` fall short of their median by more than ``COLLAPSE_MARGIN``
+    of the median's progress from step 0 (median of finite ``starts``); None when that
+    progress is unknown or not positive (nothing to collapse from)."""
+    f = [v for v in finals if math.isfinite(v)]
+    s = [v for v in starts if math.isfinite(v)]
+    if not f or not s:
+        return None
+    median = float(np.median(f))
+    progress = direction.sign * (median - float(np.median(s)))
+    if progress <= 0:
+        return None
+    return sum(direction.sign * (median - v) > COLLAPSE_MARGIN * progress for v in f)

@@ -13,6 +13,7 @@ from autolr.bench.execute import execute
 from autolr.bench.report import terminal_console, write_report
 from autolr.bench.store import ResultsStore, error_reason, store_url
 from autolr.bench.suite import Cell, Suite
+from autolr.bench.targets import fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks
 from autolr.executor import make_executor
 from autolr.running.io import load_yaml_arg
@@ -98,6 +99,9 @@ def run_suite(
             gone = results.forget(s.name, redo)
             if progress:
                 print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
+            if any(m.label in redo for m in s.baselines):
+                # their tuning runs are redone: the targets they made are remade after them
+                forget_targets(results, s.name)
         with _Progress(progress, results) as note:
             phases = [
                 ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),
@@ -110,11 +114,21 @@ def run_suite(
                 note.phase(name, len(cells))
                 keys = set(execute(results, cells, workers, note, runner))
                 failed += [c for c in cells if c.key in keys]
+                if name == phases[0][0]:  # tuning is over: fix the targets before evaluation
+                    fix_targets(results, s.name, tune_keys(s))
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(results, s.name, out_dir, console=True, plain=plain)
         return BenchOutcome(report, failed)
     finally:
         results.close()
+
+
+def tune_keys(s: Suite) -> dict[str, list[str]]:
+    """The keys of every tuning run the suite plans, per task."""
+    keys: dict[str, list[str]] = defaultdict(list)
+    for c in s.tune_cells():
+        keys[c.task].append(c.key)
+    return dict(keys)
 
 
 def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:

@@ -11,7 +11,6 @@ from scipy import stats as sps
 from autolr.loop.history import steps_to_target
 
 __all__ = [
-    "geometric_mean",
     "mean_ci",
     "median_time",
     "performance_ratios",
@@ -23,7 +22,9 @@ __all__ = [
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Mean and the half-width of its ``level`` confidence interval (Student t).
+    """Mean and the half-width of its ``level`` confidence interval (Student t), over the
+    finite values (a diverged run's NaN or inf is left out: report how many, as the report's
+    seeds column does). For paired samples, pass the per-pair differences.
 
     half = t_{(1+level)/2, n-1} * s / sqrt(n), with s the sample standard deviation (ddof=1);
     NaN half-width for a single value.
@@ -55,18 +56,18 @@ def speedup(baseline_time: float, time: float) -> float:
 def performance_ratios(times: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """r[s][w] = t[s][w] / min_s' t[s'][w] (AlgoPerf); inf where a method never reached it.
 
-    ``times[method][task]``; a task no method reached gives r = inf for all.
+    ``times[method][task]`` holds the tasks each method ran on; a task missing from a
+    method's times is not applicable to it and is missing from its ratios too (not scored
+    inf). A task no method reached gives r = inf for all that ran on it.
     """
     tasks = sorted({w for per in times.values() for w in per})
-    best = {w: min((times[s].get(w, math.inf) for s in times), default=math.inf) for w in tasks}
+    best = {w: min((per[w] for per in times.values() if w in per), default=math.inf) for w in tasks}
     return {
         s: {
-            w: (times[s].get(w, math.inf) / best[w])
-            if math.isfinite(best[w]) and math.isfinite(times[s].get(w, math.inf))
-            else math.inf
-            for w in tasks
+            w: t / best[w] if math.isfinite(best[w]) and math.isfinite(t) else math.inf
+            for w, t in sorted(per.items())
         }
-        for s in times
+        for s, per in times.items()
     }
 
 
@@ -86,9 +87,3 @@ def profile_score(ratios: Mapping[str, float], r_max: float = 4.0) -> float:
     if r.size == 0:
         return math.nan
     return float(np.mean(np.maximum(0.0, r_max - np.maximum(r, 1.0)) / (r_max - 1.0)))
-
-
-def geometric_mean(values: Sequence[float]) -> float:
-    """Geometric mean of the finite, positive values (NaN if none)."""
-    x = np.asarray([v for v in values if math.isfinite(v) and v > 0], dtype=np.float64)
-    return float(np.exp(np.log(x).mean())) if x.size else math.nan

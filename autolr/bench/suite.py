@@ -16,6 +16,7 @@ A suite file::
     controllers:               # self-tuning track: no per-task tuning
       - {name: plateau}
     replay: true               # open-loop replay of each adaptive controller's LR trace
+    rescue: false              # on divergence, roll back and cap the LR (default: end the run)
 
 Every entry may carry a ``label`` (default: its name) and ``kinds`` (task kinds it runs on).
 """
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from autolr.bench.checking import check_run_keys, check_suite, check_task_params, reworded
 from autolr.checks import Int, Range
@@ -80,6 +81,8 @@ class SuiteConfig(BaseModel):
     )
     controllers: list[dict[str, Any]] = Field(default_factory=list)
     replay: bool = True
+    # passed to every run; strict, so that "yes" or 1 is refused rather than read as true
+    rescue: StrictBool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,8 @@ class Suite:
         run = dict(task.run)
         if budget is not None:
             run["budget_steps"] = budget
+        if self.cfg.rescue:  # only when set: the cell keys of suites without it stay as they were
+            run["rescue"] = True
         return {"task": task.spec, "controller": controller, "seed": seed, **run}
 
     def baseline_schedule(self, task: TaskEntry, method: Method, peak: float) -> dict[str, Any]:

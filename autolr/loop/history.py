@@ -61,10 +61,13 @@ class History:
         return {c: self.evals[c][-1] for c in EVAL_COLUMNS}
 
     def steps_to_target(
-        self, target: float, direction: Direction | str, column: str = "step"
+        self, target: float, direction: Direction | str, column: str = "step", held: bool = True
     ) -> int | None:
-        """The first evaluation's ``column`` value whose metric reaches ``target``, else None."""
-        found = steps_to_target(self.evals[column], self.evals["val_metric"], target, direction)
+        """``column`` at the evaluation where the metric reaches ``target`` (and, ``held``,
+        keeps it at the next evaluation), else None; see ``steps_to_target``."""
+        found = steps_to_target(
+            self.evals[column], self.evals["val_metric"], target, direction, held=held
+        )
         return int(found) if math.isfinite(found) else None
 
     def state_dict(self) -> dict[str, Any]:
@@ -82,14 +85,29 @@ class History:
 
 
 def steps_to_target(
-    steps: Sequence[float], metrics: Sequence[float], target: float, direction: Direction | str
+    steps: Sequence[float],
+    metrics: Sequence[float],
+    target: float,
+    direction: Direction | str,
+    *,
+    held: bool = True,
 ) -> float:
     """The first ``steps[i]`` whose ``metrics[i]`` reaches ``target``; +inf if none does.
+
+    ``held`` (the benchmark's rule): the target must be held, not touched. Evaluation i
+    counts only if the next evaluation (i + 1) reaches the target too; the last evaluation
+    has no next one and counts on its own. So a run that touches the target by a lucky
+    evaluation and loses it again is not credited with that step; it is credited at the
+    first evaluation from which it reaches the target twice in a row (or at the end).
+    ``held=False`` is the first touch.
 
     A non-finite metric (NaN, or an overflowed loss) never counts as reaching the target.
     """
     d = Direction.of(direction)
-    for step, value in zip(steps, metrics, strict=True):
-        if math.isfinite(value) and d.reached(value, target):
+    hit = [math.isfinite(v) and bool(d.reached(v, target)) for v in metrics]
+    if len(hit) != len(steps):
+        raise ValueError(f"{len(steps)} steps but {len(metrics)} metrics")
+    for i, step in enumerate(steps):
+        if hit[i] and (not held or i + 1 == len(hit) or hit[i + 1]):
             return float(step)
     return math.inf

@@ -99,7 +99,7 @@ def test_a_task_whose_only_baseline_failed_is_still_reported(tmp_path, capsys):
     assert "## toy" in text and "no target: no tuned baseline finished" in text
     assert f"| constant | tuned | 0 (+{len(keys)} failed) | failed |" in text
     assert "| plateau | self-tuning | 2 |" in text  # the controller keeps its numbers
-    assert "| constant | failed | failed | 0/1 |" in text  # and across tasks
+    assert "| constant | failed | 0/0 | 0 |" in text  # and across tasks (no target: 0/0)
     assert text.count("ValueError: bad more") == len(keys)
     printed = capsys.readouterr().out
     assert f"failed cells: {len(keys)}" in printed and "| toy | constant | tune |" in printed

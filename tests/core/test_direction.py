@@ -55,3 +55,21 @@ def test_one_steps_to_target_for_runs_and_benchmarks():
     assert h.steps_to_target(1.5, MIN) == 50
     assert h.steps_to_target(1.5, MIN, "charged") == 80
     assert h.steps_to_target(1.0, MIN) is None
+
+
+def test_steps_to_target_needs_the_target_held_at_the_next_evaluation():
+    steps = [0, 100, 200, 300, 400]
+    # touched at 100, lost at 200, reached at 300 and held at 400: credited at 300
+    acc = [0.1, 0.92, 0.85, 0.91, 0.93]
+    assert steps_to_target(steps, acc, 0.9, MAX) == 300.0
+    assert steps_to_target(steps, acc, 0.9, MAX, held=False) == 100.0
+    # the last evaluation has no next one: reaching the target there counts
+    assert steps_to_target(steps, [0.1, 0.95, 0.5, 0.6, 0.91], 0.9, MAX) == 400.0
+    # a NaN at the next evaluation loses it; minimisation alike
+    assert steps_to_target(steps, [3.0, 1.4, math.nan, 1.2, 1.1], 1.5, MIN) == 300.0
+    assert steps_to_target(steps, [3.0, 1.4, 1.6, 1.7, 1.8], 1.5, MIN) == math.inf
+    assert steps_to_target([], [], 1.5, MIN) == math.inf
+    h = History()
+    for step, charged, metric in ((0, 0, 3.0), (50, 80, 1.4), (100, 150, 1.6), (150, 200, 1.2)):
+        h.add_eval(step=step, charged=charged, val_loss=metric, val_metric=metric, wall_time=0.0)
+    assert h.steps_to_target(1.5, MIN) == 150 and h.steps_to_target(1.5, MIN, held=False) == 50
