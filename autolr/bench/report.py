@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autolr.bench import stats
+from autolr.bench import provenance_notes, stats
 from autolr.bench.analysis import Row, TaskReport, analyse, profiles, replay_comparisons
 from autolr.bench.store import ResultsStore
 from autolr.running.io import atomic_path
@@ -164,6 +164,7 @@ def write_report(
     from autolr.bench.figures import plot_profiles, plot_task_curves
 
     reports = analyse(store, suite)
+    mixed = provenance_notes.mixed_provenance(store, suite)
     parts = [
         f"# autolr bench: {suite}\n",
         "Every step a run spends (probes, range tests, rollbacks) is charged. Baselines "
@@ -187,6 +188,8 @@ def write_report(
             f"{rep.tuning_wall:.1f} s.\n",
             markdown_table(*task_table(rep)) + "\n",
         ]
+        if rep.task in mixed:
+            parts.append(provenance_notes.note(mixed[rep.task]))
         if img is not None:
             parts.append(f"![{rep.task} curves]({img.name})\n")
     prof = plot_profiles(profiles(reports), out_dir / "profiles.png", R_MAX)
@@ -220,6 +223,7 @@ def write_report(
         tmp.write_text("\n".join(parts))
     if console:
         print_tables(reports, plain)
+        provenance_notes.warn(mixed)
     return path
 
 
