@@ -3,7 +3,8 @@
 Tables:
     autolr_meta  (key, value)         marks the database as ours, with the schema version
     cells        one row per run      key, suite, task, method, track, seed, peak_lr, status,
-                                      owner, config, summary (JSON), timings
+                                      owner, config, summary (JSON), timings,
+                                      provenance (JSON: versions, commit, CPU, threads)
     curves       one row per run      the run's curves as float64 blobs (LR and loss per step,
                                       evaluations)
 
