@@ -13,6 +13,7 @@ from autolr.bench.claims import CellQueue, Progress
 from autolr.bench.store import ResultsStore
 from autolr.bench.suite import Cell
 from autolr.executor import Executor, make_executor
+from autolr.provenance import provenance
 
 
 def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -24,6 +25,8 @@ def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarr
     session = build_session(cfg)
     session.run()
     summary = summarize(session, cfg)
+    # the run's versions, commit, CPU and threads, read now, under the run's thread count
+    summary.setdefault("provenance", provenance())
     h = session.history
     curves = {
         "lr": h.step_array("lr"),

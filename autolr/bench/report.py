@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autolr.bench import stats
+from autolr.bench import provenance_notes, stats
 from autolr.bench.analysis import COLLAPSE_MARGIN, Row, TaskReport, analyse
 from autolr.bench.store import ResultsStore
 from autolr.bench.views import compute_inclusive, profiles, replay_comparisons
@@ -216,6 +216,7 @@ def write_report(
     from autolr.bench.figures import plot_profiles, plot_task_curves
 
     reports = analyse(store, suite)
+    mixed = provenance_notes.mixed_provenance(store, suite)
     parts = [f"# autolr bench: {suite}\n", INTRO]
     for rep in reports:
         img = plot_task_curves(rep, out_dir)
@@ -225,6 +226,8 @@ def write_report(
             f"Tuning cost: {rep.tuning_steps} steps, {rep.tuning_wall:.1f} s.{_sizes(rep)}\n",
             markdown_table(*task_table(rep)) + "\n",
         ]
+        if rep.task in mixed:
+            parts.append(provenance_notes.note(mixed[rep.task]))
         if img is not None:
             parts.append(f"![{rep.task} curves]({img.name})\n")
     prof = plot_profiles(profiles(reports), out_dir / "profiles.png", R_MAX)
@@ -269,6 +272,7 @@ def write_report(
         tmp.write_text("\n".join(parts))
     if console:
         print_tables(reports, plain)
+        provenance_notes.warn(mixed)
     return path
 
 

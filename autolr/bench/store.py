@@ -3,7 +3,8 @@
 Tables:
     autolr_meta  (key, value)         marks the database as ours, with the schema version
     cells        one row per run      key, suite, task, method, track, seed, peak_lr, status,
-                                      owner, config, summary (JSON), timings
+                                      owner, config, summary (JSON), timings,
+                                      provenance (JSON: versions, commit, CPU, threads)
     curves       one row per run      the run's curves as float64 blobs (LR and loss per step,
                                       evaluations)
 
@@ -40,6 +41,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import URL, Engine, make_url
@@ -49,6 +51,8 @@ from autolr.dburl import POSTGRES_HINT, engine_url, is_postgres, mask_url, scrub
 from autolr.liveness import alive
 
 SCHEMA_VERSION = "1"
+# columns of ``cells`` added after schema 1 was released: nullable TEXT, added on open
+ADDED = ("provenance",)
 CURVE_FIELDS = (
     "lr",
     "train_loss",
@@ -81,6 +85,9 @@ cells_table = Table(
     Column("error", Text, nullable=True),
     Column("started", Float),
     Column("finished", Float, nullable=True),
+    # where the run's numbers came from (autolr.provenance, JSON): versions, commit, CPU,
+    # threads. Added after schema 1 was released: ``_add_columns`` adds it to older stores
+    Column("provenance", Text, nullable=True),
 )
 curves_table = Table(
     "curves",
@@ -209,6 +216,31 @@ class ResultsStore:
             raise ValueError(
                 f"{self.shown} has autolr schema {version!r}, this version reads {SCHEMA_VERSION!r}"
             )
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Add the nullable columns that schema 1 gained after its release (``ADDED``) to a
+        store made before them; their rows stay NULL (not recorded). The schema version stays
+        1: older autolr selects its own columns by name and ignores these, so both read and
+        write the store. Safe when several processes open an old store at once."""
+        have = self._columns("cells")
+        for name in ADDED:
+            if name in have:
+                continue
+            try:
+                with self.engine.begin() as con:
+                    con.execute(text(f"ALTER TABLE cells ADD COLUMN {name} TEXT"))
+            except DatabaseError as err:
+                if name not in self._columns("cells"):  # not a concurrent opener's doing
+                    raise ValueError(
+                        f"cannot add column {name!r} to results store {self.shown} "
+                        f"(written by an older autolr): {scrub(str(err), self.url)}"
+                    ) from None
+
+    def _columns(self, table: str) -> set[str]:
+        """The table's column names, as the database has them (an empty SELECT's keys)."""
+        with self.engine.connect() as con:
+            return set(con.execute(text(f"SELECT * FROM {table} WHERE 1 = 0")).keys())
 
     def _table_names(self) -> set[str]:
         try:
@@ -354,7 +386,12 @@ class ResultsStore:
             mine = con.execute(
                 update(cells_table)
                 .where(c.key == key, c.status == "running", c.owner == (owner or owner_id()))
-                .values(status="done", summary=json.dumps(summary), finished=time.time())
+                .values(
+                    status="done",
+                    summary=json.dumps(summary),
+                    finished=time.time(),
+                    provenance=_provenance_json(summary),
+                )
             )
             if mine.rowcount != 1:
                 return False
@@ -399,6 +436,7 @@ class ResultsStore:
         for r in rows:
             r["config"] = json.loads(r["config"])
             r["summary"] = json.loads(r["summary"])
+            r["provenance"] = json.loads(r["provenance"]) if r["provenance"] else None
         return rows
 
     def error(self, key: str) -> str | None:
@@ -432,6 +470,13 @@ class ResultsStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _provenance_json(summary: dict[str, Any]) -> str | None:
+    """The run's provenance (``summary["provenance"]``), also in a column of its own so that
+    a query can select runs by version, commit or machine without parsing summaries."""
+    prov = summary.get("provenance")
+    return None if prov is None else json.dumps(prov, sort_keys=True)
 
 
 def _refuse_foreign(shown: str, names: set[str]) -> None:

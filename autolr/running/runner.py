@@ -20,6 +20,7 @@ from autolr.loop.history import History
 from autolr.loop.plain import check_plain
 from autolr.loop.session import Session
 from autolr.loop.trainee import TaskInfo, make_task
+from autolr.provenance import provenance
 from autolr.running.config import RunConfig, apply_overrides, validate
 from autolr.running.io import atomic_path, load_plain, load_yaml_arg
 from autolr.running.outdir import CHECKPOINT, CONFIG, check_out, clear_out
@@ -260,6 +261,7 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         "charged_steps_to_target": hist.steps_to_target(info.target, info.direction, "charged"),
         "time_to_target_s": time_to_target,
         "controller_stats": session.controller.stats(),
+        "provenance": provenance(),  # versions, commit, CPU, threads: autolr.provenance
     }
 
 
