@@ -34,7 +34,7 @@ import torch
 
 from autolr.bench import ResultsStore, bench
 from autolr.bench.stats import mean_ci, steps_to_target
-from autolr.bench.store import store_url
+from autolr.bench.store_location import store_url
 from autolr.bench.tuning import final_metric
 from autolr.loop.trainee import task_info
 

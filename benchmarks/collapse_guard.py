@@ -22,7 +22,7 @@ import numpy as np
 
 from autolr.bench import ResultsStore, bench
 from autolr.bench.stats import mean_ci
-from autolr.bench.store import store_url
+from autolr.bench.store_location import store_url
 from autolr.bench.tuning import final_metric
 from autolr.loop.direction import Direction
 

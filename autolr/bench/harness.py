@@ -11,7 +11,8 @@ from typing import Any
 
 from autolr.bench.execute import execute
 from autolr.bench.report import terminal_console, write_report
-from autolr.bench.store import ResultsStore, error_reason, store_url
+from autolr.bench.store import ResultsStore, error_reason
+from autolr.bench.store_location import store_url
 from autolr.bench.suite import Cell, Suite
 from autolr.bench.targets import fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks

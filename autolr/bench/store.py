@@ -19,10 +19,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import Iterable
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +42,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
+from autolr.bench.store_location import check_sqlite_file, refuse_foreign, sqlite_pragmas
 from autolr.dburl import POSTGRES_HINT, engine_url, is_postgres, mask_url, scrub
 from autolr.liveness import alive
 
@@ -101,55 +100,6 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
-
-
-def store_url(store: str | None, out_dir: Path) -> str:
-    """The SQLAlchemy URL of ``--store`` (default ``out_dir/results.db``).
-
-    A value that looks like a typo is refused before anything is created: a bare path must
-    be an existing file or end in a SQLite suffix, and a new SQLite file's folder must exist
-    already or be ``out_dir`` (which the bench creates anyway)."""
-    if store is None:
-        return f"sqlite:///{out_dir / 'results.db'}"
-    if "://" in store:
-        try:
-            url = make_url(store)
-        except ArgumentError:
-            raise ValueError(f"--store {mask_url(store)!r} is not a database URL") from None
-        if url.get_backend_name() == "sqlite" and url.database and not _special_sqlite(url):
-            _check_store_path(store, Path(url.database), out_dir)
-        return store
-    path = Path(store)  # a bare path means a SQLite file
-    if not path.exists() and path.suffix.lower() not in SQLITE_SUFFIXES:
-        # FileNotFoundError: also what a reader (``autolr report``) of a missing file gets
-        raise FileNotFoundError(
-            f"--store {store!r}: no results database at {path}; a new store must be a "
-            f"database URL (dialect://...) or a SQLite file ending in {', '.join(SQLITE_SUFFIXES)}"
-        )
-    _check_store_path(store, path, out_dir)
-    return f"sqlite:///{path}"
-
-
-def _special_sqlite(url: URL) -> bool:
-    """In-memory databases and ``file:`` URIs are SQLite's business, not a path to check."""
-    db = url.database or ""
-    return db == ":memory:" or db.startswith("file:") or "uri" in url.query
-
-
-def _check_store_path(store: str, path: Path, out_dir: Path) -> None:
-    if path.is_dir():
-        raise ValueError(f"--store {store!r} is a folder, not a SQLite file")
-    if path.exists():
-        return
-    folder = path.parent.resolve()
-    if not folder.is_dir() and folder != out_dir.resolve():
-        raise FileNotFoundError(
-            f"--store {store!r}: the folder {path.parent} does not exist (create it first, "
-            "or give a path in an existing folder or in --out)"
-        )
-
-
 class ResultsStore:
     """Cells and curves of benchmark runs, in a SQLAlchemy database."""
 
@@ -160,7 +110,7 @@ class ResultsStore:
         # verdict on this run, not to be repeated
         self.opened = time.time()
         if url.startswith("sqlite:///"):
-            self._check_sqlite_file(Path(url.removeprefix("sqlite:///")), create)
+            check_sqlite_file(Path(url.removeprefix("sqlite:///")), create)
         try:
             self.engine: Engine = create_engine(engine_url(url), future=True)
         except ImportError as err:
@@ -170,7 +120,7 @@ class ResultsStore:
                 f"cannot open results store {self.shown}: {scrub(str(err), url)}"
             ) from None
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite_pragmas)
         self._init_schema(create)
 
     def _driver_missing(self, err: ImportError) -> str:
@@ -181,29 +131,9 @@ class ResultsStore:
             )
         return f"cannot open results store {self.shown}: its database driver is missing ({err})"
 
-    @staticmethod
-    def _check_sqlite_file(path: Path, create: bool) -> None:
-        """Refuse a file that is not an autolr store by reading it read-only, before the
-        engine's first connection switches it to WAL mode (which writes to the file)."""
-        if not path.exists():
-            if not create:
-                raise FileNotFoundError(f"no results database at {path}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return
-        query = "select name from sqlite_master where type='table'"
-        try:
-            # closing(): sqlite3's own context manager ends a transaction but does not close
-            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-                names = {n for (n,) in con.execute(query)}
-        except sqlite3.DatabaseError as err:
-            raise ValueError(
-                f"{path} is not a SQLite database ({err}); it was left untouched"
-            ) from None
-        _refuse_foreign(str(path), names)
-
     def _init_schema(self, create: bool) -> None:
         names = self._table_names()
-        _refuse_foreign(self.shown, names)
+        refuse_foreign(self.shown, names)
         raced = False
         if not names:
             if not create:
@@ -479,14 +409,6 @@ def _provenance_json(summary: dict[str, Any]) -> str | None:
     return None if prov is None else json.dumps(prov, sort_keys=True)
 
 
-def _refuse_foreign(shown: str, names: set[str]) -> None:
-    if names and "autolr_meta" not in names:
-        raise ValueError(
-            f"{shown} holds tables {sorted(names)} but is not an autolr results store; "
-            "it was left untouched"
-        )
-
-
 def error_reason(error: str, limit: int = 300) -> str:
     """One line from a stored traceback: the exception type and message (which follow the
     last indented line of a Python traceback), shortened to ``limit`` characters."""
@@ -494,12 +416,3 @@ def error_reason(error: str, limit: int = 300) -> str:
     last_indented = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1)
     reason = " ".join(line.strip() for line in lines[last_indented + 1 :]) or "unknown error"
     return reason if len(reason) <= limit else reason[: limit - 1] + "…"
-
-
-def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:
-    cur = dbapi_con.cursor()
-    # the timeout first: switching to WAL takes a lock, and a concurrent writer holding
-    # one must make this connection wait, not fail with "database is locked"
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.close()

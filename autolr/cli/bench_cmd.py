@@ -100,7 +100,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from autolr.bench.report import write_report
-    from autolr.bench.store import ResultsStore, store_url
+    from autolr.bench.store import ResultsStore
+    from autolr.bench.store_location import store_url
 
     if not args.dir.is_dir():
         raise FileNotFoundError(f"no such bench folder: {args.dir}")

@@ -31,10 +31,9 @@ def session_state(session: Session) -> dict[str, Any]:
         "history": session.history.state_dict(),
         "controller": session.controller.state_dict(),
         "session": {
-            "lr_cap": session.lr_cap,
+            **session.rescuer.state_dict(),
             "tracker": session.tracker.state_dict(),
             "halted": session.halted,
-            "streak": list(session._streak),
         },
         "state": state,
     }
@@ -53,10 +52,9 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
     session.history.load_state_dict(state["history"])
     session.controller.load_state_dict(state["controller"])
     s = state["session"]
-    session.lr_cap = float(s["lr_cap"])
+    session.rescuer.load_state_dict(s)
     session.tracker.load_state_dict(s["tracker"])
     session.halted = s.get("halted")
-    session._streak = tuple(s.get("streak", (-1, 0)))  # type: ignore[assignment]
     fields = dict(state["state"])
     fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
     fields["group_lrs"] = tuple(fields["group_lrs"])

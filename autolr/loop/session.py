@@ -19,6 +19,7 @@ from autolr.loop.collapse import CollapseGuard
 from autolr.loop.history import History
 from autolr.loop.ledger import Ledger
 from autolr.loop.probe import Probe
+from autolr.loop.rescue import Rescue
 from autolr.loop.segment import Segment
 from autolr.loop.state import StateTracker, TrainingState
 from autolr.loop.stepper import Divergence, Outcome, Plan, Stepper, StopRule
@@ -27,11 +28,6 @@ from autolr.loop.trainee import Trainee
 from autolr.schedules.torch_adapter import group_scales
 
 T = TypeVar("T")
-
-# With rescue on, a session that rolls back this many times in a row at one step (by then its
-# cap is 1/32 of the first failed peak) stops rescuing and ends the run as diverged: a
-# rollback must not loop until the budget is gone.
-MAX_ROLLBACKS_IN_A_ROW = 6
 
 
 class Session:
@@ -101,18 +97,14 @@ class Session:
         if divergence_factor <= 1:
             raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
         self.divergence_factor = divergence_factor
-        if not 0 < rollback_lr_factor < 1:
-            raise ValueError(f"rollback_lr_factor must be in (0, 1), got {rollback_lr_factor}")
-        self.rollback_lr_factor = rollback_lr_factor
+        self.rescuer = Rescue(rollback_lr_factor, self.min_lr)
         self.measure_sharpness = measure_sharpness
         self.rescue = bool(rescue)
         self.halted: str | None = None  # why the run ended before its budget, if it did
-        self._streak = (-1, 0)  # (step, rollbacks in a row there)
         self.history = History()
         self.probe = Probe(self)
         self.stepper = Stepper(trainee.optimizer)
         self.tracker = StateTracker()
-        self.lr_cap = math.inf
         self._warned_max_lr = False
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
@@ -130,6 +122,11 @@ class Session:
     def done(self) -> bool:
         """The budget is spent, or the run ended early (see ``halted``)."""
         return self.ledger.remaining == 0 or self.halted is not None
+
+    @property
+    def lr_cap(self) -> float:
+        """The cap on later LRs after rescues (inf until one happens)."""
+        return self.rescuer.cap
 
     @property
     def rollbacks(self) -> int:
@@ -198,7 +195,7 @@ class Session:
             snapshots.restore(self.trainee, good)
             self.ledger.roll_back(out.steps_run, time.perf_counter() - start)
             if self.rescue:
-                self._cap(float(plan.lrs.max()) * self.rollback_lr_factor)
+                self.halted = self.rescuer.after_rollback(self.step, float(plan.lrs.max()))
             self.state = self.tracker.after_rollback(self.state, self.ledger, out.ran)
             return self.state
         self.ledger.charge("kept", out.steps_run)
@@ -225,21 +222,6 @@ class Session:
             self.halted = f"diverged at step {self.step} ({stop.tripped} loss)"
             self.state = self.tracker.after_divergence(self.state)
         return self.state
-
-    def _cap(self, cap: float) -> None:
-        """Cap later LRs after a rescue; end the run when rescuing is no longer possible."""
-        step, streak = self._streak
-        streak = streak + 1 if step == self.step else 1
-        self._streak = (self.step, streak)
-        if streak >= MAX_ROLLBACKS_IN_A_ROW:
-            self.halted = f"diverged: {streak} rollbacks in a row at step {self.step}"
-        elif cap < self.min_lr:
-            self.halted = (
-                f"diverged: the LR cap after a rollback ({cap:.3g}) fell below "
-                f"min_lr ({self.min_lr:.3g}) at step {self.step}"
-            )
-        else:
-            self.lr_cap = min(self.lr_cap, cap)
 
     def finish(self) -> None:
         """Evaluate the final model on validation if the last evaluation is not at the

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from autolr.bench import ResultsStore
-from autolr.bench.store import store_url
+from autolr.bench.store_location import store_url
 from benchmarks.autolrs import main, suite, table
 
 

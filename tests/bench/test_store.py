@@ -16,7 +16,8 @@ import yaml
 from sqlalchemy import func, select
 
 import autolr.bench.store as store_module
-from autolr.bench.store import ResultsStore, cells_table, curves_table, owner_id, store_url
+from autolr.bench.store import ResultsStore, cells_table, curves_table, owner_id
+from autolr.bench.store_location import store_url
 from autolr.cli import main
 from autolr.dburl import engine_url, mask_url, scrub
 

@@ -6,8 +6,9 @@ import torch
 
 from autolr.controllers import Fixed
 from autolr.loop import snapshot as snapshots
+from autolr.loop.rescue import MAX_ROLLBACKS_IN_A_ROW
 from autolr.loop.segment import Segment
-from autolr.loop.session import MAX_ROLLBACKS_IN_A_ROW, Session
+from autolr.loop.session import Session
 from autolr.loop.stepper import Divergence, Plan
 from tests.toy import ToyTrainee
 
