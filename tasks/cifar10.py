@@ -31,7 +31,7 @@ from autolr.loop.trainee import TaskInfo
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.describe import describes
 from tasks.models import Standardize, pixel_stats
-from tasks.splits import Splits, carve
+from tasks.splits import Splits
 
 TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_FILE = "test_batch"
@@ -85,13 +85,7 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def splits(folder: str, data_seed: int) -> Splits:
     """The splits: validation carved from the training batches, ``test_batch`` as test."""
     x_train, y_train, x_test, y_test = load(folder)
-    n_val = round(VAL_FRACTION * len(y_train))
-    train, val, _ = carve(len(y_train), n_val, 0, data_seed)
-    return Splits(
-        train=(x_train[train], y_train[train]),
-        val=(x_train[val], y_train[val]),
-        test=(x_test, y_test),
-    )
+    return Splits.with_test_files((x_train, y_train), (x_test, y_test), VAL_FRACTION, data_seed)
 
 
 def crop_flip(x: torch.Tensor, seed: int, i: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ from autolr.loop.trainee import TaskInfo
 from tasks.base import SupervisedTrainee, build_supervised, classifier_info
 from tasks.describe import describes
 from tasks.models import Standardize, conv_net, pixel_stats
-from tasks.splits import Splits, carve
+from tasks.splits import Splits
 
 # IDX type code -> big-endian numpy dtype
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -113,13 +113,7 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def splits(folder: str, data_seed: int) -> Splits:
     """The splits: validation carved from the training files, the t10k files as test."""
     x_train, y_train, x_test, y_test = load(folder)
-    n_val = round(VAL_FRACTION * len(y_train))
-    train, val, _ = carve(len(y_train), n_val, 0, data_seed)
-    return Splits(
-        train=(x_train[train], y_train[train]),
-        val=(x_train[val], y_train[val]),
-        test=(x_test, y_test),
-    )
+    return Splits.with_test_files((x_train, y_train), (x_test, y_test), VAL_FRACTION, data_seed)
 
 
 def _info(*, path: str | Path | None, target: float, data_seed: int, **params: Any) -> TaskInfo:

@@ -64,6 +64,22 @@ class Splits:
         train, val, test = (tuple(a[i] for a in arrays) for i in idx)
         return cls(train, val, test)
 
+    @classmethod
+    def with_test_files(
+        cls,
+        train: tuple[np.ndarray, ...],
+        test: tuple[np.ndarray, ...],
+        val_fraction: float,
+        data_seed: int,
+    ) -> Splits:
+        """A data set that ships its own test files: validation is ``val_fraction`` of the
+        training rows, drawn from ``data_seed``; the test files are the test part."""
+        n = len(train[0])
+        idx_train, idx_val, _ = carve(n, round(val_fraction * n), 0, data_seed)
+        return cls(
+            tuple(a[idx_train] for a in train), tuple(a[idx_val] for a in train), tuple(test)
+        )
+
     def checksum(self) -> str:
         """SHA-256 (hex) of the three parts in the canonical byte form (module docstring)."""
         return sha256_arrays((name, a) for name in PARTS for a in getattr(self, name))

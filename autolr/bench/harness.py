@@ -35,31 +35,13 @@ class BenchOutcome:
     failed: list[Cell]
 
 
-def bench(
-    suite: str | Path | Mapping[str, Any] | Suite,
-    *,
-    out: str | Path = "bench-out",
-    store: str | None = None,
-    workers: int = 1,
-    progress: bool = False,
-    redo: Sequence[str] = (),
-    executor: str | None = None,
-    plain: bool | None = None,
-) -> Path:
+def bench(suite: str | Path | Mapping[str, Any] | Suite, **options: Any) -> Path:
     """Run a suite into a results store and write the report; returns the report's path.
 
-    ``run_suite`` does the work and also says which cells failed (the report lists them).
+    Takes ``run_suite``'s options; ``run_suite`` also says which cells failed (the report
+    lists them).
     """
-    return run_suite(
-        suite,
-        out=out,
-        store=store,
-        workers=workers,
-        progress=progress,
-        redo=redo,
-        executor=executor,
-        plain=plain,
-    ).report
+    return run_suite(suite, **options).report
 
 
 def run_suite(

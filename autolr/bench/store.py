@@ -357,14 +357,20 @@ class ResultsStore:
                 con.execute(cells_table.delete().where(cells_table.c.key.in_(part)))
         return len(keys)
 
-    def done_cells(self, suite: str | None = None) -> list[dict[str, Any]]:
-        query = select(cells_table).where(cells_table.c.status == "done")
+    def _cells(self, status: str, suite: str | None) -> list[dict[str, Any]]:
+        """The rows of cells with ``status`` (in ``suite``), their config decoded."""
+        query = select(cells_table).where(cells_table.c.status == status)
         if suite is not None:
             query = query.where(cells_table.c.suite == suite)
         with self.engine.connect() as con:
             rows = [dict(r._mapping) for r in con.execute(query)]
         for r in rows:
             r["config"] = json.loads(r["config"])
+        return rows
+
+    def done_cells(self, suite: str | None = None) -> list[dict[str, Any]]:
+        rows = self._cells("done", suite)
+        for r in rows:
             r["summary"] = json.loads(r["summary"])
             r["provenance"] = json.loads(r["provenance"]) if r["provenance"] else None
         return rows
@@ -377,13 +383,8 @@ class ResultsStore:
     def failed_cells(self, suite: str | None = None) -> list[dict[str, Any]]:
         """The cells whose run raised, with ``error`` (the traceback) and ``reason`` (its
         last line: the exception and its message)."""
-        query = select(cells_table).where(cells_table.c.status == "failed")
-        if suite is not None:
-            query = query.where(cells_table.c.suite == suite)
-        with self.engine.connect() as con:
-            rows = [dict(r._mapping) for r in con.execute(query)]
+        rows = self._cells("failed", suite)
         for r in rows:
-            r["config"] = json.loads(r["config"])
             r["reason"] = error_reason(r["error"] or "")
         return sorted(rows, key=lambda r: (r["task"], r["method"], r["track"], r["seed"]))
 
