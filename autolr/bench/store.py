@@ -134,14 +134,15 @@ class ResultsStore:
     def _init_schema(self, create: bool) -> None:
         names = self._table_names()
         refuse_foreign(self.shown, names)
-        raced = False
         if not names:
             if not create:
                 raise ValueError(f"{self.shown} is an empty database, not an autolr store")
             if self._create_schema():
                 return
-            raced = True
-        version = self._schema_version(wait_s=10.0 if raced else 0.0)
+        # A store whose tables exist without its schema row may be another process's,
+        # mid-creation (SQLite's driver runs CREATE TABLE outside the transaction that
+        # writes the row): wait for the row before judging the version.
+        version = self._schema_version(wait_s=10.0)
         if version != SCHEMA_VERSION:
             raise ValueError(
                 f"{self.shown} has autolr schema {version!r}, this version reads {SCHEMA_VERSION!r}"
