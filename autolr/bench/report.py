@@ -236,37 +236,14 @@ def write_report(
         markdown_table(*summary_table(reports)) + "\n",
         f"![performance profiles]({prof.name})\n",
     ]
-    head, rows = compute_table(reports)
-    if rows:
-        parts += [
-            "## Compute-inclusive view\n",
-            "Charged steps to the target with tuning included: a tuned baseline's own "
-            "tuning grid (every peak × tuning seed) plus its median steps to target; a "
-            "self-tuning method's run alone. The last column divides by the best tuned "
-            "baseline's (*) total: below 1, the method got there on less compute than "
-            "tuning the baseline and running it.\n",
-            markdown_table(head, rows) + "\n",
-        ]
-    head, rows = replay_table(reports)
-    if rows:
-        parts += [
-            "## Open-loop replay ablation\n",
-            "Each adaptive controller's kept-step LR trace from seed s_i, replayed as a "
-            "fixed schedule on seed s_(i+1) and compared with the closed-loop run on "
-            "that seed (same seed on both sides of each pair). A positive advantage "
-            "means the controller's reactions, not only its schedule's shape, "
-            "helped; its CI is the paired one (Student t on the per-seed differences).\n",
-            markdown_table(head, rows) + "\n",
-        ]
-    head, rows = failures_table(reports)
-    if rows:
-        parts += [
-            "## Failed cells\n",
-            f"{len(rows)} runs raised an error (full tracebacks: the `error` column of the "
-            "results store's `cells` table). A method whose every run failed is listed "
-            "above as failed.\n",
-            markdown_table(head, rows) + "\n",
-        ]
+    for table, title, text in (
+        (compute_table, "Compute-inclusive view", COMPUTE_TEXT),
+        (replay_table, "Open-loop replay ablation", REPLAY_TEXT),
+        (failures_table, "Failed cells", FAILED_TEXT),
+    ):
+        head, rows = table(reports)
+        if rows:
+            parts += [f"## {title}\n", text.format(n=len(rows)), markdown_table(head, rows) + "\n"]
     path = out_dir / "report.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(parts))
@@ -275,6 +252,26 @@ def write_report(
         provenance_notes.warn(mixed)
     return path
 
+
+COMPUTE_TEXT = (
+    "Charged steps to the target with tuning included: a tuned baseline's own "
+    "tuning grid (every peak × tuning seed) plus its median steps to target; a "
+    "self-tuning method's run alone. The last column divides by the best tuned "
+    "baseline's (*) total: below 1, the method got there on less compute than "
+    "tuning the baseline and running it.\n"
+)
+REPLAY_TEXT = (
+    "Each adaptive controller's kept-step LR trace from seed s_i, replayed as a "
+    "fixed schedule on seed s_(i+1) and compared with the closed-loop run on "
+    "that seed (same seed on both sides of each pair). A positive advantage "
+    "means the controller's reactions, not only its schedule's shape, "
+    "helped; its CI is the paired one (Student t on the per-seed differences).\n"
+)
+FAILED_TEXT = (
+    "{n} runs raised an error (full tracebacks: the `error` column of the "
+    "results store's `cells` table). A method whose every run failed is listed "
+    "above as failed.\n"
+)
 
 INTRO = (
     "Every step a run spends (probes, range tests, rollbacks) is charged. Baselines had "
