@@ -44,7 +44,7 @@ def shape(then: str, peak: float, steps: int) -> Schedule:
 
 @CONTROLLERS.register("lr_finder")
 class LRFinder(Controller):
-    """The LR range test, charged, then ``then`` at its ``suggestion`` over the rest.
+    """fastai's habit: the LR range test (charged), then one shape at its suggestion.
 
     Args:
         then: the shape after the test: "one_cycle" (default) or "cosine".
