@@ -137,7 +137,7 @@ def _check_fracs(path: str, method: Method, accepted: list[str]) -> None:
             except CheckError as err:
                 raise ConfigError(f"{HEAD}{err.message(f'{path}.{key}')}") from None
         elif key not in accepted:
-            raise unknown_key(path, key, [*accepted, *fracs, "label", "kinds"])
+            raise unknown_key(path, key, [*accepted, *fracs, "label", "kinds", "tuned"])
 
 
 def _applicable(suite: Suite, method: Method) -> list[TaskEntry]:

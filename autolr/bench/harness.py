@@ -57,9 +57,11 @@ def run_suite(
 ) -> BenchOutcome:
     """Run a suite into a results store and write the report.
 
-    Phases: (1) tuning runs of the baselines on the tuning seeds, and the self-tuning
-    controllers on the evaluation seeds; (2) the baselines on the evaluation seeds at their
-    tuned peak; (3) open-loop replays of the adaptive controllers' LR traces. A rerun skips
+    Phases: (1) tuning runs of the baselines on the tuning seeds, the self-tuning
+    controllers and peers, and the untuned baselines (``tuned: false``, at the task's
+    default LR), on the evaluation seeds; (2) the tuned baselines on the evaluation seeds
+    at their tuned peak; (3) open-loop replays of the adaptive controllers' LR traces
+    (track "self" only). A rerun skips
     finished cells (and runs failed ones again); ``redo`` names methods whose stored cells
     (and replays) are deleted first, to be run again (after a change to a controller, say).
     ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
@@ -82,12 +84,15 @@ def run_suite(
             gone = results.forget(s.name, redo)
             if progress:
                 print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
-            if any(m.label in redo for m in s.baselines):
+            if any(m.label in redo for m in s.baselines if m.tuned):
                 # their tuning runs are redone: the targets they made are remade after them
                 forget_targets(results, s.name)
         with _Progress(progress, results) as note:
             phases = [
-                ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),
+                (
+                    "tune + self-tuning",
+                    lambda: s.tune_cells() + s.self_cells() + s.default_cells(),
+                ),
                 ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name)))),
             ]
             if s.cfg.replay:

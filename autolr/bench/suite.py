@@ -13,12 +13,19 @@ A suite file::
     baselines:                 # external-tuning track: schedule specs, peak LR tuned on the grid
       - {name: cosine, warmup_steps_frac: 0.05}    # *_frac keys are fractions of the budget
       - {name: inverse_sqrt, warmup_steps_frac: 0.05, kinds: [language]}
+      - {name: cosine, warmup_steps_frac: 0.05, tuned: false, label: cosine-default}
     controllers:               # self-tuning track: no per-task tuning
       - {name: plateau}
     replay: true               # open-loop replay of each adaptive controller's LR trace
     rescue: false              # on divergence, roll back and cap the LR (default: end the run)
 
 Every entry may carry a ``label`` (default: its name) and ``kinds`` (task kinds it runs on).
+A baseline with ``tuned: false`` gets no grid: it runs at the task's default LR as its peak
+(what a user gets for free), in the first phase, as track ``"default"``.
+
+Cell tracks: ``"tune"`` and ``"eval"`` (tuned baselines), ``"default"`` (untuned ones),
+``"self"`` (controllers), ``"peer"`` (a controller class marked ``peer = True``, such as
+``lr_finder``: no replay is made of it) and ``"replay"``.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class Method:
     track: str  # "baseline" (external tuning) or "controller" (self-tuning)
     spec: dict[str, Any]
     kinds: tuple[str, ...] | None = None
+    tuned: bool = True  # a baseline's peak is tuned on the grid; False: the task's default LR
 
     def applies(self, task: TaskEntry) -> bool:
         return self.kinds is None or task.info.kind in self.kinds
@@ -116,7 +124,7 @@ class Cell:
     suite: str
     task: str
     method: str
-    track: str  # "tune", "eval", "self" or "replay"
+    track: str  # "tune", "eval", "default", "self", "peer" or "replay"
     seed: int
     config: dict[str, Any]
     peak_lr: float | None = None
@@ -196,6 +204,9 @@ class Suite:
             raise ValueError(f"{where} needs a 'name', got {entry!r}")
         label = spec.pop("label", spec["name"])
         kinds = spec.pop("kinds", None)
+        tuned = spec.pop("tuned", True) if track == "baseline" else True
+        if not isinstance(tuned, bool):
+            raise ConfigError(f"{where}.tuned must be true or false, got {tuned!r}")
         try:
             if track == "baseline":
                 params = inspect.signature(family_factory(spec["name"])).parameters
@@ -205,7 +216,7 @@ class Suite:
                 CONTROLLERS.get(spec["name"])
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
-        return Method(label, track, spec, tuple(kinds) if kinds else None)
+        return Method(label, track, spec, tuple(kinds) if kinds else None, tuned)
 
     # ---- cells ------------------------------------------------------------------------
 
@@ -239,7 +250,7 @@ class Suite:
         cells = []
         for task in self.tasks:
             for method in self.baselines:
-                if not method.applies(task):
+                if not (method.tuned and method.applies(task)):
                     continue
                 for mult in self.cfg.grid.multipliers():
                     peak = float(task.info.lr * mult)
@@ -263,7 +274,7 @@ class Suite:
         cells = []
         for task in self.tasks:
             for method in self.baselines:
-                if (task.label, method.label) not in peaks:
+                if not method.tuned or (task.label, method.label) not in peaks:
                     continue
                 peak = peaks[(task.label, method.label)]
                 ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
@@ -281,13 +292,31 @@ class Suite:
                     )
         return cells
 
+    def default_cells(self) -> list[Cell]:
+        """Untuned baselines (``tuned: false``) on the evaluation seeds at the task's default
+        LR: no tuning runs, so they belong to the first phase."""
+        cells = []
+        for task in self.tasks:
+            for method in self.baselines:
+                if method.tuned or not method.applies(task):
+                    continue
+                peak = float(task.info.lr)
+                ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
+                for seed in self.cfg.seeds:
+                    config = self._run_config(task, ctrl, seed)
+                    cells.append(
+                        Cell(self.name, task.label, method.label, "default", seed, config, peak)
+                    )
+        return cells
+
     def self_cells(self) -> list[Cell]:
+        """Controllers on the evaluation seeds: track "self", or "peer" for a peer."""
         return [
             Cell(
                 self.name,
                 task.label,
                 method.label,
-                "self",
+                controller_track(method.spec["name"]),
                 seed,
                 self._run_config(task, method.spec, seed),
             )
@@ -319,6 +348,11 @@ class Suite:
             seed,
             self._run_config(task, ctrl, seed, budget=max(1, len(lrs))),
         )
+
+
+def controller_track(name: str) -> str:
+    """A controller's cell track: "peer" when its class says ``peer = True``, else "self"."""
+    return "peer" if getattr(CONTROLLERS.get(name), "peer", False) is True else "self"
 
 
 def trace_schedule(lrs: np.ndarray) -> dict[str, Any]:

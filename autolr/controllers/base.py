@@ -30,6 +30,10 @@ class Controller(abc.ABC):
     # hypergrad_cos). A controller that does not may say False: the session then skips
     # measuring them (they stay NaN), which is a sizeable part of its per-segment cost.
     reads_step_stats: bool = True
+    # A peer is what a practitioner runs instead of a controller (fastai's lr_find, then a
+    # fixed shape): the bench gives its cells the track "peer" rather than "self", and
+    # makes no open-loop replay of it (its trace is a fixed schedule already).
+    peer: bool = False
 
     @abc.abstractmethod
     def propose(self, state: TrainingState, probe: Probe | None) -> Segment:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autolr.checks import check_int, check_positive, check_range
-from autolr.loop.session import Session
+from autolr.checks import check_choice, check_int, check_positive, check_range
+from autolr.loop.probe import Probe
+
+if TYPE_CHECKING:
+    from autolr.loop.session import Session
+
+SUGGESTIONS = ("valley", "steepest")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,41 @@ def valley_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:
     return float(lrs[min(max(idx, 0), n - 1)])
 
 
+def steep_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:
+    """fastai's ``steep``: lr_i at i = argmin (s_{i+1} - s_i) / (ln lr_{i+1} - ln lr_i), the
+    start of the steepest descent of the smoothed loss per unit of log LR (one point: it)."""
+    if smoothed.size < 2:
+        return float(lrs[0])
+    slopes = np.diff(smoothed) / np.diff(np.log(lrs[: smoothed.size]))
+    return float(lrs[int(np.argmin(slopes))])
+
+
+def fastai_window(
+    lrs: np.ndarray, smoothed: np.ndarray, num_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The part of a sweep fastai's ``lr_find`` suggests from: points ``num_steps // 10`` up
+    to the last 5 (the warm-up noise and the blow-up left out), cut before a NaN. Where that
+    leaves fewer than 2 points (a sweep that blew up early), the whole finite curve."""
+    n = smoothed.size
+    lrs, smoothed = lrs[:n], smoothed[:n]
+    nan = np.flatnonzero(np.isnan(smoothed))
+    window = slice(num_steps // 10, min(n - 5, int(nan[0]) if nan.size else n))
+    if lrs[window].size >= 2:
+        return lrs[window], smoothed[window]
+    finite = np.isfinite(smoothed)
+    return lrs[finite], smoothed[finite]
+
+
+def suggest_lr(lrs: np.ndarray, smoothed: np.ndarray, num_steps: int, method: str) -> float:
+    """fastai's suggestion from a sweep of ``num_steps`` planned steps: ``valley`` or
+    ``steepest`` (fastai's ``steep``) on ``fastai_window`` of the smoothed loss."""
+    check_choice("suggestion", method, SUGGESTIONS)
+    w_lrs, w_loss = fastai_window(lrs, smoothed, num_steps)
+    if w_loss.size == 0:
+        raise ValueError("the range test gave no finite loss to suggest an LR from")
+    return valley_lr(w_lrs, w_loss) if method == "valley" else steep_lr(w_lrs, w_loss)
+
+
 class _SmoothedBlowUp:
     """The range test's stop rule: a non-finite loss, or the debiased EMA of the loss above
     ``diverge_th`` times its minimum so far. It keeps the smoothed curve."""
@@ -92,7 +133,7 @@ class _SmoothedBlowUp:
 
 
 def range_test(
-    session: Session,
+    session: Session | Probe,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 100,
@@ -101,7 +142,7 @@ def range_test(
 ) -> RangeTestResult:
     """Sweep lr_i = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1)) from the session's
     current point as a probe: every step is charged as ``range_test`` and the trainee is
-    restored.
+    restored. ``session`` may be the Session or its Probe (what a controller is handed).
 
     The smoothed loss is a debiased EMA (fastai): s_i = EMA_beta(loss)_i / (1 - beta**(i+1)).
     The sweep stops once s_i > diverge_th * min(s) (or a loss is not finite).
@@ -113,12 +154,13 @@ def range_test(
     num_steps = check_int("num_steps", num_steps, 2)
     beta = check_range("beta", beta, 0.0, 1.0, high_open=True)
     diverge_th = check_range("diverge_th", diverge_th, 1.0, math.inf, low_open=True)
-    n = min(num_steps, session.ledger.remaining)
+    probe = session if isinstance(session, Probe) else session.probe
+    n = min(num_steps, probe.remaining)
     if n < 2:
         raise ValueError(f"the range test needs >= 2 steps of budget, {n} remain")
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(n) / (num_steps - 1))
     rule = _SmoothedBlowUp(beta, diverge_th)
-    out = session.probe.sweep(lrs, rule, kind="range_test")
+    out = probe.sweep(lrs, rule, kind="range_test")
     sm = np.asarray(rule.smoothed)
     used = lrs[: sm.size]
     return RangeTestResult(

@@ -1,11 +1,17 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import autolr
 from agents.features import encode
 from agents.rl import RLController, load_policy
 from agents.rltrain import check_config, train_rl
+from autolr.controllers.base import build_controller
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +125,39 @@ def test_sac_and_discrete_policies_load_and_act(tmp_path, small, algo, action, k
     assert -1.0 <= a <= 1.0
     if action == "discrete":
         assert a in (-1.0, 0.0, 1.0)
+
+
+def test_rl_without_a_policy_loads_the_shipped_default():
+    from agents import rl
+
+    assert rl.DEFAULT_POLICY.name == "rl_default.pt" and rl.DEFAULT_POLICY.parent.name == "policies"
+    controller = build_controller({"name": "rl"}, default_lr=0.1, budget_steps=100)
+    assert isinstance(controller, RLController) and controller.lr == 0.1
+    saved = torch.load(rl.DEFAULT_POLICY, weights_only=True)
+    loaded = controller.policy.state_dict()
+    assert loaded.keys() == saved["state_dict"].keys()
+    for key, value in saved["state_dict"].items():
+        assert torch.equal(loaded[key], value), key
+    # what the file says it was trained on: configs/agents/rl_default.yaml, in full
+    shipped = yaml.safe_load((ROOT / "configs/agents/rl_default.yaml").read_text())
+    expected = {k: v for k, v in check_config(shipped).items() if k != "out"}
+    assert saved["meta"]["config"] == expected
+    assert (saved["algo"], saved["action"], saved["net_arch"]) == ("ppo", "continuous", [32, 32])
+    assert rl.DEFAULT_POLICY.with_suffix(".csv").is_file()
+    assert rl.DEFAULT_POLICY.with_suffix(".png").is_file()
+
+
+def test_a_missing_or_corrupt_shipped_policy_fails_clearly(tmp_path, monkeypatch):
+    from agents import rl
+
+    monkeypatch.setattr(rl, "DEFAULT_POLICY", tmp_path / "rl_default.pt")
+    regenerate = "autolr agents train configs/agents/rl_default.yaml"
+    with pytest.raises(ValueError, match="shipped default RL policy cannot be loaded") as err:
+        build_controller({"name": "rl"}, default_lr=0.1)
+    assert "no such RL policy file" in str(err.value) and regenerate in str(err.value)
+    (tmp_path / "rl_default.pt").write_bytes(b"\x00 half a file")
+    with pytest.raises(ValueError, match=r"rl_default\.pt was refused: it is not a torch file"):
+        RLController()
+    torch.save({"format": "autolr-meta-policy"}, tmp_path / "rl_default.pt")
+    with pytest.raises(ValueError, match=f"not an autolr-rl-policy file.*{regenerate}"):
+        RLController()

@@ -35,6 +35,7 @@ SHIPPED_CONTROLLERS = [
     "fixed",
     "greedy",
     "hypergradient",
+    "lr_finder",
     "meta",
     "optuna",
     "plateau",
