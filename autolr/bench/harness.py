@@ -58,8 +58,9 @@ def run_suite(
     """Run a suite into a results store and write the report.
 
     Phases: (1) tuning runs of the baselines on the tuning seeds, and the self-tuning
-    controllers on the evaluation seeds; (2) the baselines on the evaluation seeds at their
-    tuned peak; (3) open-loop replays of the adaptive controllers' LR traces. A rerun skips
+    controllers and optimizer peers on the evaluation seeds; (2) the baselines on the
+    evaluation seeds at their tuned peak; (3) open-loop replays of the adaptive controllers'
+    LR traces (not of the peers: their schedules are fixed). A rerun skips
     finished cells (and runs failed ones again); ``redo`` names methods whose stored cells
     (and replays) are deleted first, to be run again (after a change to a controller, say).
     ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
@@ -70,7 +71,7 @@ def run_suite(
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     runner = make_executor(executor, workers)
-    labels = [m.label for m in s.baselines + s.controllers]
+    labels = [m.label for m in s.methods]
     unknown = [m for m in redo if m not in labels]
     if unknown:
         raise ValueError(f"--redo {unknown[0]!r} is not a method of suite {s.name!r}: {labels}")
@@ -87,7 +88,7 @@ def run_suite(
                 forget_targets(results, s.name)
         with _Progress(progress, results) as note:
             phases = [
-                ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells()),
+                ("tune + self-tuning", lambda: s.tune_cells() + s.self_cells() + s.peer_cells()),
                 ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name)))),
             ]
             if s.cfg.replay:
@@ -117,8 +118,8 @@ def tune_keys(s: Suite) -> dict[str, list[str]]:
 def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:
     cells = []
     for c in results.done_cells(s.name):
-        name = c["config"]["controller"]["name"]
-        if c["track"] == "self" and name != "fixed":
+        # the self-tuning controllers only: an optimizer peer's cell has no controller
+        if c["track"] == "self" and c["config"]["controller"]["name"] != "fixed":
             cell = s.replay_cell(c, results.curves(c["key"])["lr"])
             if cell is not None:
                 cells.append(cell)

@@ -113,12 +113,9 @@ class Peer(abc.ABC):
         self.given = dict(params)
         self.options = {**self.defaults, **{k: v for k, v in params.items() if k not in own}}
         self.extra = {**own, **{k: v for k, v in params.items() if k in own}}
-        lr = self.options.get("lr", self.package_lr())
-        try:
-            self.options["lr"] = check_positive("lr", lr)
-            self.check()
-        except ValueError as err:
-            raise ValueError(f"optimizer peer {self.name!r}: {err}") from None
+        # a CheckError (naming the key) goes out as it is: configs and suites put their key path
+        self.options["lr"] = check_positive("lr", self.options.get("lr", self.package_lr()))
+        self.check()
 
     @classmethod
     def own_keys(cls) -> dict[str, Any]:
@@ -190,7 +187,10 @@ class Peer(abc.ABC):
     def check_steps(self, key: str) -> None:
         """A spec gives ``key`` (steps) or ``{key}_frac`` (of the budget), not both."""
         if key in self.given and f"{key}_frac" in self.given:
-            raise ValueError(f"give {key} or {key}_frac (a fraction of the budget), not both")
+            raise ValueError(
+                f"optimizer peer {self.name!r}: give {key} or {key}_frac (a fraction of the "
+                "budget), not both"
+            )
         if key in self.given:
             check_int(key, self.given[key], 0)
         check_range(f"{key}_frac", self.extra[f"{key}_frac"], 0.0, 1.0)

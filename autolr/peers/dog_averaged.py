@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from autolr.checks import check_nonnegative
+from autolr.checks import bad, check_nonnegative
 from autolr.peers.base import PEERS, EvalPoint, Peer, has_batchnorm, require
 
 REPS_REL = 1e-6
@@ -86,7 +86,7 @@ class DoGPeer(Peer):
     def check(self) -> None:
         super().check()
         if not isinstance(self.extra["layerwise"], bool):
-            raise ValueError(f"layerwise must be true or false, got {self.extra['layerwise']!r}")
+            raise bad("layerwise", self.extra["layerwise"], "true or false")
         check_nonnegative("gamma", self.extra["gamma"])
 
     def optimizer_name(self) -> str:

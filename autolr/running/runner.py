@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import yaml
 
+from autolr.checks import CheckError
 from autolr.controllers.base import build_controller
 from autolr.loop.history import History
 from autolr.loop.plain import check_plain
@@ -57,6 +58,8 @@ def build_session(cfg: RunConfig) -> Session:
     if cfg.optimizer is not None:
         try:
             trainee = with_peer(trainee, cfg.optimizer, budget)
+        except CheckError as err:  # a parameter's value: named by its key path
+            raise ValueError(f"config: {err.message(f'optimizer.{err.name}')}") from None
         except ValueError as err:
             raise ValueError(f"config key 'optimizer': {err}") from None
     info = trainee.info
