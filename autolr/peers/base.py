@@ -193,7 +193,7 @@ class Peer(abc.ABC):
             )
         if key in self.given:
             check_int(key, self.given[key], 0)
-        check_range(f"{key}_frac", self.extra[f"{key}_frac"], 0.0, 1.0)
+        check_range(f"{key}_frac", self.extra[f"{key}_frac"], 0, 1)
 
     def steps(self, key: str, budget: int) -> int:
         """``key`` if the spec gives it, else ``round({key}_frac * budget)``."""

@@ -151,7 +151,7 @@ def test_an_unknown_parameter_is_named_with_the_accepted_ones():
         ({"name": "dog", "gamma": -1}, "config: optimizer.gamma must be >= 0"),
         (
             {"name": "schedulefree-sgd", "warmup_steps_frac": 1.5},
-            "config: optimizer.warmup_steps_frac must be in [0.0, 1.0], got 1.5",
+            "config: optimizer.warmup_steps_frac must be in [0, 1], got 1.5",
         ),
         ({"name": "prodigy", "bn_batches": 2.5}, "config: optimizer.bn_batches must be an integer"),
         (
@@ -294,3 +294,12 @@ def test_batchnorm_statistics_are_the_average_over_fixed_training_batches_at_x()
     assert val == pytest.approx(by_hand, rel=1e-6)
     stale = trained("schedulefree-adamw", inner=BatchNormTrainee(seed=1), bn_batches=0)
     assert stale.evaluate("val") != pytest.approx(val, rel=1e-3)  # the statistics matter
+
+
+def test_autolr_list_peers_prints_each_with_a_description(capsys):
+    from autolr.cli import main
+
+    assert main(["list", "peers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == NAMES
+    assert "AlgoPerf's self-tuning settings" in lines[3]
