@@ -15,8 +15,10 @@ with an error that names what to ``pip install`` when it is missing.
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib
 import inspect
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -172,7 +174,9 @@ class Peer(abc.ABC):
         """The optimizer on ``model``'s parameters, for a run of ``budget`` steps."""
         kwargs = self.constructor(model, budget)
         try:
-            optimizer = self.build_optimizer(model, kwargs)
+            # Prodigy and D-Adapt print a line about weight decay: not on a run's stdout
+            with contextlib.redirect_stdout(io.StringIO()):
+                optimizer = self.build_optimizer(model, kwargs)
         except (ValueError, TypeError) as err:
             raise ValueError(f"optimizer peer {self.name!r}: {err}") from None
         settings = {**kwargs, **self.extra, "schedule": self.schedule(budget)}
