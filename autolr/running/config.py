@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from autolr import yamlio
 from autolr.checks import CheckError, Int, NonNegative, Positive, Range
@@ -58,6 +64,16 @@ class RunConfig(BaseModel):
     rescue: bool = False
     checkpoint_every: Int(1) | None = None
     threads: Int(1) = 1
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``model_dump`` (config.yaml, the checkpoint's copy, the default folder's hash)
+        leaves ``optimizer`` out when it is not set: a run without a peer resolves, hashes
+        and resumes exactly as it did before the key existed."""
+        out: dict[str, Any] = handler(self)
+        if out.get("optimizer") is None:
+            out.pop("optimizer", None)
+        return out
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -213,14 +213,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def _resume(session: Session, out_dir: Path, resolved: dict[str, Any]) -> None:
     state = load_checkpoint(out_dir / CHECKPOINT)
     saved = state["config"]
-    for key in resolved:
-        if saved.get(key) != resolved[key]:
+    for key in [*resolved, *(k for k in saved if k not in resolved)]:  # both ways: optimizer
+        if saved.get(key) != resolved.get(key):
             # threads too: torch's CPU kernels (convolutions) split their sums by thread, so
             # another thread count changes the float results (measured on digits-cnn).
             why = " (the thread count changes the results)" if key == "threads" else ""
             raise ValueError(
                 f"cannot resume: config key {key!r} differs from the checkpoint's "
-                f"({resolved[key]!r} != {saved.get(key)!r}){why}"
+                f"({resolved.get(key)!r} != {saved.get(key)!r}){why}"
             )
     session.load_state_dict(state)
 

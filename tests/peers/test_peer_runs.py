@@ -204,3 +204,17 @@ def test_a_batchnorm_model_resumes_bit_identically_from_a_saved_session(name):
     )
     assert resumed.history.test == full.history.test
     assert_same(resumed.trainee.optimizer.state_dict(), full.trainee.optimizer.state_dict())
+
+
+def test_a_resume_with_another_optimizer_is_refused_either_way(tmp_path):
+    autolr.run(config("prodigy"), out=tmp_path / "peer")
+    assert "optimizer" in (tmp_path / "peer" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"config key 'optimizer' differs"):
+        autolr.run(CONFIG, out=tmp_path / "peer", resume=True)
+    with pytest.raises(ValueError, match=r"config key 'optimizer' differs"):
+        autolr.run(config("dog"), out=tmp_path / "peer", resume=True)
+    autolr.run(CONFIG, out=tmp_path / "task")
+    # a run without a peer resolves as it did before the key existed
+    assert "optimizer" not in (tmp_path / "task" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"config key 'optimizer' differs"):
+        autolr.run(config("prodigy"), out=tmp_path / "task", resume=True)
