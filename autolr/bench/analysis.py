@@ -137,7 +137,7 @@ class TaskReport:
 
 
 # a failed cell's track, as the row it belongs to (a baseline's tuning runs: its "eval" row)
-ROW_TRACK = {"tune": "eval", "eval": "eval", "self": "self", "replay": "replay"}
+ROW_TRACK = {"tune": "eval", "eval": "eval", "self": "self", "peer": "peer", "replay": "replay"}
 
 
 def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:

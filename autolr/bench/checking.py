@@ -1,5 +1,5 @@
 """Checking a whole suite before anything is written: every task's run keys, every baseline's
-schedule and every controller, built once per task they run on.
+schedule, every controller and every optimizer peer, built once per task they run on.
 
 A run that can only fail should fail here, with the suite's key path in the message
 (``suite: controllers[0].patience must be an integer >= 0, got -3``), not as a ``[failed]``
@@ -120,6 +120,39 @@ def check_suite(suite: Suite) -> None:
             budget = task.run["budget_steps"]
             try:
                 build_controller(copy.deepcopy(method.spec), task.info.lr, budget)
+            except ValueError as err:
+                raise reworded(path, err, method.spec, _context(task)) from None
+
+    check_peers(suite)
+
+
+def check_peers(suite: Suite) -> None:
+    """Every optimizer peer: its keys against its optimizer's and its own, then the peer
+    built on a two-weight model with each task's budget (its optimizer constructed, its
+    schedule built as its ``fixed`` controller), on each task it runs on."""
+    import torch
+
+    from autolr.controllers.base import build_controller
+    from autolr.peers.base import PEERS
+
+    for i, method in enumerate(suite.optimizers):
+        path = f"optimizers[{i}]"
+        check_kinds(path, suite.cfg.optimizers[i].get("kinds"))
+        cls = PEERS.get(method.spec["name"])
+        try:
+            accepted = cls.accepted()
+        except ValueError as err:  # its package is missing
+            raise reworded(path, err, ()) from None
+        for key in method.spec:
+            if key != "name" and key not in accepted:
+                raise unknown_key(path, key, [*accepted, "label", "kinds"])
+        params = {k: v for k, v in copy.deepcopy(method.spec).items() if k != "name"}
+        for task in _applicable(suite, method):
+            budget = task.run["budget_steps"]
+            try:
+                peer = cls(**params)
+                peer.build(torch.nn.Linear(2, 1), budget)
+                build_controller(peer.controller(budget), peer.lr, budget)
             except ValueError as err:
                 raise reworded(path, err, method.spec, _context(task)) from None
 

@@ -57,11 +57,11 @@ def run_suite(
 ) -> BenchOutcome:
     """Run a suite into a results store and write the report.
 
-    Phases: (1) tuning runs of the baselines on the tuning seeds, the self-tuning
-    controllers and peers, and the untuned baselines (``tuned: false``, at the task's
-    default LR), on the evaluation seeds; (2) the tuned baselines on the evaluation seeds
-    at their tuned peak; (3) open-loop replays of the adaptive controllers' LR traces
-    (track "self" only). A rerun skips
+    Phases: (1) tuning runs of the baselines on the tuning seeds; the self-tuning
+    controllers, the optimizer peers and the untuned baselines (``tuned: false``, at the
+    task's default LR) on the evaluation seeds; (2) the tuned baselines on the evaluation
+    seeds at their tuned peak; (3) open-loop replays of the adaptive controllers' LR traces
+    (track "self" only: peers' schedules are fixed or set by their range test). A rerun skips
     finished cells (and runs failed ones again); ``redo`` names methods whose stored cells
     (and replays) are deleted first, to be run again (after a change to a controller, say).
     ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
@@ -72,7 +72,7 @@ def run_suite(
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     runner = make_executor(executor, workers)
-    labels = [m.label for m in s.baselines + s.controllers]
+    labels = [m.label for m in s.methods]
     unknown = [m for m in redo if m not in labels]
     if unknown:
         raise ValueError(f"--redo {unknown[0]!r} is not a method of suite {s.name!r}: {labels}")
@@ -91,7 +91,7 @@ def run_suite(
             phases = [
                 (
                     "tune + self-tuning",
-                    lambda: s.tune_cells() + s.self_cells() + s.default_cells(),
+                    lambda: s.tune_cells() + s.self_cells() + s.peer_cells() + s.default_cells(),
                 ),
                 ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name)))),
             ]
@@ -122,8 +122,8 @@ def tune_keys(s: Suite) -> dict[str, list[str]]:
 def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:
     cells = []
     for c in results.done_cells(s.name):
-        name = c["config"]["controller"]["name"]
-        if c["track"] == "self" and name != "fixed":
+        # the self-tuning controllers only: an optimizer peer's cell has no controller
+        if c["track"] == "self" and c["config"]["controller"]["name"] != "fixed":
             cell = s.replay_cell(c, results.curves(c["key"])["lr"])
             if cell is not None:
                 cells.append(cell)

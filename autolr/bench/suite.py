@@ -16,6 +16,8 @@ A suite file::
       - {name: cosine, warmup_steps_frac: 0.05, tuned: false, label: cosine-default}
     controllers:               # self-tuning track: no per-task tuning
       - {name: plateau}
+    optimizers:                # self-tuning track too: optimizer peers (autolr.peers)
+      - {name: prodigy}
     replay: true               # open-loop replay of each adaptive controller's LR trace
     rescue: false              # on divergence, roll back and cap the LR (default: end the run)
 
@@ -46,6 +48,7 @@ from autolr.bench.checking import check_run_keys, check_suite, check_task_params
 from autolr.checks import Int, Range
 from autolr.controllers.base import CONTROLLERS
 from autolr.loop.trainee import TASKS, TaskInfo, task_info
+from autolr.peers.base import PEERS
 from autolr.running.config import ConfigError, parse_model
 from autolr.schedules.base import family_factory
 
@@ -87,6 +90,8 @@ class SuiteConfig(BaseModel):
         default_factory=lambda: copy.deepcopy(DEFAULT_BASELINES)
     )
     controllers: list[dict[str, Any]] = Field(default_factory=list)
+    # optimizer peers: self-tuning optimizers that replace each task's optimizer
+    optimizers: list[dict[str, Any]] = Field(default_factory=list)
     replay: bool = True
     # passed to every run; strict, so that "yes" or 1 is refused rather than read as true
     rescue: StrictBool = False
@@ -103,7 +108,7 @@ class TaskEntry:
 @dataclass(frozen=True)
 class Method:
     label: str
-    track: str  # "baseline" (external tuning) or "controller" (self-tuning)
+    track: str  # "baseline" (external tuning), "controller" or "peer" (self-tuning)
     spec: dict[str, Any]
     kinds: tuple[str, ...] | None = None
     tuned: bool = True  # a baseline's peak is tuned on the grid; False: the task's default LR
@@ -170,12 +175,18 @@ class Suite:
         self.controllers = [
             self._method(i, c, "controller") for i, c in enumerate(self.cfg.controllers)
         ]
-        labels = [m.label for m in self.baselines + self.controllers]
+        self.optimizers = [self._peer(i, o) for i, o in enumerate(self.cfg.optimizers)]
+        labels = [m.label for m in self.methods]
         dupes = {x for x in labels if labels.count(x) > 1}
         if dupes:
             raise ValueError(f"suite methods need distinct labels; repeated: {sorted(dupes)}")
         if check:
             check_suite(self)
+
+    @property
+    def methods(self) -> list[Method]:
+        """Every method of the suite: baselines, controllers and optimizer peers."""
+        return self.baselines + self.controllers + self.optimizers
 
     # ---- validation -------------------------------------------------------------------
 
@@ -217,6 +228,19 @@ class Suite:
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
         return Method(label, track, spec, tuple(kinds) if kinds else None, tuned)
+
+    def _peer(self, i: int, entry: dict[str, Any]) -> Method:
+        """An ``optimizers`` entry: a registered peer's name and its parameters."""
+        spec = dict(entry)
+        if not isinstance(spec.get("name"), str):
+            raise ValueError(f"suite: optimizers[{i}] needs a 'name', got {entry!r}")
+        label = spec.pop("label", spec["name"])
+        kinds = spec.pop("kinds", None)
+        try:
+            PEERS.get(spec["name"])
+        except ValueError as err:
+            raise ValueError(f"suite: optimizers[{i}]: {err}") from None
+        return Method(label, "peer", spec, tuple(kinds) if kinds else None)
 
     # ---- cells ------------------------------------------------------------------------
 
@@ -325,6 +349,21 @@ class Suite:
             if method.applies(task)
             for seed in self.cfg.seeds
         ]
+
+    def peer_cells(self) -> list[Cell]:
+        """The optimizer peers on the evaluation seeds, each at its documented settings and
+        under its own schedule (the run key ``optimizer``; no ``controller`` key)."""
+        cells = []
+        for task in self.tasks:
+            for method in self.optimizers:
+                if not method.applies(task):
+                    continue
+                for seed in self.cfg.seeds:
+                    config = self._run_config(task, {}, seed)
+                    del config["controller"]
+                    config["optimizer"] = dict(method.spec)
+                    cells.append(Cell(self.name, task.label, method.label, "peer", seed, config))
+        return cells
 
     def replay_cell(self, source: Mapping[str, Any], lrs: np.ndarray) -> Cell | None:
         """Open-loop replay of a controller run's kept-step LR trace on the NEXT eval seed.

@@ -1,5 +1,5 @@
-"""``autolr list tasks|controllers|schedules|optimizers|executors``: the names the registries
-know, one per line, with the first line of each one's docstring.
+"""``autolr list tasks|controllers|schedules|optimizers|peers|executors``: the names the
+registries know, one per line, with the first line of each one's docstring.
 
 Registries load their entries lazily; listing loads every entry, so an entry whose package
 cannot be imported is listed with the reason instead of a description.
@@ -22,10 +22,11 @@ Entries = list[tuple[str, str]]
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "list",
-        help="list the registered tasks, controllers, schedules, optimizers or executors",
+        help="list the registered tasks, controllers, schedules, optimizers, peers or executors",
         description="Print the names a config may use, one per line, with a one-line "
         "description. 'optimizers' are the optimizer families the registered tasks accept "
-        "(their 'optimizer' parameter).",
+        "(their 'optimizer' parameter); 'peers' are the self-tuning optimizers that may "
+        "replace a task's optimizer (a run's 'optimizer' key, a suite's 'optimizers').",
     )
     p.add_argument("what", choices=sorted(LISTS), help="which names to list")
     p.set_defaults(func=run_list)
@@ -77,6 +78,12 @@ def executors() -> Entries:
     return registry_entries(EXECUTORS)
 
 
+def peers() -> Entries:
+    from autolr.peers import PEERS
+
+    return registry_entries(PEERS)
+
+
 def optimizers() -> Entries:
     """The values each task's ``optimizer`` parameter accepts, read from the task's own check
     (its ``describe`` refuses an impossible name with the list of choices), so autolr names
@@ -118,6 +125,7 @@ LISTS: dict[str, Callable[[], Entries]] = {
     "controllers": controllers,
     "schedules": schedules,
     "optimizers": optimizers,
+    "peers": peers,
     "executors": executors,
 }
 

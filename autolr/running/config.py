@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from autolr import yamlio
 from autolr.checks import CheckError, Int, NonNegative, Positive, Range
@@ -19,14 +25,18 @@ class RunConfig(BaseModel):
     """The keys of an ``autolr run`` config (a contract: keep the names).
 
     task:        {name, ...task params}
-    controller:  {name, ...controller params}; default: fixed cosine from the task's lr
+    controller:  {name, ...controller params}; default: fixed cosine from the task's lr, or
+                 the optimizer peer's own schedule
+    optimizer:   {name, ...params}: an optimizer peer (``autolr.peers``) that replaces the
+                 task's optimizer; default: the task's own
     budget_steps: every optimizer step charged (kept, probes, range tests, rollbacks);
                   default: the task's
     interval:    steps per controller decision
     seed:        model init and batch order
     eval_every:  steps between evaluations (0: only at the start and end); default: task's
     device:      "cpu" or "cuda"
-    min_lr, max_lr: global LR bounds (default: the task's)
+    min_lr, max_lr: global LR bounds (default: the task's, or with an optimizer peer
+                 [0, the peer's max_lr])
     lr_scale:    one factor per param group (layer-wise LR), as each group's ``lr_scale``
     lr_multipliers: the old name of ``lr_scale`` (still read)
     threads:     torch CPU threads for this run (default 1, as in bench: tiny models run
@@ -38,6 +48,7 @@ class RunConfig(BaseModel):
 
     task: dict[str, Any]
     controller: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
     budget_steps: Int(1) | None = None
     interval: Int(1) = 50
     seed: Int(0) = 0
@@ -53,6 +64,16 @@ class RunConfig(BaseModel):
     rescue: bool = False
     checkpoint_every: Int(1) | None = None
     threads: Int(1) = 1
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``model_dump`` (config.yaml, the checkpoint's copy, the default folder's hash)
+        leaves ``optimizer`` out when it is not set: a run without a peer resolves, hashes
+        and resumes exactly as it did before the key existed."""
+        out: dict[str, Any] = handler(self)
+        if out.get("optimizer") is None:
+            out.pop("optimizer", None)
+        return out
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -185,7 +206,7 @@ def parse_model(model: type[M], raw: Any, what: str, root: Loc = ()) -> M:
 def validate(raw: Any) -> RunConfig:
     """A RunConfig from a mapping; a ValueError names the first bad key and value."""
     cfg = parse_model(RunConfig, raw, "config")
-    for section in ("task", "controller"):
+    for section in ("task", "controller", "optimizer"):
         value = getattr(cfg, section)
         if value is not None and not isinstance(value.get("name"), str):
             raise ConfigError(f"config: {section}.name is required (a registered name)")

@@ -33,8 +33,11 @@ def config_hash(resolved: Mapping[str, Any]) -> str:
 
 
 def default_out(resolved: Mapping[str, Any]) -> Path:
-    """``runs/<task>-<controller>-s<seed>-<hash>``."""
-    controller = (resolved.get("controller") or {"name": "fixed"})["name"]
+    """``runs/<task>-<controller>-s<seed>-<hash>`` (an optimizer peer's name in place of the
+    controller's when the config names one and no controller)."""
+    controller = (resolved.get("controller") or resolved.get("optimizer") or {"name": "fixed"})[
+        "name"
+    ]
     name = f"{resolved['task']['name']}-{controller}-s{resolved['seed']}-{config_hash(resolved)}"
     return Path("runs") / name
 

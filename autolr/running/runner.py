@@ -15,11 +15,13 @@ import numpy as np
 import torch
 import yaml
 
+from autolr.checks import CheckError
 from autolr.controllers.base import build_controller
 from autolr.loop.history import History
 from autolr.loop.plain import check_plain
 from autolr.loop.session import Session
 from autolr.loop.trainee import TaskInfo, make_task
+from autolr.peers.trainee import PeerTrainee, with_peer
 from autolr.provenance import provenance
 from autolr.running.config import RunConfig, apply_overrides, validate
 from autolr.running.io import atomic_path, load_plain, load_yaml_arg
@@ -52,9 +54,18 @@ def build_session(cfg: RunConfig) -> Session:
         trainee = make_task(cfg.task, seed=cfg.seed, device=cfg.device)
     except (ValueError, FileNotFoundError) as err:
         raise ValueError(f"config key 'task': {err}") from None
+    budget = cfg.budget_steps or trainee.info.budget_steps
+    if cfg.optimizer is not None:
+        try:
+            trainee = with_peer(trainee, cfg.optimizer, budget)
+        except CheckError as err:  # a parameter's value: named by its key path
+            raise ValueError(f"config: {err.message(f'optimizer.{err.name}')}") from None
+        except ValueError as err:
+            raise ValueError(f"config key 'optimizer': {err}") from None
     info = trainee.info
-    budget = cfg.budget_steps or info.budget_steps
     spec = cfg.controller or default_controller(info, budget)
+    if cfg.controller is None and isinstance(trainee, PeerTrainee):
+        spec = trainee.controller  # the peer's documented schedule
     try:
         controller = build_controller(spec, default_lr=info.lr, budget_steps=budget)
     except ValueError as err:
@@ -62,7 +73,7 @@ def build_session(cfg: RunConfig) -> Session:
     return Session(
         trainee,
         controller,
-        cfg.budget_steps or info.budget_steps,
+        budget,
         cfg.interval,
         eval_every=cfg.eval_every,
         min_lr=cfg.min_lr,
@@ -202,14 +213,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def _resume(session: Session, out_dir: Path, resolved: dict[str, Any]) -> None:
     state = load_checkpoint(out_dir / CHECKPOINT)
     saved = state["config"]
-    for key in resolved:
-        if saved.get(key) != resolved[key]:
+    for key in [*resolved, *(k for k in saved if k not in resolved)]:  # both ways: optimizer
+        if saved.get(key) != resolved.get(key):
             # threads too: torch's CPU kernels (convolutions) split their sums by thread, so
             # another thread count changes the float results (measured on digits-cnn).
             why = " (the thread count changes the results)" if key == "threads" else ""
             raise ValueError(
                 f"cannot resume: config key {key!r} differs from the checkpoint's "
-                f"({resolved[key]!r} != {saved.get(key)!r}){why}"
+                f"({resolved.get(key)!r} != {saved.get(key)!r}){why}"
             )
     session.load_state_dict(state)
 
@@ -231,7 +242,7 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         time_to_target = hist.evals["wall_time"][idx]
     test = hist.test or {}
     sizes = session.trainee.split_sizes()
-    return {
+    summary = {
         "task": info.name,
         "controller": (cfg.controller or {"name": "fixed"})["name"],
         "seed": cfg.seed,
@@ -263,6 +274,9 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
         "controller_stats": session.controller.stats(),
         "provenance": provenance(),  # versions, commit, CPU, threads: autolr.provenance
     }
+    if isinstance(session.trainee, PeerTrainee):  # only then: other summaries stay as they were
+        summary["optimizer"] = session.trainee.summary()
+    return summary
 
 
 def _diverged(session: Session) -> bool:
