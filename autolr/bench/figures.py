@@ -103,12 +103,13 @@ LR_PANEL: Panel = ("learning rate", _lr)
 LOSS_PANEL: Panel = ("train loss (smoothed)", _train_loss)
 
 
-def _log_if_positive(axes: list[Any]) -> None:
-    """Log y scale on ``axes`` when every finite plotted value is positive."""
+def _log_if_positive(axes: list[Any], span: float = 1.0) -> None:
+    """Log y scale on ``axes`` when every finite plotted value is positive and the largest
+    is at least ``span`` times the smallest."""
     ys = [np.asarray(line.get_ydata(), float) for ax in axes for line in ax.get_lines()]
     y = np.concatenate(ys) if ys else np.array([])
     y = y[np.isfinite(y)]
-    if y.size and y.min() > 0:
+    if y.size and y.min() > 0 and y.max() >= span * y.min():
         for ax in axes:
             ax.set_yscale("log")
 
@@ -128,8 +129,9 @@ def overlay_rows(rep: TaskReport) -> list[Row]:
 def curves_figure(rep: TaskReport, styles: Mapping[str, Style], names: Mapping[str, str]) -> Any:
     """The task's curves figure (``overlay_rows``), one panel per quantity over charged
     steps: LR (log scale), smoothed training loss (log scale when positive) and, when the
-    runs were evaluated, the validation metric with the target dotted. ``names``: each
-    track's name for the legend. None when no overlaid method has curves."""
+    runs were evaluated, the validation metric (log scale for a lower-is-better metric
+    that spans a decade) with the target dotted. ``names``: each track's name for the
+    legend. None when no overlaid method has curves."""
     rows = overlay_rows(rep)
     if not rows:
         return None
@@ -145,11 +147,14 @@ def curves_figure(rep: TaskReport, styles: Mapping[str, Style], names: Mapping[s
             line = _draw(ax, band, row.method, styles[row.method])
             if ax is axes[0, 0] and line is not None:
                 handles.append(line)
-        if curve is _val_metric:
-            if rep.has_target:
-                target = ax.axhline(rep.target, color="black", ls=":", lw=1, label="target")
-        else:
+        if curve is _lr:
+            ax.set_yscale("log")  # LRs span decades (a warmup from near 0, a decay)
+        elif curve is _train_loss:
             _log_if_positive([ax])
+        elif not rep.direction.maximize:  # a loss-like metric: log when it spans a decade
+            _log_if_positive([ax], span=10.0)
+        if curve is _val_metric and rep.has_target:  # after the scale: not counted in it
+            target = ax.axhline(rep.target, color="black", ls=":", lw=1, label="target")
         ax.set_xlabel(X_LABEL)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -192,12 +197,14 @@ def detail_figure(rep: TaskReport, styles: Mapping[str, Style]) -> Any:
                 ax.sharey(first)
             _draw(ax, seed_band([curve(c) for c in row.curves]), row.method, styles[row.method])
             ax.grid(alpha=0.3)
-            ax.tick_params(labelsize=7)
             ax.set_ylabel(ylabel if i % cols == 0 else "", fontsize=8)
         pair[0].set_title(row.method, fontsize=9)
         pair[1].set_xlabel(X_LABEL, fontsize=8)
-    _log_if_positive(list(axes[0::2].flat))
+    for ax in axes[0::2].flat:
+        ax.set_yscale("log")
     _log_if_positive(list(axes[1::2].flat))
+    for ax in axes.flat:  # after the scale: a log axis's minor labels too
+        ax.tick_params(which="both", labelsize=7)
     fig.suptitle(f"{rep.task}: every method, median over seeds (line), {BAND} (band)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -206,20 +213,23 @@ def detail_figure(rep: TaskReport, styles: Mapping[str, Style]) -> Any:
 def profiles_figure(
     ratios: Mapping[str, Mapping[str, float]], styles: Mapping[str, Style], r_max: float
 ) -> Any:
-    """rho(tau): the fraction of tasks a method reaches within tau times the best steps."""
+    """rho(tau): the fraction of tasks a method reaches within tau times the best steps,
+    one line per method in its style; methods in the style map's order (controllers
+    first), their markers staggered so that lines that coincide stay told apart."""
     plt = pyplot()
     taus = np.linspace(1.0, r_max, 301)
     fig, ax = plt.subplots(figsize=(7, 4))
-    order, every = list(styles), taus.size // MARKS  # markers staggered: lines that coincide
-    for method, per_task in sorted(ratios.items(), key=lambda kv: order.index(kv[0])):
+    methods = [m for m in styles if m in ratios]
+    every = taus.size // MARKS
+    for k, method in enumerate(methods):
         ax.step(
             taus,
-            profile(per_task, taus),
+            profile(ratios[method], taus),
             where="post",
             label=method,
             lw=1.4,
             ms=5,
-            markevery=(3 * order.index(method) % every, every),
+            markevery=(k * every // len(methods), every),
             **styles[method].kwargs(),
         )
     ax.set_xlabel("τ (steps to target / best method's)")
