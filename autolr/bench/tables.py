@@ -210,6 +210,7 @@ REFERENCE_HEADS = {
     "default": "vs untuned default",
     "peer": "vs best peer",
 }
+NO_FINAL = "no finite final (every run failed or diverged)"
 SUMMARY_TEXT = (
     "Final {split} metric, mean ± 95% CI over the evaluation seeds (replays left out). "
     "Winner: the best mean; *tied within CIs* when its 95% CI overlaps the runner-up's. "
@@ -259,12 +260,21 @@ def winners_table(summaries: list[TaskSummary]) -> tuple[list[str], list[list[st
 
 
 def standings_table(summaries: list[TaskSummary]) -> tuple[list[str], list[list[str]]]:
+    """Per task and controller, its comparison with each reference; a reference that no
+    task has (no untuned default in the suite, say) has no column."""
+    refs = [
+        ref
+        for ref in REFERENCE_HEADS
+        if any(c.reference == ref for s in summaries for cs in s.standings.values() for c in cs)
+    ]
     rows = []
     for s in summaries:
         for method, comparisons in s.standings.items():
             by = {c.reference: _comparison(c) for c in comparisons}
-            rows.append([s.rep.task, method, *(by.get(ref, "–") for ref in REFERENCE_HEADS)])
-    return ["task", "controller", *REFERENCE_HEADS.values()], rows
+            if not s.rep.rows[method].n_finite:
+                by = dict.fromkeys(by, NO_FINAL)
+            rows.append([s.rep.task, method, *(by.get(ref, "–") for ref in refs)])
+    return ["task", "controller", *(REFERENCE_HEADS[ref] for ref in refs)], rows
 
 
 def summary_lines(reports: list[TaskReport]) -> list[str]:
@@ -290,6 +300,8 @@ def summary_lines(reports: list[TaskReport]) -> list[str]:
         width = max((len(m) for m in s.standings), default=0)
         for method, comparisons in s.standings.items():
             vs = "; ".join(f"{c.reference} {_difference(c)}" for c in comparisons)
+            if not rep.rows[method].n_finite:
+                vs = NO_FINAL
             lines.append(f"  {method:<{width}}  {vs or 'nothing to compare with'}")
     return lines
 

@@ -15,7 +15,13 @@ from autolr.bench.readme import report_table
 from autolr.bench.report import print_tables, write_report
 from autolr.bench.standings import summarise, verdict
 from autolr.bench.stats import welch_ci
-from autolr.bench.tables import compute_table, summary_lines, task_table, winners_table
+from autolr.bench.tables import (
+    compute_table,
+    standings_table,
+    summary_lines,
+    task_table,
+    winners_table,
+)
 from autolr.bench.views import compute_inclusive, profiles, replay_comparisons
 from tests.bench.handmade import FINALS, fill, put
 
@@ -151,6 +157,8 @@ def test_summary_respects_a_lower_is_better_metric(tmp_path):
     (c,) = sm.standings["auto"]
     assert (c.reference, c.diff, c.verdict) == ("tuned", pytest.approx(-0.5), "better")
     assert winners_table([sm])[1][0][-1] == "ahead beyond CIs"
+    # no default nor peer in this suite: no column for them
+    assert standings_table([sm])[0] == ["task", "controller", "vs best tuned baseline"]
 
 
 def test_report_opens_with_the_summary_and_the_compute_inclusive_view(store, tmp_path, capsys):
