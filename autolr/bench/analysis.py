@@ -4,7 +4,8 @@ Per task: the target and the best tuned baseline it comes from (``autolr.bench.t
 fixed from the tuning runs), and per method its finals (test, with validation beside it),
 steps and time to target, wall time, probes, rollbacks, divergences and collapses.
 ``autolr.bench.views`` adds what spans methods or tasks (profiles, the replay ablation, the
-compute-inclusive view); ``autolr.bench.report`` renders them; nothing here formats text.
+compute-inclusive view), ``autolr.bench.standings`` the summary's verdicts;
+``autolr.bench.tables`` and ``figures`` render them; nothing here formats text.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Views of a benchmark that span methods or tasks: performance profiles, the open-loop
 replay ablation (paired by seed) and the compute-inclusive view (tuning grids charged).
 
-All of them read the ``TaskReport`` s of ``autolr.bench.analysis``; ``autolr.bench.report``
+All of them read the ``TaskReport`` s of ``autolr.bench.analysis``; ``autolr.bench.tables``
 renders them.
 """
 
