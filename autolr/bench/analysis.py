@@ -4,7 +4,8 @@ Per task: the target and the best tuned baseline it comes from (``autolr.bench.t
 fixed from the tuning runs), and per method its finals (test, with validation beside it),
 steps and time to target, wall time, probes, rollbacks, divergences and collapses.
 ``autolr.bench.views`` adds what spans methods or tasks (profiles, the replay ablation, the
-compute-inclusive view); ``autolr.bench.report`` renders them; nothing here formats text.
+compute-inclusive view), ``autolr.bench.standings`` the summary's verdicts;
+``autolr.bench.tables`` and ``figures`` render them; nothing here formats text.
 """
 
 from __future__ import annotations
@@ -137,7 +138,29 @@ class TaskReport:
 
 
 # a failed cell's track, as the row it belongs to (a baseline's tuning runs: its "eval" row)
-ROW_TRACK = {"tune": "eval", "eval": "eval", "self": "self", "peer": "peer", "replay": "replay"}
+ROW_TRACK = {
+    "tune": "eval",
+    "eval": "eval",
+    "default": "default",
+    "peer": "peer",
+    "self": "self",
+    "replay": "replay",
+}
+# the rows' tracks in the order a reader compares them: tuned baselines, untuned defaults
+# (a baseline at the task's default LR), peers (self-tuning optimizers, lr_finder),
+# controllers, open-loop replays
+TRACK_ORDER = ("eval", "default", "peer", "self", "replay")
+
+
+def track_rank(track: str) -> int:
+    """A track's place in ``TRACK_ORDER`` (an unknown track goes last)."""
+    return TRACK_ORDER.index(track) if track in TRACK_ORDER else len(TRACK_ORDER)
+
+
+def row_order(track: str, method: str) -> tuple[int, str]:
+    """The order methods are listed in, in tables and legends: by track, a replay beside
+    its controller (``plateau``, ``plateau-replay``), then by label."""
+    return track_rank("self" if track == "replay" else track), method
 
 
 def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:

@@ -1,207 +1,53 @@
-"""``autolr report DIR``: the tables (markdown, rich) and figures of a benchmark.
+"""``autolr report DIR``: report.md, its figures, and the tables and summary on a terminal.
 
-The numbers come from ``autolr.bench.analysis`` and ``autolr.bench.views``; this module only
-renders them.
+report.md opens with the summary (the winner per task, and where each controller stands
+against the best tuned baseline, the untuned default and the best peer) and the
+compute-inclusive view, then gives each task's table and figures. The numbers come from
+``autolr.bench.analysis``, ``views`` and ``standings``; the tables from
+``autolr.bench.tables``; the figures from ``autolr.bench.figures``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from autolr.bench import provenance_notes, stats
-from autolr.bench.analysis import COLLAPSE_MARGIN, Row, TaskReport, analyse
+from autolr.bench import provenance_notes
+from autolr.bench.analysis import COLLAPSE_MARGIN, TaskReport, analyse
+from autolr.bench.standings import summarise
 from autolr.bench.store import ResultsStore
-from autolr.bench.views import compute_inclusive, profiles, replay_comparisons
+from autolr.bench.styles import report_styles
+from autolr.bench.tables import (
+    R_MAX,
+    SUMMARY_TEXT,
+    TRACKS,
+    compute_table,
+    failures_table,
+    markdown_table,
+    replay_table,
+    standings_table,
+    summary_lines,
+    summary_table,
+    task_table,
+    winners_table,
+)
+from autolr.bench.views import profiles
 from autolr.running.io import atomic_path
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-R_MAX = 4.0
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞"
-    return f"{x:.{digits}g}"
-
-
-def _ci(row: Row, val: bool = False) -> str:
-    m, h = row.val_mean_ci if val else row.mean_ci
-    return f"{_fmt(m)} ± {_fmt(h, 2)}" if not math.isnan(h) else _fmt(m)
-
-
-def _seeds(row: Row) -> str:
-    """Runs, and beside them how many had a non-finite final (left out of the mean and CI)
-    and how many cells failed: ``3``, ``3 (2 finite)``, ``1 (+2 failed)``."""
-    notes = []
-    if row.n_finite < len(row.finals):
-        notes.append(f"{row.n_finite} finite")
-    if row.failed:
-        notes.append(f"+{row.failed} failed")
-    return f"{len(row.finals)}" + (f" ({', '.join(notes)})" if notes else "")
-
-
-FAILED = "failed"
-NA = "N/A"
-TRACKS = {"eval": "tuned", "self": "self-tuning", "replay": "replay"}
-
-
-def task_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
-    split = "test" if rep.has_test else "validation"
-    head = [
-        "method",
-        "track",
-        "seeds",
-        f"final {rep.metric} ({split}, mean ± 95% CI)",
-        *(["validation"] if rep.has_test else []),
-        "steps to target",
-        "time to target (s)",
-        "speedup",
-        "wall (s)",
-        "probe steps",
-        "rollbacks",
-        "steps lost",
-        "diverged",
-        "collapsed",
-        "tuned peak lr",
-    ]
-    best = rep.rows.get(rep.best_baseline or "")
-    base_wall = np.median(best.walls) if best is not None and best.finished else math.nan
-    rows = []
-    for r in sorted(rep.rows.values(), key=lambda r: (r.track != "eval", r.method)):
-        track = TRACKS.get(r.track, r.track)
-        if not r.finished:  # every cell failed: say so where the numbers would be
-            rows.append([r.method, track, _seeds(r), *[FAILED] * (len(head) - 4), _fmt(r.peak, 3)])
-            continue
-        wall = float(np.median(r.walls))
-        ratio = f" ({wall / base_wall:.2f}×)" if math.isfinite(base_wall) else ""
-        n = len(r.finals)
-        rows.append(
-            [
-                r.method + (" *" if r.method == rep.best_baseline else ""),
-                track,
-                _seeds(r),
-                _ci(r),
-                *([_ci(r, val=True)] if rep.has_test else []),
-                _fmt(r.median_steps),
-                _fmt(r.median_time, 3),
-                _fmt(rep.speedup(r.method), 3),
-                f"{_fmt(wall, 3)}{ratio}",
-                _fmt(float(np.mean(r.probes))),
-                _fmt(float(np.mean(r.rollbacks)), 3),
-                _fmt(float(np.mean(r.lost))),
-                f"{r.diverged}/{n}",
-                "–" if r.collapsed is None else f"{r.collapsed}/{n}",
-                _fmt(r.peak, 3),
-            ]
-        )
-    for method, track in rep.not_applicable:  # not run on this task (its kinds exclude it)
-        rows.append([method, TRACKS.get(track, track), *[NA] * (len(head) - 2)])
-    return head, rows
-
-
-def summary_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]:
-    """Per method: its profile score over the tasks it ran on that have a target, and how
-    many of those it reached. No geometric-mean speedup: over the reached tasks alone it
-    flatters a method that reached few (2.0 from 1 of 5 tasks), and the profile score
-    already charges each miss (r = inf scores 0)."""
-    ratios = profiles(reports)
-    rows = []
-    for method, per_task in sorted(ratios.items(), key=lambda kv: -stats.profile_score(kv[1])):
-        failed_everywhere = all(
-            not rep.rows[method].finished for rep in reports if method in rep.rows
-        )
-        na = sum(any(m == method for m, _ in rep.not_applicable) for rep in reports)
-        reached = sum(math.isfinite(r) for r in per_task.values())
-        score = FAILED if failed_everywhere else _fmt(stats.profile_score(per_task, R_MAX), 3)
-        rows.append([method, score, f"{reached}/{len(per_task)}", str(na)])
-    # a method with no target anywhere it ran (or no run at all) still gets its row
-    for method in sorted({r.method for rep in reports for r in rep.rows.values()} - set(ratios)):
-        if method.endswith("-replay"):
-            continue
-        finished = any(rep.rows[method].finished for rep in reports if method in rep.rows)
-        na = sum(any(m == method for m, _ in rep.not_applicable) for rep in reports)
-        label = "–" if finished else FAILED
-        rows.append([method, label, "0/0", str(na)])
-    return [
-        "method",
-        f"profile score (r_max={R_MAX:g})",
-        "tasks reaching target / run with a target",
-        "tasks not applicable",
-    ], rows
-
-
-def compute_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]:
-    rows = [
-        [
-            c.task,
-            c.method + (" *" if c.method == rep.best_baseline else ""),
-            TRACKS.get(c.track, c.track),
-            str(c.tuning),
-            _fmt(c.steps),
-            _fmt(c.total),
-            _fmt(c.ratio, 3),
-        ]
-        for rep in reports
-        for c in compute_inclusive(rep)
-    ]
-    return [
-        "task",
-        "method",
-        "track",
-        "tuning steps",
-        "steps to target",
-        "charged steps to target incl. tuning",
-        "× best baseline's",
-    ], rows
-
-
-def failures_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]:
-    """Every failed cell, with the one-line reason from its stored traceback."""
-    rows = [
-        [c["task"], c["method"], c["track"], str(c["seed"]), _fmt(c["peak_lr"], 3), c["reason"]]
-        for rep in reports
-        for c in rep.failures
-    ]
-    return ["task", "method", "track", "seed", "peak lr", "reason"], rows
-
-
-def replay_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]:
-    rows = [
-        [
-            c.task,
-            c.closed.method,
-            _ci(c.closed),
-            _ci(c.replay),
-            f"{_fmt(c.advantage, 3)} ± {_fmt(c.ci, 2)}",
-            f"{c.wins}/{c.pairs}",
-        ]
-        for c in replay_comparisons(reports)
-    ]
-    return [
-        "task",
-        "controller",
-        "closed loop",
-        "open-loop replay",
-        "advantage of reacting (paired mean ± 95% CI)",
-        "seeds where closed loop wins",
-    ], rows
-
-
-def markdown_table(head: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table of ``head`` and ``rows`` (cells already formatted)."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+__all__ = [
+    "compute_table",
+    "markdown_table",
+    "print_tables",
+    "summary_lines",
+    "summary_table",
+    "task_table",
+    "write_report",
+]
 
 
 def write_report(
@@ -212,14 +58,29 @@ def write_report(
     plain: bool | None = None,
 ) -> Path:
     """Write report.md and its PNGs into ``out_dir``; optionally print the tables (as rich
-    tables, or ``plain`` markdown; None: plain when stdout is not a terminal)."""
-    from autolr.bench.figures import plot_profiles, plot_task_curves
+    tables, or ``plain`` markdown; None: plain when stdout is not a terminal), then the
+    summary as plain text."""
+    from autolr.bench.figures import curves_figure, detail_figure, profiles_figure
 
     reports = analyse(store, suite)
     mixed = provenance_notes.mixed_provenance(store, suite)
-    parts = [f"# autolr bench: {suite}\n", INTRO]
+    styles = report_styles(reports)  # one style per method, in every figure
+    summaries = [summarise(rep) for rep in reports]
+    split = "test" if any(rep.has_test for rep in reports) else "validation"
+    parts = [
+        f"# autolr bench: {suite}\n",
+        "## Summary\n",
+        SUMMARY_TEXT.format(split=split),
+        markdown_table(*winners_table(summaries)) + "\n",
+    ]
+    head, rows = standings_table(summaries)
+    if rows:
+        parts.append(markdown_table(head, rows) + "\n")
+    head, rows = compute_table(reports)
+    if rows:
+        parts += ["## Compute-inclusive view\n", COMPUTE_TEXT, markdown_table(head, rows) + "\n"]
+    parts += ["## How to read the tables\n", INTRO]
     for rep in reports:
-        img = plot_task_curves(rep, out_dir)
         parts += [
             f"## {rep.task}\n",
             f"Metric: {rep.metric} ({rep.direction.adjective} is better); {_about(rep)}. "
@@ -228,16 +89,19 @@ def write_report(
         ]
         if rep.task in mixed:
             parts.append(provenance_notes.note(mixed[rep.task]))
-        if img is not None:
-            parts.append(f"![{rep.task} curves]({img.name})\n")
-    prof = plot_profiles(profiles(reports), out_dir / "profiles.png", R_MAX)
+        curves = _save(curves_figure(rep, styles, TRACKS), out_dir / f"curves_{rep.task}.png")
+        if curves is not None:
+            parts += [f"![{rep.task} curves]({curves.name})\n", CURVES_TEXT]
+        detail = _save(detail_figure(rep, styles), out_dir / f"detail_{rep.task}.png")
+        if detail is not None:
+            parts.append(f"Every method in its own panels: [{detail.name}]({detail.name}).\n")
+    prof = _save(profiles_figure(profiles(reports), styles, R_MAX), out_dir / "profiles.png")
     parts += [
         "## Across tasks\n",
         markdown_table(*summary_table(reports)) + "\n",
-        f"![performance profiles]({prof.name})\n",
+        f"![performance profiles]({prof.name})\n" if prof is not None else "",
     ]
     for table, title, text in (
-        (compute_table, "Compute-inclusive view", COMPUTE_TEXT),
         (replay_table, "Open-loop replay ablation", REPLAY_TEXT),
         (failures_table, "Failed cells", FAILED_TEXT),
     ):
@@ -246,19 +110,35 @@ def write_report(
             parts += [f"## {title}\n", text.format(n=len(rows)), markdown_table(head, rows) + "\n"]
     path = out_dir / "report.md"
     with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(parts))
+        tmp.write_text("\n".join(p for p in parts if p))
     if console:
         print_tables(reports, plain)
         provenance_notes.warn(mixed)
     return path
 
 
+def _save(fig: Any, path: Path) -> Path | None:
+    """Save ``fig`` (None: no figure) as ``path``; the path, or None."""
+    from autolr.running.plots import save
+
+    if fig is None:
+        return None
+    save(fig, path)
+    return path
+
+
+CURVES_TEXT = (
+    "Lines: the median over seeds; bands: min–max over seeds; x: charged steps (probes and "
+    "rollbacks included). Shown: the best tuned baseline (dashed), untuned defaults "
+    "(dotted), peers (dash-dot) and controllers (solid); each method keeps its colour and "
+    "marker in every figure of this report.\n"
+)
 COMPUTE_TEXT = (
-    "Charged steps to the target with tuning included: a tuned baseline's own "
-    "tuning grid (every peak × tuning seed) plus its median steps to target; a "
-    "self-tuning method's run alone. The last column divides by the best tuned "
-    "baseline's (*) total: below 1, the method got there on less compute than "
-    "tuning the baseline and running it.\n"
+    "Charged steps to the target with tuning included: a tuned baseline's own tuning grid "
+    "(every peak × tuning seed) plus its median steps to target; an untuned default's, a "
+    "peer's or a controller's run alone. The last column divides by the best tuned "
+    "baseline's (*) total: below 1, the method got there on less compute than tuning the "
+    "baseline and running it.\n"
 )
 REPLAY_TEXT = (
     "Each adaptive controller's kept-step LR trace from seed s_i, replayed as a "
@@ -274,8 +154,10 @@ FAILED_TEXT = (
 )
 
 INTRO = (
-    "Every step a run spends (probes, range tests, rollbacks) is charged. Baselines had "
-    "their peak LR tuned on separate tuning seeds; controllers had no per-task tuning. "
+    "Every step a run spends (probes, range tests, rollbacks) is charged. Tuned baselines "
+    "had their peak LR tuned on separate tuning seeds; untuned defaults ran at the task's "
+    "default LR; peers (self-tuning optimizers, the LR range test) and controllers had no "
+    "per-task tuning. "
     "Target per task, fixed from the tuning runs before any evaluation run: the final "
     "validation metric of the worst tuning seed of the best tuned baseline (marked *; best "
     "mean over the tuning seeds at its tuned peak). Steps to target: the first evaluation "
@@ -333,12 +215,31 @@ def terminal_console() -> Console:
     return con if con.is_terminal else Console(width=pipe_width())
 
 
-def print_tables(reports: list[TaskReport], plain: bool | None = None) -> None:
-    """The report's tables on stdout: rich tables on a terminal, else (or with ``plain``)
-    the markdown tables of report.md, which a pipe or a log keeps unwrapped."""
-    con = terminal_console()
+def print_tables(
+    reports: list[TaskReport], plain: bool | None = None, console: Console | None = None
+) -> None:
+    """The report's tables on stdout, then its summary as plain text: rich tables on a
+    terminal (``rich_tables``: they fit 100 columns), else (or with ``plain``) the
+    markdown tables of report.md, which a pipe or a log keeps unwrapped."""
+    con = console or terminal_console()
     if plain is None:
         plain = not con.is_terminal
+    for title, head, rows in terminal_tables(reports):
+        if plain:
+            print(f"{title}\n\n{markdown_table(head, rows)}\n", flush=True)
+        else:
+            con.print(_rich_table(title, head, rows))
+    lines = summary_lines(reports)
+    if plain:
+        print("\n".join(lines), flush=True)
+    else:
+        for line in lines:
+            con.print(line, markup=False, highlight=False)
+
+
+def terminal_tables(reports: list[TaskReport]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of each table printed on the terminal: the tasks', across
+    tasks, compute-inclusive, and the failed cells."""
     tables: list[tuple[str, list[str], list[list[str]]]] = []
     for rep in reports:
         head, rows = task_table(rep)
@@ -351,39 +252,50 @@ def print_tables(reports: list[TaskReport], plain: bool | None = None) -> None:
     head, rows = failures_table(reports)
     if rows:
         tables.append((f"failed cells: {len(rows)}", head, rows))
-    for title, head, rows in tables:
-        if plain:
-            print(f"{title}\n\n{markdown_table(head, rows)}\n", flush=True)
-        else:
-            con.print(_rich_table(title, head, rows))
+    return tables
 
 
-# the task table's columns that fit a terminal, with short headers
-_SHORT = {
-    "method": "method",
-    "track": "track",
+# the terminal's short header for each column of the tables (None: report.md only), so that
+# a rich table fits 100 columns; a column not named here keeps its header
+TERMINAL_HEADS: dict[str, str | None] = {
+    # a task's table ("final ..." stands for the final metric's column)
     "seeds": None,
     "final": "final ± CI",
+    "validation": None,
     "steps to target": "steps→target",
     "time to target (s)": None,
-    "speedup": "speedup",
-    "wall (s)": "wall (s)",
+    "wall (s)": None,
     "probe steps": "probes",
-    "rollbacks": "rb",
+    "rollbacks": None,
+    "steps lost": None,
     "diverged": "div",
-    "collapsed": "coll",
+    "collapsed": None,
     "tuned peak lr": None,
+    # across tasks
+    f"profile score (r_max={R_MAX:g})": "profile score",
+    "tasks reaching target / run with a target": "reached / with target",
+    "tasks not applicable": "N/A tasks",
+    # compute-inclusive
+    "tuning steps": "tuning",
+    "charged steps to target incl. tuning": "incl. tuning",
+    "× best baseline's": "× best",
 }
+# the tracks' names on the terminal (report.md has the long ones)
+TERMINAL_TRACKS = {"untuned default": "default", "self-tuning": "self"}
 
 
 def _rich_table(title: str, head: list[str], rows: list[list[str]]) -> Table:
     from rich.table import Table
 
-    if head[3].startswith("final "):  # a task table: keep the columns that fit
-        short = [_SHORT.get("final" if i == 3 else h) for i, h in enumerate(head)]
-        keep = [i for i, h in enumerate(short) if h is not None]
-        head, rows = [short[i] for i in keep], [[r[i] for i in keep] for r in rows]
-    table = Table(*head, title=title)
+    short = [TERMINAL_HEADS.get("final" if h.startswith("final ") else h, h) for h in head]
+    keep = [i for i, h in enumerate(short) if h is not None]
+    track = head.index("track") if "track" in head else None
+    table = Table(*(short[i] for i in keep), title=title)
+    for column in table.columns:
+        column.overflow = "fold"  # a long word breaks, it is never cut to "…"
     for r in rows:
-        table.add_row(*r)
+        cells = list(r)
+        if track is not None:
+            cells[track] = TERMINAL_TRACKS.get(cells[track], cells[track])
+        table.add_row(*(cells[i] for i in keep))
     return table

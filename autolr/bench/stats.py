@@ -18,6 +18,7 @@ __all__ = [
     "profile_score",
     "speedup",
     "steps_to_target",
+    "welch_ci",
 ]
 
 
@@ -36,6 +37,27 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]
         return float(x[0]), math.nan
     half = sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
     return float(x.mean()), float(half)
+
+
+def welch_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The difference of means ``mean(a) - mean(b)`` and the half-width of its ``level``
+    confidence interval (Welch: unequal variances, unpaired), over each side's finite values.
+
+    v = s_a²/n_a + s_b²/n_b, df = v² / ((s_a²/n_a)²/(n_a - 1) + (s_b²/n_b)²/(n_b - 1)),
+    half = t_{(1+level)/2, df} * sqrt(v); 0 when both sides are constant (v = 0), NaN when
+    either side has fewer than two values (NaN difference when either has none).
+    """
+    x, y = (np.asarray([v for v in s if v is not None and math.isfinite(v)]) for s in (a, b))
+    if x.size == 0 or y.size == 0:
+        return math.nan, math.nan
+    diff = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return diff, math.nan
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    if va + vb == 0:
+        return diff, 0.0
+    df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    return diff, float(sps.t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb))
 
 
 def median_time(times: Sequence[float]) -> float:

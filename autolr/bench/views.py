@@ -1,7 +1,7 @@
 """Views of a benchmark that span methods or tasks: performance profiles, the open-loop
 replay ablation (paired by seed) and the compute-inclusive view (tuning grids charged).
 
-All of them read the ``TaskReport`` s of ``autolr.bench.analysis``; ``autolr.bench.report``
+All of them read the ``TaskReport`` s of ``autolr.bench.analysis``; ``autolr.bench.tables``
 renders them.
 """
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from autolr.bench import stats
-from autolr.bench.analysis import Row, TaskReport
+from autolr.bench.analysis import Row, TaskReport, row_order
 
 
 def profiles(reports: list[TaskReport]) -> dict[str, dict[str, float]]:
@@ -95,7 +95,7 @@ def compute_inclusive(rep: TaskReport) -> list[ComputeRow]:
     if not rep.has_target:
         return []
     rows = []
-    for r in sorted(rep.rows.values(), key=lambda r: (r.track != "eval", r.method)):
+    for r in sorted(rep.rows.values(), key=lambda r: row_order(r.track, r.method)):
         if r.track == "replay":
             continue
         tuning = rep.tuning_by_method.get(r.method, 0) if r.track == "eval" else 0

@@ -39,7 +39,9 @@ def test_tiny_suite_end_to_end_with_two_workers(tmp_path):
     report = bench(SUITE, out=tmp_path, workers=2)
     text = report.read_text()
     assert "## toy" in text and "Open-loop replay ablation" in text
-    assert (tmp_path / "curves_toy.png").is_file() and (tmp_path / "profiles.png").is_file()
+    for name in ("curves_toy.png", "detail_toy.png", "profiles.png"):
+        assert (tmp_path / name).is_file()
+    assert text.index("## Summary") < text.index("## Compute-inclusive view") < text.index("## toy")
     cells = rows(tmp_path / "results.db")
     assert len(cells) == N_CELLS and all(s == "done" for _, _, s in cells)
     tracks = sorted(t for _, t, _ in cells)

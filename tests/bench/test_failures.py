@@ -77,6 +77,11 @@ def test_a_failing_cell_prints_its_reason_exits_1_and_is_in_the_report(tmp_path)
     assert "failed cells: 2" in done.stdout
     assert "| toy | boom | self | 1 | – | RuntimeError: boom at step 0 |" in done.stdout
     assert "┃" not in done.stdout
+    # the summary ends the output, after the tables; boom has nothing to compare
+    summary = done.stdout[done.stdout.index("Summary: final metric") :]
+    assert done.stdout.index("failed cells: 2") < done.stdout.index("Summary: final metric")
+    assert "  winner: constant " in summary
+    assert "  boom  no finite final (every run failed or diverged)" in summary.splitlines()
     with sqlite3.connect(out / "results.db") as con:
         states = dict(con.execute("select method || seed, status from cells where track='self'"))
     assert states == {"boom0": "failed", "boom1": "failed"}
