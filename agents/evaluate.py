@@ -133,6 +133,19 @@ class InstanceCells:
             for seed in self.tune_seeds
         ]
 
+    def chosen_peaks(
+        self, done: Mapping[str, Mapping[str, Any]], objective: Callable[[Any], float]
+    ) -> dict[str, float]:
+        """Each baseline's tuned LR from this instance's own grid runs, found by key.
+
+        Two instances that differ only in their starting LR share their grid runs (the same
+        configs, so the same cells, stored once under the first one's label): the runs are
+        looked up by key and relabelled as this instance's, so each finds its peaks.
+        """
+        own = [{**done[c.key], "task": self.key} for c in self.tune()]
+        peaks = choose_peaks(own, objective)
+        return {m: peaks[(self.key, m)] for m in BASELINES}
+
     def trace(self) -> Cell:
         """The policy on the first tuning seed: the LR trace that ``replay`` plays back."""
         return self._cell("policy-trace", "self", self.tune_seeds[0], self.controller)
@@ -217,9 +230,10 @@ def evaluate(
     first = [c for p in plans for c in [*(p.tune() if tuned else []), p.trace(), *p.policy()]]
     execute(store, first, workers)
     done = _Done(store, first)
-    peaks = choose_peaks(done.cells, _tuning_objective(done))
+    objective = _tuning_objective(done)
+    by_key = {c["key"]: c for c in done.cells}
     for p in plans:
-        p.peaks = {m: peaks[(p.key, m)] for m in BASELINES} if tuned else p.untuned_peaks()
+        p.peaks = p.chosen_peaks(by_key, objective) if tuned else p.untuned_peaks()
         p.trace_lrs = store.curves(p.trace().key)["lr"]
     second = [c for p in plans for m in BASELINES for c in p.tuned(m)]
     second += [c for p in plans for c in p.replay()]

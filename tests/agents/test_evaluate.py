@@ -152,3 +152,21 @@ def test_a_smoke_eval_runs_few_seeds_untuned_and_says_smoke(tmp_path, small, cap
     store.close()
     assert "tune" not in tracks  # no grid: trace 1, policy 2, baselines 2 x 2, replay 2
     assert len(tracks) == 9
+
+
+def test_instances_that_differ_only_in_lr_share_grid_runs_and_both_get_peaks(
+    tmp_path, small, constant_policy
+):
+    """The grid runs do not depend on the starting LR, so two such instances share them (one
+    stored row, labelled with the first): the second still finds its tuned peaks."""
+    small["test"][0]["lr_factor"] = [1.0, 0.25]
+    small["test"][0]["seeds"] = [200, 201]
+    groups = _groups(small)
+    assert len(groups) == 2
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    first, second = evaluate(store, constant_policy, groups, 2, [90000])
+    assert first.key != second.key
+    assert first.tuned == second.tuned  # the same grid runs chose them
+    assert first.scores["static"] == second.scores["static"]  # so the same tuned runs
+    assert first.scores["policy"] != second.scores["policy"]  # the policy starts elsewhere
+    store.close()
