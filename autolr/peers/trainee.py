@@ -7,7 +7,7 @@ point is not its training point (schedule-free, DoG):
 1. saves the model's state (parameters and buffers);
 2. moves the parameters to the evaluation point (``optimizer.eval()``, or the average);
 3. re-estimates BatchNorm statistics there, if the model has BatchNorm layers
-   (``autolr.peers.batchnorm``: forward passes, not optimizer steps);
+   (``autolr.loop.batchnorm``: forward passes, not optimizer steps);
 4. evaluates with the task's own ``evaluate``;
 5. leaves the evaluation point (``optimizer.train()``) and loads the saved state back.
 
@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
+from autolr.loop import batchnorm
 from autolr.loop.trainee import SplitSizes, Trainee
-from autolr.peers import batchnorm
 from autolr.peers.base import Peer, make_peer
 
 

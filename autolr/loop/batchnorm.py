@@ -1,11 +1,12 @@
 """BatchNorm statistics re-estimated at an evaluation point.
 
-A peer evaluated at other weights than it trains at (schedule-free's ``x``, DoG's average)
-has BatchNorm running statistics that belong to the training weights. The schedule-free
-README asks to recompute them with forward passes over training batches before evaluating.
-Here they are the plain average over training batches ``0 .. n−1`` (momentum ``None``, after
-a reset): the same batches at every evaluation, so the statistics are a function of the
-evaluated weights alone.
+A model evaluated at other weights than it trains at (an optimizer peer's average:
+schedule-free's ``x``, DoG's; a merged model, ``autolr.loop.merge``) has BatchNorm running
+statistics that belong to the training weights. The schedule-free README asks to recompute
+them with forward passes over training batches before evaluating. Here they are the plain
+average over training batches ``0 .. n−1`` (momentum ``None``, after a reset): the same
+batches at every evaluation, so the statistics are a function of the evaluated weights
+alone.
 
 These are forward passes, not optimizer steps: no gradient, nothing charged to the budget
 (their time is part of the evaluation's, in the run's wall time), no batch consumed
