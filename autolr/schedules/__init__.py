@@ -6,6 +6,7 @@ same-named function (``cosine(lr=0.1, total_steps=1000)``). Every family is list
 """
 
 from autolr.schedules.annealing import cosine, cosine_restarts, linear, polynomial, tanh
+from autolr.schedules.anytime import infinite, wsm
 from autolr.schedules.base import SCHEDULES, Schedule, build
 from autolr.schedules.basic import constant, exponential, multistep, piecewise, step
 from autolr.schedules.combinators import clamp, join, noise, scale, shift, warmup
@@ -24,6 +25,7 @@ __all__ = [
     "cosine_restarts",
     "cyclic",
     "exponential",
+    "infinite",
     "inverse_sqrt",
     "join",
     "linear",
@@ -39,4 +41,5 @@ __all__ = [
     "tanh",
     "warmup",
     "wsd",
+    "wsm",
 ]

@@ -72,3 +72,17 @@ def test_schedule_bad_input_is_a_clear_error(argv, needle, capsys, tmp_path):
     assert main(["schedule", *argv, "--csv", str(out)]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_schedule_accepts_infinite_and_wsm(tmp_path):
+    out = tmp_path / "inf.csv"
+    spec = (
+        "{name: infinite, lr: 1.0, warmup_steps: 4, cooldown_steps: 8, constant_frac: 0.5, "
+        "anneal_start: 20, anneal_steps: 10, min_lr: 0.05}"
+    )
+    assert main(["schedule", spec, "{name: wsm, lr: 0.1}", "--steps", "31", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    lrs = [float(r["lr_0"]) for r in rows]
+    assert lrs[4] == 1.0 and lrs[12] == 0.5 and lrs[20] == 0.5 and lrs[30] == 0.05
+    assert lrs[25] == pytest.approx(0.5 * 0.1**0.5, rel=1e-12)
+    assert {float(r["lr_1"]) for r in rows} == {0.1}

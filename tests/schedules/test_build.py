@@ -21,6 +21,17 @@ FAMILY_SPECS = [
     {"name": "wsd", "lr": 0.1, "total_steps": 40, "warmup_steps": 4, "decay_steps": 10},
     {"name": "tanh", "lr": 0.1, "total_steps": 40},
     {"name": "piecewise", "boundaries": [5, 10], "values": [0.1, 0.05, 0.01]},
+    {"name": "wsm", "lr": 0.1, "warmup_steps": 4},
+    {
+        "name": "infinite",
+        "lr": 0.1,
+        "warmup_steps": 4,
+        "cooldown_steps": 10,
+        "constant_frac": 0.4,
+        "anneal_start": 30,
+        "anneal_steps": 20,
+        "min_lr": 0.001,
+    },
 ]
 
 
