@@ -1,6 +1,7 @@
 """A Session's checkpoint: the trainee snapshot (with every RNG), the ledger, the history,
-the controller's state, the session's own counters and the TrainingState, as plain Python
-values and tensors, so ``torch.load(weights_only=True)`` reads it back."""
+the controller's state, the session's own counters, the TrainingState and, in a merging run,
+the merge (``autolr.loop.merge``), as plain Python values and tensors, so
+``torch.load(weights_only=True)`` reads it back."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def session_state(session: Session) -> dict[str, Any]:
     snap = snapshots.take(session.trainee, session.step, global_rngs=True)
     state = asdict(session.state)
     state["losses"] = torch.from_numpy(np.asarray(session.state.losses, dtype=np.float64))
-    return {
+    out = {
         "version": CHECKPOINT_VERSION,
         "snapshot": snapshots.to_state_dict(snap),
         "ledger": session.ledger.state_dict(),
@@ -37,6 +38,9 @@ def session_state(session: Session) -> dict[str, Any]:
         },
         "state": state,
     }
+    if session.merge is not None:  # only then: other checkpoints stay as they were
+        out["merge"] = session.merge.state_dict()
+    return out
 
 
 def load_session_state(session: Session, state: dict[str, Any]) -> None:
@@ -60,3 +64,7 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
     fields["group_lrs"] = tuple(fields["group_lrs"])
     session.state = TrainingState(**fields)
     session._snapshot = None
+    if session.merge is not None:
+        if "merge" not in state:
+            raise ValueError("checkpoint has no merge state: it was written by a run without merge")
+        session.merge.load_state_dict(state["merge"])

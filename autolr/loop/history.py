@@ -42,6 +42,13 @@ class History:
         for c in EVAL_COLUMNS:
             self.evals[c].append(row[c])
 
+    def replace_last_eval(self, **values: float) -> None:
+        """Overwrite columns of the last evaluation row (a merged model's final numbers)."""
+        for c, v in values.items():
+            if c not in EVAL_COLUMNS or c in ("step", "charged"):
+                raise ValueError(f"cannot replace {c!r} of an evaluation row")
+            self.evals[c][-1] = v
+
     def extend(self, other: History) -> None:
         for c in STEP_COLUMNS:
             self.steps[c].extend(other.steps[c])

@@ -6,7 +6,7 @@ import inspect
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -18,6 +18,7 @@ from autolr.loop import snapshot as snapshots
 from autolr.loop.collapse import CollapseGuard
 from autolr.loop.history import History
 from autolr.loop.ledger import Ledger
+from autolr.loop.merge import MergeConfig, Merger
 from autolr.loop.probe import Probe
 from autolr.loop.rescue import Rescue
 from autolr.loop.segment import Segment
@@ -50,6 +51,11 @@ class Session:
     Layer-wise LR: group g trains at ``lr * lr_scale[g]``, where ``lr_scale`` is each param
     group's own ``lr_scale`` key (default 1), set from the ``lr_scale`` argument if given,
     times the segment's ``lr_scale``, exactly as ``autolr.attach`` and ``ScheduleLR`` do.
+
+    Checkpoint merging (``merge``, ``autolr.loop.merge``): the kept steps of the window's
+    checkpoints add the parameters to a weighted average, which a rollback restores with the
+    model; ``finish`` evaluates the merged model after the training model's final numbers.
+    Evaluations during the run are of the training model.
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class Session:
         measure_sharpness: bool = False,
         initial_lr: float | None = None,
         rescue: bool = False,
+        merge: MergeConfig | Mapping[str, Any] | None = None,
     ) -> None:
         info = trainee.info
         self.trainee = trainee
@@ -108,6 +115,7 @@ class Session:
         self._warned_max_lr = False
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
+        self.merge = None if merge is None else Merger(merge, budget_steps, trainee.model)
         lr0 = float(info.lr if initial_lr is None else initial_lr)  # never a numpy scalar
         self.state = self._initial_state(lr0)
 
@@ -184,6 +192,9 @@ class Session:
         self._warn_clamped(plan)
         # the snapshot a rollback returns to: only a rescue or the segment's guard needs one
         good = self.snapshot() if self.rescue or segment.undo is not None else None
+        merge_mark = (
+            None if good is None or self.merge is None else self.merge.mark(self.step, len(plan))
+        )
         stop = self.divergence(self._guard(segment, len(plan)))
         history = History()
         stats = (
@@ -193,6 +204,8 @@ class Session:
         if out.stopped and (stop.tripped == "extra" or self.rescue):
             assert good is not None
             snapshots.restore(self.trainee, good)
+            if self.merge is not None:
+                self.merge.restore(merge_mark)
             self.ledger.roll_back(out.steps_run, time.perf_counter() - start)
             if self.rescue:
                 self.halted = self.rescuer.after_rollback(self.step, float(plan.lrs.max()))
@@ -225,7 +238,8 @@ class Session:
 
     def finish(self) -> None:
         """Evaluate the final model on validation if the last evaluation is not at the
-        current step, then once on the test split (``history.test``).
+        current step, then once on the test split (``history.test``); with ``merge``, then
+        the merged model, whose numbers replace those (``Merger.finish``).
 
         The test split is evaluated here only, after the last turn: no TrainingState carries
         it, so neither a controller nor a probe can see it. Finishing again at the same
@@ -249,6 +263,8 @@ class Session:
                 "test_loss": float(test_loss),
                 "test_metric": float(test_metric),
             }
+        if self.merge is not None:
+            self.merge.finish(self)
 
     # ---- what the stepper runs, and what probes call ------------------------------------
 
@@ -316,9 +332,12 @@ class Session:
                 wall = wall0 + time.perf_counter() - t0
                 self._evaluate_into(history, base + k + 1, charged0 + k + 1, wall)
 
+        train = step if own_step is None else closure_step
+        if history is not None and self.merge is not None:  # kept steps only, not probes
+            train = self.merge.wrap(train, base)
         out = self.stepper.run(
             plan,
-            step if own_step is None else closure_step,
+            train,
             stop,
             every=self.eval_every,
             offset=base,

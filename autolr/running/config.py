@@ -18,6 +18,7 @@ from pydantic import (
 
 from autolr import yamlio
 from autolr.checks import CheckError, Int, NonNegative, Positive, Range
+from autolr.loop.merge import MergeConfig
 from autolr.registry import did_you_mean
 
 
@@ -42,6 +43,8 @@ class RunConfig(BaseModel):
     threads:     torch CPU threads for this run (default 1, as in bench: tiny models run
                  fastest on one, and many threads crawl on a machine shared with others)
     rescue:      on divergence, roll back and cap the LR (true) or end the run (false)
+    merge:       {window_frac, weights, every, ema_decay, bn_batches}: checkpoint merging
+                 (``autolr.loop.merge``); the run delivers the merged model
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,15 +67,17 @@ class RunConfig(BaseModel):
     rescue: bool = False
     checkpoint_every: Int(1) | None = None
     threads: Int(1) = 1
+    merge: MergeConfig | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """``model_dump`` (config.yaml, the checkpoint's copy, the default folder's hash)
-        leaves ``optimizer`` out when it is not set: a run without a peer resolves, hashes
-        and resumes exactly as it did before the key existed."""
+        leaves ``optimizer`` and ``merge`` out when they are not set: a run without them
+        resolves, hashes and resumes exactly as it did before the keys existed."""
         out: dict[str, Any] = handler(self)
-        if out.get("optimizer") is None:
-            out.pop("optimizer", None)
+        for key in ("optimizer", "merge"):
+            if out.get(key) is None:
+                out.pop(key, None)
         return out
 
 
@@ -216,6 +221,13 @@ def validate(raw: Any) -> RunConfig:
         cfg.lr_scale, cfg.lr_multipliers = cfg.lr_multipliers, None
     if cfg.device not in ("cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"config: device must be 'cpu' or 'cuda', got {cfg.device!r}")
+    controller = cfg.controller or {}
+    schedule = controller.get("schedule") if controller.get("name") == "fixed" else None
+    if isinstance(schedule, Mapping) and schedule.get("name") == "wsm" and cfg.merge is None:
+        raise ConfigError(
+            "config: schedule 'wsm' merges checkpoints instead of decaying: set the run key "
+            "merge (e.g. merge: {window_frac: 0.2, weights: sqrt}), or use 'constant'"
+        )
     return cfg
 
 

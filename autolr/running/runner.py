@@ -18,6 +18,7 @@ import yaml
 from autolr.checks import CheckError
 from autolr.controllers.base import build_controller
 from autolr.loop.history import History
+from autolr.loop.merge import Merger
 from autolr.loop.plain import check_plain
 from autolr.loop.session import Session
 from autolr.loop.trainee import TaskInfo, make_task
@@ -70,7 +71,12 @@ def build_session(cfg: RunConfig) -> Session:
         controller = build_controller(spec, default_lr=info.lr, budget_steps=budget)
     except ValueError as err:
         raise ValueError(f"config key 'controller': {err}") from None
-    return Session(
+    if cfg.merge is not None and getattr(trainee, "eval_point", None) is not None:
+        raise ValueError(
+            f"config: merge cannot be combined with optimizer {cfg.optimizer['name']!r}, "
+            "which is evaluated at its own averaged point"
+        )
+    session = Session(
         trainee,
         controller,
         budget,
@@ -85,6 +91,12 @@ def build_session(cfg: RunConfig) -> Session:
         rescue=cfg.rescue,
         initial_lr=_initial_lr(controller, info),
     )
+    if cfg.merge is not None:
+        try:
+            session.merge = Merger(cfg.merge, budget, trainee.model)
+        except CheckError as err:
+            raise ValueError(f"config: {err.message(f'merge.{err.name}')}") from None
+    return session
 
 
 def check_lr_bounds(session: Session) -> None:
@@ -276,7 +288,19 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
     }
     if isinstance(session.trainee, PeerTrainee):  # only then: other summaries stay as they were
         summary["optimizer"] = session.trainee.summary()
+    if session.merge is not None:  # likewise
+        summary.update(_unmerged(session.merge.report, summary))
+        summary["merge"] = session.merge.summary()
     return summary
+
+
+def _unmerged(report: dict[str, Any] | None, summary: dict[str, Any]) -> dict[str, Any]:
+    """The training model's final numbers in a merging run (``final_*`` are the merged
+    model's); the same as ``final_*`` where nothing was merged."""
+    keys = ("val_metric", "val_loss", "test_metric", "test_loss")
+    if report is None or not report["checkpoints"]:
+        return {f"unmerged_final_{k}": summary[f"final_{k}"] for k in keys}
+    return {f"unmerged_final_{k}": _num(report[k]) for k in keys}
 
 
 def _diverged(session: Session) -> bool:
