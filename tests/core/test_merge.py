@@ -4,12 +4,20 @@ hand-computed average, the WSD equivalence, rollbacks, BatchNorm, resume and the
 from __future__ import annotations
 
 import io
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import autolr
 from autolr.controllers import Fixed
@@ -20,6 +28,8 @@ from autolr.loop.trainee import TaskInfo, Trainee, check_split
 from autolr.running.runner import build_session, load_config
 from tests.peers.bn import BatchNormTrainee
 from tests.toy import ToyTrainee
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---- the weights ---------------------------------------------------------------------------
 
@@ -288,6 +298,53 @@ def test_a_merging_session_resumes_bit_identically_from_a_saved_checkpoint(turns
     before = (list(full.history.evals["val_metric"]), dict(full.history.test))
     full.finish()
     assert (full.history.evals["val_metric"], full.history.test) == before
+
+
+def test_sigkill_inside_the_window_then_resume_gives_the_uninterrupted_run(tmp_path) -> None:
+    """tests/core/test_kill_resume.py's pattern: a real ``autolr run``, killed right after
+    its first checkpoint (step 40, two merge checkpoints in), resumed with ``--resume``."""
+    cfg = {
+        "task": {"name": "nqm"},
+        "controller": {"name": "fixed", "schedule": {"name": "wsm", "lr": 0.05}},
+        "merge": {"window_frac": 0.9, "weights": "sqrt", "every": 5},
+        "budget_steps": 300,
+        "interval": 20,
+        "eval_every": 50,
+        "seed": 11,
+        "checkpoint_every": 40,
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    full = tmp_path / "full"
+    autolr.run(cfg, out=full)
+    cut, mark = tmp_path / "cut", tmp_path / "killpoint"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AUTOLR_TEST_KILLPOINT": str(mark)}
+    cmd = [sys.executable, "-m", "tests.killpoint", "run", str(path), "--out", str(cut), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.exists(), f"the run never reached a mid-run checkpoint (exit {proc.poll()})"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    state = torch.load(cut / "checkpoint.pt", weights_only=True)
+    assert state["ledger"]["kept"] == int(mark.read_text()) == 40
+    assert state["merge"]["taken"] == 2 and state["merge"]["buffer"]  # steps 35 and 40
+    resume = [sys.executable, "-m", "autolr.cli", "run", str(path), "--out", str(cut)]
+    done = subprocess.run(
+        [*resume, "--resume", "--quiet"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (cut / "metrics.csv").read_text() == (full / "metrics.csv").read_text()
+    a = json.loads((full / "summary.json").read_text())
+    b = json.loads((cut / "summary.json").read_text())
+    timeless = {"wall_time_s", "time_to_target_s", "provenance", "controller_stats"}
+    assert {k: v for k, v in a.items() if k not in timeless} == {
+        k: v for k, v in b.items() if k not in timeless
+    }
+    assert (
+        a["merge"]["checkpoints"] == 54 and a["final_val_metric"] != a["unmerged_final_val_metric"]
+    )
 
 
 # ---- the run key -----------------------------------------------------------------------------
