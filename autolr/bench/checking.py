@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 from autolr.checks import CheckError, check_range
+from autolr.loop.merge import MergeConfig
 from autolr.loop.trainee import TaskInfo
 from autolr.registry import did_you_mean
 from autolr.running.config import ConfigError, RunConfig, parse_model
@@ -91,7 +92,10 @@ def check_kinds(path: str, kinds: Any) -> None:
 def check_suite(suite: Suite) -> None:
     """Build every method on every task it applies to, once; raise a ConfigError naming the
     first bad key path. The suite is left exactly as it was."""
+    import torch
+
     from autolr.controllers.base import CONTROLLERS, build_controller
+    from autolr.loop.merge import Merger
     from autolr.schedules.base import family_factory
 
     for i, method in enumerate(suite.baselines):
@@ -99,6 +103,8 @@ def check_suite(suite: Suite) -> None:
         check_kinds(path, suite.cfg.baselines[i].get("kinds"))
         accepted = parameters(family_factory(method.spec["name"])) or []
         _check_fracs(path, method, accepted)
+        # where a merge key sits: under merge, or (wsm's own keys) at the entry's top level
+        merge_path = f"{path}.merge" if "merge" in suite.cfg.baselines[i] else path
         for task in _applicable(suite, method):
             budget = task.run["budget_steps"]
             try:
@@ -107,6 +113,11 @@ def check_suite(suite: Suite) -> None:
                 build_controller(copy.deepcopy(ctrl), task.info.lr, budget)
             except ValueError as err:
                 raise reworded(path, err, method.spec, _context(task)) from None
+            if method.merge is not None:
+                try:
+                    Merger(method.merge, budget, torch.nn.Linear(2, 1))
+                except ValueError as err:
+                    raise reworded(merge_path, err, method.merge, _context(task)) from None
 
     for i, method in enumerate(suite.controllers):
         path = f"controllers[{i}]"
@@ -170,7 +181,10 @@ def _check_fracs(path: str, method: Method, accepted: list[str]) -> None:
             except CheckError as err:
                 raise ConfigError(f"{HEAD}{err.message(f'{path}.{key}')}") from None
         elif key not in accepted:
-            raise unknown_key(path, key, [*accepted, *fracs, "label", "kinds", "tuned"])
+            extra = ["label", "kinds", "tuned", "merge"]
+            if method.spec["name"] == "wsm":  # its merge keys may sit at its top level
+                extra += list(MergeConfig.model_fields)
+            raise unknown_key(path, key, [*accepted, *fracs, *extra])
 
 
 def _applicable(suite: Suite, method: Method) -> list[TaskEntry]:

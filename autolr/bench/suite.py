@@ -14,6 +14,7 @@ A suite file::
       - {name: cosine, warmup_steps_frac: 0.05}    # *_frac keys are fractions of the budget
       - {name: inverse_sqrt, warmup_steps_frac: 0.05, kinds: [language]}
       - {name: cosine, warmup_steps_frac: 0.05, tuned: false, label: cosine-default}
+      - {name: wsm, window_frac: 0.2, weights: sqrt}  # warmup-stable + checkpoint merging
     controllers:               # self-tuning track: no per-task tuning
       - {name: plateau}
     optimizers:                # self-tuning track too: optimizer peers (autolr.peers)
@@ -22,6 +23,11 @@ A suite file::
     rescue: false              # on divergence, roll back and cap the LR (default: end the run)
 
 Every entry may carry a ``label`` (default: its name) and ``kinds`` (task kinds it runs on).
+A baseline may carry ``merge`` (the run key: checkpoint merging, ``autolr.loop.merge``),
+which its runs get as it is. ``wsm`` (Tian et al. 2025) is the warmup-stable schedule with
+merging: its merge keys (``window_frac``, ``weights``, ``every``, ...) may sit at its top
+level, default to ``WSM_MERGE``, and move to the run key; its warmup defaults to
+``warmup_steps_frac: 0.05``.
 A baseline with ``tuned: false`` gets no grid: it runs at the task's default LR as its peak
 (what a user gets for free), in the first phase, as track ``"default"``.
 
@@ -47,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from autolr.bench.checking import check_run_keys, check_suite, check_task_params, reworded
 from autolr.checks import Int, Range
 from autolr.controllers.base import CONTROLLERS
+from autolr.loop.merge import MergeConfig
 from autolr.loop.trainee import TASKS, TaskInfo, task_info
 from autolr.peers.base import PEERS
 from autolr.running.config import ConfigError, parse_model
@@ -62,6 +69,8 @@ DEFAULT_BASELINES: list[dict[str, Any]] = [
     {"name": "inverse_sqrt", "warmup_steps_frac": 0.05, "kinds": ["language"]},
 ]
 PEAK_KEYS = ("lr", "max_lr")
+WSM_MERGE: dict[str, Any] = {"window_frac": 0.2, "weights": "sqrt"}  # the issue's baseline
+WSM_WARMUP: dict[str, Any] = {"warmup_steps_frac": 0.05}  # as the other baselines' warmups
 
 
 class Grid(BaseModel):
@@ -112,6 +121,7 @@ class Method:
     spec: dict[str, Any]
     kinds: tuple[str, ...] | None = None
     tuned: bool = True  # a baseline's peak is tuned on the grid; False: the task's default LR
+    merge: dict[str, Any] | None = None  # a baseline's run key merge (checkpoint merging)
 
     def applies(self, task: TaskEntry) -> bool:
         return self.kinds is None or task.info.kind in self.kinds
@@ -218,6 +228,7 @@ class Suite:
         tuned = spec.pop("tuned", True) if track == "baseline" else True
         if not isinstance(tuned, bool):
             raise ConfigError(f"{where}.tuned must be true or false, got {tuned!r}")
+        merge = self._merge(i, spec) if track == "baseline" else None
         try:
             if track == "baseline":
                 params = inspect.signature(family_factory(spec["name"])).parameters
@@ -227,7 +238,27 @@ class Suite:
                 CONTROLLERS.get(spec["name"])
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
-        return Method(label, track, spec, tuple(kinds) if kinds else None, tuned)
+        return Method(label, track, spec, tuple(kinds) if kinds else None, tuned, merge)
+
+    def _merge(self, i: int, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """A baseline's ``merge`` (popped from ``spec``); for ``wsm``, its top-level merge
+        keys (or ``WSM_MERGE``), and its default warmup put into ``spec``."""
+        merge = spec.pop("merge", None)
+        root: tuple[str | int, ...] = ("baselines", i, "merge")
+        if spec["name"] == "wsm":
+            own = {k: spec.pop(k) for k in MergeConfig.model_fields if k in spec}
+            if merge is not None and own:
+                raise ConfigError(
+                    f"suite: baselines[{i}]: give wsm's merge keys ({', '.join(own)}) at its "
+                    "top level or under merge, not both"
+                )
+            if merge is None:
+                merge, root = {**WSM_MERGE, **own}, ("baselines", i)
+            if "warmup_steps" not in spec and "warmup_steps_frac" not in spec:
+                spec.update(WSM_WARMUP)
+        if merge is not None:
+            parse_model(MergeConfig, merge, "suite", root=root)
+        return merge
 
     def _peer(self, i: int, entry: dict[str, Any]) -> Method:
         """An ``optimizers`` entry: a registered peer's name and its parameters."""
@@ -245,13 +276,20 @@ class Suite:
     # ---- cells ------------------------------------------------------------------------
 
     def _run_config(
-        self, task: TaskEntry, controller: dict[str, Any], seed: int, budget: int | None = None
+        self,
+        task: TaskEntry,
+        controller: dict[str, Any],
+        seed: int,
+        budget: int | None = None,
+        merge: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         run = dict(task.run)
         if budget is not None:
             run["budget_steps"] = budget
         if self.cfg.rescue:  # only when set: the cell keys of suites without it stay as they were
             run["rescue"] = True
+        if merge is not None:  # likewise
+            run["merge"] = dict(merge)
         return {"task": task.spec, "controller": controller, "seed": seed, **run}
 
     def baseline_schedule(self, task: TaskEntry, method: Method, peak: float) -> dict[str, Any]:
@@ -287,7 +325,7 @@ class Suite:
                                 method.label,
                                 "tune",
                                 seed,
-                                self._run_config(task, ctrl, seed),
+                                self._run_config(task, ctrl, seed, merge=method.merge),
                                 peak,
                             )
                         )
@@ -310,7 +348,7 @@ class Suite:
                             method.label,
                             "eval",
                             seed,
-                            self._run_config(task, ctrl, seed),
+                            self._run_config(task, ctrl, seed, merge=method.merge),
                             peak,
                         )
                     )
@@ -327,7 +365,7 @@ class Suite:
                 peak = float(task.info.lr)
                 ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
                 for seed in self.cfg.seeds:
-                    config = self._run_config(task, ctrl, seed)
+                    config = self._run_config(task, ctrl, seed, merge=method.merge)
                     cells.append(
                         Cell(self.name, task.label, method.label, "default", seed, config, peak)
                     )
