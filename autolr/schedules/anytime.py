@@ -90,7 +90,8 @@ def infinite(
         where p = (t - A) / D.
 
     The paper's cooldown is cosine from the peak to c, and its anneal exponential from c to
-    min_lr; the other shapes are options. Without ``anneal_start`` the constant phase never
+    min_lr (here parametrized by its length D, reaching min_lr at A + D, as ``wsd``'s
+    ``exp``); the other shapes are options. Without ``anneal_start`` the constant phase never
     ends (the schedule of a run that may be continued).
 
     Args:
