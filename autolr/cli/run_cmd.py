@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         "steps_to_target",
         "wall_time_s",
     )
+    if "merge" in s:  # a merging run: the final numbers are the merged model's
+        keys += ("unmerged_final_test_metric", "unmerged_final_val_metric")
     print(json.dumps({k: s[k] for k in keys}, indent=2))
     print(f"wrote {out}/ (metrics.csv, summary.json, checkpoint.pt, lr.png, loss.png)")
     return 0
