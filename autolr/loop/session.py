@@ -74,7 +74,7 @@ class Session:
         measure_sharpness: bool = False,
         initial_lr: float | None = None,
         rescue: bool = False,
-        merge: MergeConfig | Mapping[str, Any] | None = None,
+        merge: Merger | MergeConfig | Mapping[str, Any] | None = None,
     ) -> None:
         info = trainee.info
         self.trainee = trainee
@@ -115,7 +115,9 @@ class Session:
         self._warned_max_lr = False
         self._snapshot: snapshots.Snapshot | None = None
         self.callbacks: list[Callable[[Session], None]] = []
-        self.merge = None if merge is None else Merger(merge, budget_steps, trainee.model)
+        if merge is not None and not isinstance(merge, Merger):
+            merge = Merger(merge, budget_steps, trainee.model)
+        self.merge = merge
         lr0 = float(info.lr if initial_lr is None else initial_lr)  # never a numpy scalar
         self.state = self._initial_state(lr0)
 

@@ -76,7 +76,11 @@ def build_session(cfg: RunConfig) -> Session:
             f"config: merge cannot be combined with optimizer {cfg.optimizer['name']!r}, "
             "which is evaluated at its own averaged point"
         )
-    session = Session(
+    try:
+        merge = None if cfg.merge is None else Merger(cfg.merge, budget, trainee.model)
+    except CheckError as err:  # the window against the budget
+        raise ValueError(f"config: {err.message(f'merge.{err.name}')}") from None
+    return Session(
         trainee,
         controller,
         budget,
@@ -90,13 +94,8 @@ def build_session(cfg: RunConfig) -> Session:
         measure_sharpness=cfg.sharpness,
         rescue=cfg.rescue,
         initial_lr=_initial_lr(controller, info),
+        merge=merge,
     )
-    if cfg.merge is not None:
-        try:
-            session.merge = Merger(cfg.merge, budget, trainee.model)
-        except CheckError as err:
-            raise ValueError(f"config: {err.message(f'merge.{err.name}')}") from None
-    return session
 
 
 def check_lr_bounds(session: Session) -> None:
