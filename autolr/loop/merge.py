@@ -125,7 +125,7 @@ class Merger:
 
     def __init__(
         self, config: MergeConfig | Mapping[str, Any], budget: int, model: torch.nn.Module
-    ):
+    ) -> None:
         cfg = config if isinstance(config, MergeConfig) else MergeConfig.model_validate(config)
         self.config = cfg
         self.model = model
