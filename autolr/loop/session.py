@@ -107,6 +107,7 @@ class Session:
         self.tracker = StateTracker()
         self._warned_max_lr = False
         self._snapshot: snapshots.Snapshot | None = None
+        trainee.set_budget(self.ledger.budget)  # before the first batch is drawn
         self.callbacks: list[Callable[[Session], None]] = []
         lr0 = float(info.lr if initial_lr is None else initial_lr)  # never a numpy scalar
         self.state = self._initial_state(lr0)
@@ -388,6 +389,7 @@ class Session:
     def _evaluate_into(self, history: History, step: int, charged: int, wall: float) -> None:
         val_loss, val_metric = self.trainee.evaluate()
         history.add_eval(
+            self.trainee.extra_metrics(),
             step=step,
             charged=charged,
             val_loss=float(val_loss),
