@@ -62,9 +62,9 @@ NAME = "continual-lm"
 CORPORA = ("stdlib-py", "stdlib-docs", "text")
 METRIC = "mean_bits_per_byte"
 EXTRA = "val_bits_per_byte/"  # + corpus: the names of extra_metrics()
-# the mean validation bits per byte that cosine over the whole stream (at the default lr)
-# reaches at the default budget on the default corpora, rounded up (docs/tasks.md)
-TARGET = 2.4
+# mean validation bits per byte on the default corpora: one cosine over the whole stream at
+# the default lr ends at 2.39 (seed 0) and passes 2.45 at step 2000 (docs/tasks.md)
+TARGET = 2.45
 
 
 def switch_steps(switch_at: Sequence[float], budget: int) -> list[int]:

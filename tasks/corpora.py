@@ -10,8 +10,9 @@
   no sources are found (e.g. a zipped stdlib), the text of ``pydoc_data.topics`` is used,
   split as a text file.
 - The documentation topics that ship with the standard library (``pydoc_data.topics``:
-  the language reference's sections as the plain text ``help()`` shows), split by topic
-  in a seeded order by the same rule as the files.
+  the language reference's sections as the plain text ``help()`` shows), cut into
+  passages of whole paragraphs and split by passage in a seeded order, by the same rule
+  as the files.
 - Any UTF-8 text file, by contiguous parts: the first 80% for training, the next 10% for
   validation, the last 10% for test (each held-out part ``len // 10`` bytes).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import sysconfig
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,6 +40,7 @@ VAL_EVERY_FILE = 10  # of every 10 files (in the seeded order): the 10th validat
 TEST_FILE_OF_10 = 8  # ... and the 9th (k % 10 == 8) is the test set
 FILE_BYTES = 50_000  # a few huge files (e.g. _pydecimal.py) would otherwise dominate
 TEXT_HELD_OUT = 10  # a text's validation and test parts are each len // 10 bytes
+PASSAGE_CHARS = 4000  # the docs topics' passages: a few topics are 40-60 KB
 
 
 def contiguous(data: bytes) -> Splits:
@@ -126,16 +129,33 @@ def has_stdlib_sources() -> bool:
     return root.is_dir() and bool(stdlib_sources(root))
 
 
+def passages(text: str, limit: int = PASSAGE_CHARS) -> list[str]:
+    """``text`` cut after blank lines into passages of whole paragraphs, each up to
+    ``limit`` characters (a longer paragraph is a passage alone); they join back into
+    ``text`` exactly."""
+    out: list[str] = []
+    for paragraph in re.split(r"(?<=\n\n)", text):
+        if out and len(out[-1]) + len(paragraph) <= limit:
+            out[-1] += paragraph
+        else:
+            out.append(paragraph)
+    return [p for p in out if p]
+
+
 @functools.lru_cache(maxsize=4)
 def stdlib_docs_corpus(data_seed: int) -> Splits:
-    """The text of the Python documentation's topics that ``help()`` shows (the stdlib's
-    ``pydoc_data.topics``: the language reference's sections as plain text), split by
-    topic: topics ordered by a hash of ``(data_seed, topic)``, topic k validating if
-    k % 10 == 9 and testing if k % 10 == 8 (``held_out_part``)."""
+    """The text of the documentation topics that ``help()`` shows (the stdlib's
+    ``pydoc_data.topics``: the language reference's sections as plain text), cut into
+    passages (``passages``: whole paragraphs, up to 4,000 characters; passage j of topic t
+    is named ``t#j``), ordered by a hash of ``(data_seed, name)`` and split by passage:
+    passage k validates if k % 10 == 9 and tests if k % 10 == 8 (``held_out_part``). By
+    passage, not by topic: a few topics are an eighth of the text each, so a split by
+    topic would leave one part several times another."""
     import pydoc_data.topics
 
     topics = pydoc_data.topics.topics
-    return by_document(topics[k].encode("utf-8") for k in seeded_order(topics, data_seed))
+    named = {f"{t}#{j}": p for t in topics for j, p in enumerate(passages(topics[t]))}
+    return by_document(named[n].encode("utf-8") for n in seeded_order(named, data_seed))
 
 
 def text_corpus(path: Path, seq_len: int, task: str = "text-lm") -> Splits:
