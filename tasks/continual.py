@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -77,11 +76,9 @@ def forgetting(curve: Sequence[float]) -> float:
     """``final - best`` of a loss curve (its last value minus its lowest finite one): how
     much of what was learnt on a corpus was lost by the end (Chaudhry et al. 2018). NaN if
     the final value is not finite."""
-    values = np.asarray(curve, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    if not values.size or not math.isfinite(values[-1]):
+    if not curve or not math.isfinite(curve[-1]):
         return math.nan
-    return float(values[-1] - finite.min())
+    return float(curve[-1] - _lowest(curve))
 
 
 class ContinualTrainee(Trainee):
@@ -180,8 +177,10 @@ class ContinualTrainee(Trainee):
     def summary_extras(self, history: History) -> dict[str, Any]:
         """``per_corpus``: the corpora, the phases, the evaluations' steps, each corpus's
         validation bits per byte at each of them, its final and best, its test bits per
-        byte, and ``forgetting`` for each earlier corpus (one no longer trained in the last
-        phase the run reached): ``final - best`` of its validation curve."""
+        byte (from this process's test evaluation: empty when a finished run is resumed,
+        which evaluates nothing again), and ``forgetting`` for each earlier corpus (one no
+        longer trained in the last phase the run reached): ``final - best`` of its
+        validation curve."""
         steps = [int(s) for s in history.evals["step"]]
         curves = {c: history.extras.get(EXTRA + c, [math.nan] * len(steps)) for c in self.distinct}
         reached = self.stream.phase(max(0, steps[-1] - 1)) if steps else 0
@@ -196,20 +195,25 @@ class ContinualTrainee(Trainee):
                 "eval_step": steps,
                 "val": {c: [finite(v) for v in curves[c]] for c in self.distinct},
                 "final_val": {c: finite(curves[c][-1] if steps else math.nan) for c in curves},
-                "best_val": {
-                    c: finite(np.nanmin(curves[c]) if steps else math.nan) for c in curves
-                },
+                "best_val": {c: finite(_lowest(curves[c])) for c in curves},
                 "final_test": {c: finite(v) for c, v in self.last.get("test", {}).items()},
                 "forgetting": {c: finite(forgetting(curves[c])) for c in earlier},
             }
         }
 
 
+def _lowest(curve: Sequence[float]) -> float:
+    finite = [v for v in curve if math.isfinite(v)]
+    return min(finite) if finite else math.nan
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _check_corpora(corpora: Any, switch_at: Any, path: Any) -> tuple[list[str], list[float]]:
+def _check_corpora(corpora: Any, switch_at: Any, path: Any) -> None:
+    """``corpora`` names known corpora (``text`` needs ``path``); ``switch_at`` holds one
+    increasing fraction in (0, 1) per switch."""
     if isinstance(corpora, str) or not isinstance(corpora, Sequence) or not corpora:
         raise bad("corpora", corpora, f"a non-empty list of corpora from {', '.join(CORPORA)}")
     for c in corpora:
@@ -229,7 +233,6 @@ def _check_corpora(corpora: Any, switch_at: Any, path: Any) -> tuple[list[str], 
         )
     if any(b <= a for a, b in itertools.pairwise(fractions)):
         raise bad("switch_at", list(switch_at), "increasing fractions")
-    return list(corpora), fractions
 
 
 def _info(
