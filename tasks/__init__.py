@@ -13,6 +13,7 @@ mnist1d-mlp        MLP                                          MNIST-1D, genera
 mnist1d-cnn        1-D CNN                                      MNIST-1D, generated locally
 stdlib-lm          byte-level transformer                       CPython stdlib ``.py`` sources
 text-lm            byte-level transformer                       a UTF-8 text file (``path``)
+continual-lm       byte-level transformer, corpora in turn      stdlib sources, then its docs
 cifar10-resnet     CIFAR ResNet-20, crop+flip augmentation      CIFAR-10 pickles (``path``)
 idx-cnn            small CNN                                    MNIST/Fashion IDX files (``path``)
 =================  ===========================================  =================================

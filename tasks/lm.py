@@ -33,6 +33,23 @@ VAL_WINDOWS = 128  # evaluated every eval_every steps: kept small
 TEST_WINDOWS = 512  # evaluated once per run, so four times the bytes for a steadier number
 
 
+def nats_per_byte(model: nn.Module, windows: torch.Tensor, eval_batch: int) -> float:
+    """The mean next-byte cross-entropy (nats) over ``windows`` (rows of ``seq_len + 1``
+    bytes, each predicting its last ``seq_len``), in chunks of ``eval_batch``; leaves the
+    model in train mode."""
+    total = torch.zeros((), dtype=torch.float64, device=windows.device)
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(windows), eval_batch):
+                w = windows[start : start + eval_batch]
+                logits = model(w[:, :-1]).float().flatten(0, 1)
+                total += F.cross_entropy(logits, w[:, 1:].flatten(), reduction="sum").double()
+    finally:
+        model.train()
+    return float(total) / windows[:, 1:].numel()
+
+
 class LanguageTrainee(Trainee):
     """Next-byte prediction: batches ``(inputs, targets)`` of shape ``(batch, seq_len)``."""
 
@@ -74,18 +91,7 @@ class LanguageTrainee(Trainee):
 
     def evaluate(self, split: str = "val") -> tuple[float, float]:
         """``(nats per byte, bits per byte)`` over the split's fixed windows."""
-        windows = self.windows[check_split(split)]
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(windows), self.eval_batch):
-                    w = windows[start : start + self.eval_batch]
-                    logits = self.model(w[:, :-1]).float().flatten(0, 1)
-                    total += F.cross_entropy(logits, w[:, 1:].flatten(), reduction="sum").double()
-        finally:
-            self.model.train()
-        nats = float(total) / windows[:, 1:].numel()
+        nats = nats_per_byte(self.model, self.windows[check_split(split)], self.eval_batch)
         return nats, nats / math.log(2)
 
     def split_sizes(self) -> SplitSizes:
@@ -103,7 +109,7 @@ class LanguageTrainee(Trainee):
         return self._checksum
 
 
-def _check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: int) -> None:
+def check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: int) -> None:
     check_int("width", width, 1)
     check_int("depth", depth, 1)
     check_int("heads", heads, 1)
@@ -113,7 +119,7 @@ def _check_model(width: int, depth: int, heads: int, seq_len: int, batch_size: i
         raise ValueError(f"width must be divisible by heads={heads}, got {width}")
 
 
-def _lm_info(
+def lm_info(
     name: str, batch_size: int, lr: float, optimizer: str, decay: float, target: float
 ) -> TaskInfo:
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -178,10 +184,10 @@ def _stdlib_info(
     optimizer: str,
     weight_decay: float,
 ) -> TaskInfo:
-    _check_model(width, depth, heads, seq_len, batch_size)
+    check_model(width, depth, heads, seq_len, batch_size)
     check_int("data_seed", data_seed, 0)
     check_int("corpus_bytes", corpus_bytes, 100_000)
-    return _lm_info("stdlib-lm", batch_size, lr, optimizer, weight_decay, target=2.3)
+    return lm_info("stdlib-lm", batch_size, lr, optimizer, weight_decay, target=2.3)
 
 
 @describes("stdlib-lm", _stdlib_info)
@@ -239,9 +245,9 @@ def _text_info(
     target: float,
 ) -> TaskInfo:
     check_path("path", path)
-    _check_model(width, depth, heads, seq_len, batch_size)
+    check_model(width, depth, heads, seq_len, batch_size)
     target = check_positive("target", target)
-    return _lm_info("text-lm", batch_size, lr, optimizer, weight_decay, target=target)
+    return lm_info("text-lm", batch_size, lr, optimizer, weight_decay, target=target)
 
 
 @describes("text-lm", _text_info)

@@ -1,12 +1,18 @@
 """Deterministic batch streams: batch ``i`` is a pure function of ``(seed, i)``.
 
+``ArrayStream`` permutes rows per epoch, ``TokenStream`` draws random windows of a token
+sequence, and ``PhasedStream`` switches between streams at given batches (continual-lm).
+
 The data live on the device once; a batch is an index-select. No global RNG is touched, so
 a snapshot of a stream is just its integer cursor, and batches may be asked for in any order.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -99,3 +105,28 @@ def fixed_windows(tokens: torch.Tensor, seq_len: int, count: int) -> torch.Tenso
     starts = torch.linspace(0, last, count, device=tokens.device).round().long().unique()
     span = torch.arange(seq_len + 1, device=tokens.device)
     return tokens[starts[:, None] + span].long()
+
+
+class PhasedStream:
+    """One stream per phase: batch ``i`` is ``streams[phase(i)].batch(i)``.
+
+    ``starts`` are the first batches of phases 1, 2, ... (non-decreasing), so
+    ``phase(i) = #{s in starts : s <= i}``; ``streams`` has one more entry than ``starts``
+    (streams may repeat, to revisit a corpus). Batch ``i`` stays a pure function of the
+    streams' seeds and ``i``, in whatever order batches are asked for.
+    """
+
+    def __init__(self, streams: Sequence[TokenStream], starts: Sequence[int]) -> None:
+        if len(streams) != len(starts) + 1:
+            raise ValueError(f"{len(streams)} streams need {len(streams) - 1} starts, got {starts}")
+        if any(b < a for a, b in itertools.pairwise(starts)) or any(s < 0 for s in starts):
+            raise ValueError(f"starts must be non-decreasing integers >= 0, got {list(starts)}")
+        self.streams = list(streams)
+        self.starts = [int(s) for s in starts]
+
+    def phase(self, i: int) -> int:
+        """The phase of batch ``i``."""
+        return bisect.bisect_right(self.starts, _step(i))
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.streams[self.phase(i)].batch(i)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autolr.bench import load_suite
 from autolr.controllers.base import build_controller
@@ -32,6 +33,7 @@ def test_one_config_per_task_and_builtin_controller():
         "mnist1d-cnn",
         "stdlib-lm",
         "text-lm",
+        "continual-lm",
         "cifar10-resnet",
         "idx-cnn",
     }
@@ -45,5 +47,5 @@ def test_one_config_per_task_and_builtin_controller():
 
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
 def test_suite_validates(path):
-    suite = load_suite(path)
+    suite = load_suite(yaml.safe_load(path.read_text()))
     assert suite.tune_cells() and len(suite.tasks) >= 1

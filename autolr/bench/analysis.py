@@ -71,6 +71,8 @@ class Row:
     peak: float | None = None
     failed: int = 0  # this method's failed cells on the task (tuning runs included)
     collapsed: int | None = None  # None: not judged (no step-0 evaluation, or no progress)
+    # the summaries' ``per_corpus`` entries, for tasks that record one (continual-lm)
+    per_corpus: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -260,6 +262,8 @@ def _row(
         row.diverged += int(s.get("diverged", not math.isfinite(val)))
         row.curves.append(cv)
         row.seeds.append(int(c["seed"]))
+        if s.get("per_corpus"):
+            row.per_corpus.append(s["per_corpus"])
     row.collapsed = collapsed(row.val_finals, row.starts, direction)
     return row
 

@@ -5,6 +5,8 @@
   every controller), each a median line over seeds with its min–max band;
 - ``detail_figure``: per task, one small LR panel over a loss panel per method, every
   tuned baseline and replay included, wrapped into rows;
+- ``per_corpus_figure``: for a task that records per-corpus numbers (continual-lm), each
+  corpus's validation curve per method;
 - ``profiles_figure``: the performance profiles across tasks.
 
 Every figure draws a method in its ``autolr.bench.styles`` style, so a method looks the
@@ -206,6 +208,61 @@ def detail_figure(rep: TaskReport, styles: Mapping[str, Style]) -> Any:
     for ax in axes.flat:  # after the scale: a log axis's minor labels too
         ax.tick_params(which="both", labelsize=7)
     fig.suptitle(f"{rep.task}: every method, median over seeds (line), {BAND} (band)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def per_corpus_figure(rep: TaskReport, styles: Mapping[str, Style]) -> Any:
+    """For a task whose runs record per-corpus numbers (continual-lm): one panel per corpus,
+    its validation bits per byte over kept steps (where the stream switches corpora: dotted
+    lines at the phases' starts), for every method but the replays, each a median line
+    over seeds with its min–max band; the y range leaves out the first evaluation (the
+    untrained model). None for other tasks."""
+    rows = sorted(
+        (r for r in rep.rows.values() if r.per_corpus and r.track != "replay"),
+        key=lambda r: row_order(r.track, r.method),
+    )
+    if not rows:
+        return None
+    corpora = list(dict.fromkeys(c for r in rows for pc in r.per_corpus for c in pc["corpora"]))
+    starts = [p["start"] for p in rows[0].per_corpus[0]["phases"][1:]]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.6), squeeze=False)
+    handles = []
+    for ax, corpus in zip(axes[0], corpora, strict=True):
+        shown: list[np.ndarray] = []  # band values after the first evaluation: the y range
+        for row in rows:
+            curves = [
+                (pc["eval_step"], [math.nan if v is None else v for v in pc["val"][corpus]])
+                for pc in row.per_corpus
+                if corpus in pc["val"]
+            ]
+            band = seed_band(curves)
+            line = _draw(ax, band, row.method, styles[row.method])
+            if ax is axes[0, 0] and line is not None:
+                handles.append(line)
+            if band is not None:
+                shown += [band.lo[1:], band.hi[1:]]
+        y = np.concatenate(shown) if shown else np.array([])
+        y = y[np.isfinite(y)]
+        if y.size:  # the untrained model's ~8 bits at step 0 would flatten everything else
+            pad = 0.05 * max(float(y.max() - y.min()), 1e-3)
+            ax.set_ylim(float(y.min()) - pad, float(y.max()) + pad)
+        for start in starts:
+            ax.axvline(start, color="black", ls=":", lw=1)
+        ax.set_title(corpus, fontsize=9)
+        ax.set_xlabel("steps (dotted: a switch of corpus)")
+        ax.set_ylabel("validation bits per byte")
+        ax.grid(alpha=0.3)
+    fig.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=4,
+        fontsize=8,
+    )
+    fig.suptitle(f"{rep.task}: each corpus, median over seeds (line), {BAND} (band)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -25,6 +25,7 @@ from autolr.bench.tables import (
     compute_table,
     failures_table,
     markdown_table,
+    per_corpus_table,
     replay_table,
     standings_table,
     summary_lines,
@@ -60,7 +61,12 @@ def write_report(
     """Write report.md and its PNGs into ``out_dir``; optionally print the tables (as rich
     tables, or ``plain`` markdown; None: plain when stdout is not a terminal), then the
     summary as plain text."""
-    from autolr.bench.figures import curves_figure, detail_figure, profiles_figure
+    from autolr.bench.figures import (
+        curves_figure,
+        detail_figure,
+        per_corpus_figure,
+        profiles_figure,
+    )
 
     reports = analyse(store, suite)
     mixed = provenance_notes.mixed_provenance(store, suite)
@@ -95,6 +101,16 @@ def write_report(
         detail = _save(detail_figure(rep, styles), out_dir / f"detail_{rep.task}.png")
         if detail is not None:
             parts.append(f"Every method in its own panels: [{detail.name}]({detail.name}).\n")
+        head, rows = per_corpus_table(rep)
+        if rows:
+            parts += [
+                f"### {rep.task}: per corpus\n",
+                PER_CORPUS_TEXT,
+                markdown_table(head, rows) + "\n",
+            ]
+            fig = _save(per_corpus_figure(rep, styles), out_dir / f"corpora_{rep.task}.png")
+            if fig is not None:
+                parts.append(f"![{rep.task} per corpus]({fig.name})\n")
     prof = _save(profiles_figure(profiles(reports), styles, R_MAX), out_dir / "profiles.png")
     parts += [
         "## Across tasks\n",
@@ -146,6 +162,13 @@ REPLAY_TEXT = (
     "that seed (same seed on both sides of each pair). A positive advantage "
     "means the controller's reactions, not only its schedule's shape, "
     "helped; its CI is the paired one (Student t on the per-seed differences).\n"
+)
+PER_CORPUS_TEXT = (
+    "The task's stream switches corpora (its metric is the mean over corpora). Per corpus: "
+    "the final bits per byte on its test split; forgetting of each earlier corpus (one no "
+    "longer trained at the end): its final validation bits per byte minus the lowest any "
+    "evaluation of the run measured (≥ 0; Chaudhry et al. 2018). Mean ± 95% CI over seeds. "
+    "The figure: each corpus's validation curve over kept steps, the switches dotted.\n"
 )
 FAILED_TEXT = (
     "{n} runs raised an error (full tracebacks: the `error` column of the "
@@ -238,13 +261,17 @@ def print_tables(
 
 
 def terminal_tables(reports: list[TaskReport]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of each table printed on the terminal: the tasks', across
-    tasks, compute-inclusive, and the failed cells."""
+    """(title, header, rows) of each table printed on the terminal: the tasks' (each with
+    its per-corpus table, if its runs record one), across tasks, compute-inclusive, and the
+    failed cells."""
     tables: list[tuple[str, list[str], list[list[str]]]] = []
     for rep in reports:
         head, rows = task_table(rep)
         target = f"target {rep.metric} {rep.target:.4g}" if rep.has_target else "no target"
         tables.append((f"{rep.task}: {target}", head, rows))
+        head, rows = per_corpus_table(rep)
+        if rows:
+            tables.append((f"{rep.task}: per corpus (forgetting: final − best)", head, rows))
     tables.append(("across tasks", *summary_table(reports)))
     head, rows = compute_table(reports)
     if rows:

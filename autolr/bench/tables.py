@@ -109,6 +109,42 @@ def task_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def per_corpus_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
+    """For a task whose runs record per-corpus numbers (the summary's ``per_corpus``, from
+    continual-lm): per method, each corpus's final test bits per byte, then each earlier
+    corpus's forgetting (final minus best validation bits per byte), mean ± 95% CI over
+    seeds. No rows for other tasks."""
+    rows_with = sorted(
+        (r for r in rep.rows.values() if r.per_corpus), key=lambda r: row_order(r.track, r.method)
+    )
+    if not rows_with:
+        return [], []
+    runs = [pc for r in rows_with for pc in r.per_corpus]
+    corpora = list(dict.fromkeys(c for pc in runs for c in pc["corpora"]))
+    earlier = list(dict.fromkeys(c for pc in runs for c in pc["forgetting"]))
+    head = [
+        "method",
+        "track",
+        *(f"{c} (test)" for c in corpora),
+        *(f"forgetting {c}" for c in earlier),
+    ]
+
+    def cell(r: Row, key: str, corpus: str) -> str:
+        m, h = stats.mean_ci([pc[key].get(corpus) for pc in r.per_corpus])
+        return f"{_fmt(m)} ± {_fmt(h, 2)}" if not math.isnan(h) else _fmt(m)
+
+    rows = [
+        [
+            r.method,
+            TRACKS.get(r.track, r.track),
+            *(cell(r, "final_test", c) for c in corpora),
+            *(cell(r, "forgetting", c) for c in earlier),
+        ]
+        for r in rows_with
+    ]
+    return head, rows
+
+
 def summary_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]:
     """Per method: its profile score over the tasks it ran on that have a target, and how
     many of those it reached. No geometric-mean speedup: over the reached tasks alone it

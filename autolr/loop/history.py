@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,20 +27,28 @@ class History:
     ``test`` is the one test-split evaluation of the run (``TEST_KEYS``), made by
     ``Session.finish`` after training, or None before it: it is no column, since there are
     no test curves (nothing during training may look at the test set).
+
+    ``extras`` are further columns of the evaluations, named by the trainee
+    (``Trainee.extra_metrics``, e.g. each corpus's validation bits per byte), each as long
+    as ``evals``; NaN where an evaluation did not report that name.
     """
 
     steps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in STEP_COLUMNS})
     evals: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in EVAL_COLUMNS})
     test: dict[str, float] | None = None
+    extras: dict[str, list[float]] = field(default_factory=dict)
 
     def add_steps(self, **columns: np.ndarray) -> None:
         """Append a stretch of step rows at once, one array per column."""
         for c in STEP_COLUMNS:
             self.steps[c].extend(np.asarray(columns[c]).tolist())
 
-    def add_eval(self, **row: float) -> None:
+    def add_eval(self, extras: Mapping[str, float] | None = None, **row: float) -> None:
+        """Append an evaluation: ``row`` holds the ``EVAL_COLUMNS``, ``extras`` the
+        trainee's named numbers measured with it."""
         for c in EVAL_COLUMNS:
             self.evals[c].append(row[c])
+        self._add_extras({k: [v] for k, v in (extras or {}).items()}, 1)
 
     def replace_last_eval(self, **values: float) -> None:
         """Overwrite columns of the last evaluation row (a merged model's final numbers)."""
@@ -54,6 +62,18 @@ class History:
             self.steps[c].extend(other.steps[c])
         for c in EVAL_COLUMNS:
             self.evals[c].extend(other.evals[c])
+        self._add_extras(other.extras, len(other.evals["step"]))
+
+    def _add_extras(self, extras: Mapping[str, Sequence[float]], n: int) -> None:
+        """Append the extras of the last ``n`` evaluations (``n`` values per name), then
+        NaN-pad every column to the length of ``evals``."""
+        size = len(self.evals["step"])
+        for name, values in extras.items():
+            column = self.extras.setdefault(name, [])
+            column += [math.nan] * (size - n - len(column))
+            column += [float(v) for v in values]
+        for column in self.extras.values():
+            column += [math.nan] * (size - len(column))
 
     def step_array(self, column: str) -> np.ndarray:
         return np.asarray(self.steps[column], dtype=np.float64)
@@ -82,6 +102,7 @@ class History:
             "steps": {k: list(v) for k, v in self.steps.items()},
             "evals": {k: list(v) for k, v in self.evals.items()},
             "test": None if self.test is None else dict(self.test),
+            "extras": {k: list(v) for k, v in self.extras.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -89,6 +110,8 @@ class History:
         self.evals = {c: list(state["evals"][c]) for c in EVAL_COLUMNS}
         test = state.get("test")  # checkpoints from before the test split have none
         self.test = None if test is None else {k: test[k] for k in TEST_KEYS}
+        # checkpoints from before extras have none
+        self.extras = {k: list(v) for k, v in state.get("extras", {}).items()}
 
 
 def steps_to_target(

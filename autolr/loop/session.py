@@ -114,6 +114,7 @@ class Session:
         self.tracker = StateTracker()
         self._warned_max_lr = False
         self._snapshot: snapshots.Snapshot | None = None
+        trainee.set_budget(self.ledger.budget)  # before the first batch is drawn
         self.callbacks: list[Callable[[Session], None]] = []
         if merge is not None and not isinstance(merge, Merger):
             merge = Merger(merge, budget_steps, trainee.model)
@@ -409,6 +410,7 @@ class Session:
     def _evaluate_into(self, history: History, step: int, charged: int, wall: float) -> None:
         val_loss, val_metric = self.trainee.evaluate()
         history.add_eval(
+            self.trainee.extra_metrics(),
             step=step,
             charged=charged,
             val_loss=float(val_loss),

@@ -15,12 +15,15 @@ import abc
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from autolr.loop.direction import Direction
 from autolr.registry import Registry, check_known
+
+if TYPE_CHECKING:
+    from autolr.loop.history import History
 
 SPLITS = ("val", "test")
 
@@ -130,6 +133,27 @@ class Trainee(abc.ABC):
         """A SHA-256 (hex) of the task's data (train, val and test), so that a change in the
         generated or loaded data is detected; None where a trainee does not say."""
         return None
+
+    # ---- optional hooks: the defaults do nothing -----------------------------------------
+
+    def set_budget(self, budget_steps: int) -> None:
+        """Told the run's budget: a Session calls it once, when it is built, before drawing
+        any batch. A trainee whose stream depends on the run's length (``continual-lm``
+        switches corpora at fractions of it) reads it; ``batch(i)`` is then a pure function
+        of ``(seed, i, budget_steps)``. The default ignores it."""
+        return None
+
+    def extra_metrics(self) -> dict[str, float]:
+        """Named numbers measured by the latest ``evaluate("val")``, which the Session
+        records beside each evaluation (``History.extras``, extra columns of metrics.csv):
+        e.g. the validation bits per byte of each corpus. The default has none."""
+        return {}
+
+    def summary_extras(self, history: History) -> dict[str, Any]:
+        """Keys a run's summary gains, computed from its ``History`` after the run (e.g. a
+        continual task's per-corpus curves and forgetting); they may not replace the
+        summary's own keys. The default adds none."""
+        return {}
 
 
 # Packages declare their tasks under the ``autolr.tasks`` entry-point group (ours: the

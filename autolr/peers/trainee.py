@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from autolr.loop import batchnorm
+from autolr.loop.history import History
 from autolr.loop.trainee import SplitSizes, Trainee
 from autolr.peers.base import Peer, make_peer
 
@@ -93,6 +94,15 @@ class PeerTrainee(Trainee):
 
     def data_checksum(self) -> str | None:
         return self.inner.data_checksum()
+
+    def set_budget(self, budget_steps: int) -> None:
+        self.inner.set_budget(budget_steps)
+
+    def extra_metrics(self) -> dict[str, float]:
+        return self.inner.extra_metrics()  # of the inner evaluate, at the evaluation point
+
+    def summary_extras(self, history: History) -> dict[str, Any]:
+        return self.inner.summary_extras(history)
 
     def summary(self) -> dict[str, Any]:
         """The summary's ``optimizer`` entry: the peer, its package version and settings."""

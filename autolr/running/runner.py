@@ -290,6 +290,11 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
     if session.merge is not None:  # likewise
         summary.update(_unmerged(session.merge.report, summary))
         summary["merge"] = session.merge.summary()
+    extras = session.trainee.summary_extras(hist)
+    clash = sorted(set(extras) & set(summary))
+    if clash:
+        raise ValueError(f"trainee's summary_extras would replace summary keys {clash}")
+    summary.update(extras)
     return summary
 
 
@@ -321,36 +326,33 @@ def _num(value: float | None) -> float | None:
 
 
 def write_metrics(history: History, path: Path) -> None:
-    """metrics.csv: one row per kept step; val_loss/val_metric filled at evaluations."""
+    """metrics.csv: one row per kept step; val_loss/val_metric filled at evaluations, and
+    after them the trainee's extra metrics (``History.extras``), one column each."""
+    names = list(history.extras)
     evals = {
-        int(s): (vl, vm)
-        for s, vl, vm in zip(
-            history.evals["step"],
-            history.evals["val_loss"],
-            history.evals["val_metric"],
-            strict=True,
+        int(s): [vl, vm, *(history.extras[n][i] for n in names)]
+        for i, (s, vl, vm) in enumerate(
+            zip(
+                history.evals["step"],
+                history.evals["val_loss"],
+                history.evals["val_metric"],
+                strict=True,
+            )
         )
     }
+    blank = [""] * (2 + len(names))
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["step", "charged", "lr", "train_loss", "val_loss", "val_metric"])
+        writer.writerow(["step", "charged", "lr", "train_loss", "val_loss", "val_metric", *names])
         if 0 in evals:
-            writer.writerow([0, 0, "", "", repr(evals[0][0]), repr(evals[0][1])])
+            writer.writerow([0, 0, "", "", *(repr(v) for v in evals[0])])
         s = history.steps
         for step, charged, lr, loss in zip(
             s["step"], s["charged"], s["lr"], s["train_loss"], strict=True
         ):
-            vl, vm = evals.get(int(step), ("", ""))
-            writer.writerow(
-                [
-                    int(step),
-                    int(charged),
-                    repr(lr),
-                    repr(loss),
-                    repr(vl) if vl != "" else "",
-                    repr(vm) if vm != "" else "",
-                ]
-            )
+            row = evals.get(int(step))
+            values = blank if row is None else [repr(v) for v in row]
+            writer.writerow([int(step), int(charged), repr(lr), repr(loss), *values])
 
 
 def write_outputs(session: Session, summary: dict[str, Any], out_dir: Path) -> None:

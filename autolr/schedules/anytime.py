@@ -66,7 +66,7 @@ def infinite(
     lr: float,
     cooldown_steps: int,
     constant_lr: float | None = None,
-    constant_frac: float | None = None,
+    constant_ratio: float | None = None,
     anneal_start: int | None = None,
     anneal_steps: int | None = None,
     min_lr: float = 0.0,
@@ -78,7 +78,7 @@ def infinite(
 ) -> Schedule:
     """The infinite LR schedule of Ibrahim et al. 2024 (arXiv 2403.08763).
 
-    With w = warmup_steps, C = cooldown_steps, c = constant_lr (or constant_frac * lr),
+    With w = warmup_steps, C = cooldown_steps, c = constant_lr (or constant_ratio * lr),
     A = anneal_start, D = anneal_steps and f a shape (``shape``):
 
         lr(t) = warmup(t)                         t < w        (from warmup_start_lr to lr)
@@ -98,7 +98,7 @@ def infinite(
         lr: the peak, reached at the end of the warmup.
         cooldown_steps: C >= 0, the steps from the peak down to the constant.
         constant_lr: c, in (0, lr]; or
-        constant_frac: c / lr, in (0, 1] (give one of the two: tuning the peak scales c).
+        constant_ratio: c / lr, in (0, 1] (give one of the two: tuning the peak scales c).
         anneal_start: A >= w + C, the step where the anneal starts; None: no anneal.
         anneal_steps: D >= 1, the anneal's length (required with anneal_start).
         min_lr: the value at the end of the anneal and after, in [0, c]; > 0 for 'exp'.
@@ -109,15 +109,15 @@ def infinite(
     lr = check_positive("lr", lr)
     w, start, kind = check_warmup(warmup_steps, warmup_start_lr, warmup)
     n_cool = check_int("cooldown_steps", cooldown_steps, 0)
-    if (constant_lr is None) == (constant_frac is None):
+    if (constant_lr is None) == (constant_ratio is None):
         raise ValueError(
-            "give exactly one of constant_lr and constant_frac, got "
-            f"constant_lr={constant_lr!r}, constant_frac={constant_frac!r}"
+            "give exactly one of constant_lr and constant_ratio, got "
+            f"constant_lr={constant_lr!r}, constant_ratio={constant_ratio!r}"
         )
     if constant_lr is not None:
         const = check_range("constant_lr", constant_lr, 0.0, lr, low_open=True)
     else:
-        const = lr * check_range("constant_frac", constant_frac, 0.0, 1.0, low_open=True)
+        const = lr * check_range("constant_ratio", constant_ratio, 0.0, 1.0, low_open=True)
     cooldown = check_choice("cooldown", cooldown, SHAPES)
     anneal = check_choice("anneal", anneal, ANNEALS)
     min_lr = check_nonnegative("min_lr", min_lr)

@@ -77,7 +77,7 @@ def test_schedule_bad_input_is_a_clear_error(argv, needle, capsys, tmp_path):
 def test_schedule_accepts_infinite_and_wsm(tmp_path):
     out = tmp_path / "inf.csv"
     spec = (
-        "{name: infinite, lr: 1.0, warmup_steps: 4, cooldown_steps: 8, constant_frac: 0.5, "
+        "{name: infinite, lr: 1.0, warmup_steps: 4, cooldown_steps: 8, constant_ratio: 0.5, "
         "anneal_start: 20, anneal_steps: 10, min_lr: 0.05}"
     )
     assert main(["schedule", spec, "{name: wsm, lr: 0.1}", "--steps", "31", "--csv", str(out)]) == 0

@@ -22,6 +22,7 @@ from tests.fakedist import make_dist
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_TASKS = [
     "cifar10-resnet",
+    "continual-lm",
     "digits-cnn",
     "idx-cnn",
     "mnist1d-cnn",

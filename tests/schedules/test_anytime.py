@@ -19,7 +19,7 @@ PAPER = {
     "lr": 1.0,
     "warmup_steps": 4,
     "cooldown_steps": 8,
-    "constant_frac": 0.5,
+    "constant_ratio": 0.5,
     "anneal_start": 20,
     "anneal_steps": 10,
     "min_lr": 0.05,
@@ -55,7 +55,7 @@ def test_infinite_other_shapes_by_hand() -> None:
     s = infinite(
         lr=1.0,
         cooldown_steps=8,
-        constant_frac=0.5,
+        constant_ratio=0.5,
         cooldown="sqrt",
         anneal_start=10,
         anneal_steps=4,
@@ -105,10 +105,10 @@ def test_wsm_is_warmup_then_constant() -> None:
         ({"cooldown_steps": -1}, "cooldown_steps"),
         ({"cooldown_steps": 2.5}, "cooldown_steps"),
         ({"constant_lr": 0.3}, "constant_lr"),  # both given
-        ({"constant_frac": None}, "constant_frac"),  # neither given
-        ({"constant_frac": 1.5}, "constant_frac"),
-        ({"constant_frac": 0.0}, "constant_frac"),
-        ({"constant_frac": None, "constant_lr": 2.0}, "constant_lr"),  # above the peak
+        ({"constant_ratio": None}, "constant_ratio"),  # neither given
+        ({"constant_ratio": 1.5}, "constant_ratio"),
+        ({"constant_ratio": 0.0}, "constant_ratio"),
+        ({"constant_ratio": None, "constant_lr": 2.0}, "constant_lr"),  # above the peak
         ({"anneal_start": 11}, "anneal_start"),  # inside the cooldown (ends at 12)
         ({"anneal_steps": None}, "anneal_steps"),
         ({"anneal_steps": 0}, "anneal_steps"),

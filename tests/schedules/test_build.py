@@ -27,7 +27,7 @@ FAMILY_SPECS = [
         "lr": 0.1,
         "warmup_steps": 4,
         "cooldown_steps": 10,
-        "constant_frac": 0.4,
+        "constant_ratio": 0.4,
         "anneal_start": 30,
         "anneal_steps": 20,
         "min_lr": 0.001,

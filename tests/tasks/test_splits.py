@@ -96,6 +96,7 @@ SIZES = {
     "mnist1d-cnn": SplitSizes(1000, 1000, "examples"),
     "stdlib-lm": SplitSizes(128 * 32, 512 * 32, "bytes"),  # windows x seq_len, at most
     "text-lm": SplitSizes(644, 644, "bytes"),  # short parts: every byte but the first
+    "continual-lm": SplitSizes(2 * 128 * 32, 2 * 512 * 32, "bytes"),  # two corpora, at most
     "cifar10-resnet": SplitSizes(5, 10, "examples"),
     "idx-cnn": SplitSizes(5, 20, "examples"),
 }
@@ -107,6 +108,9 @@ def test_every_task_scores_both_splits_and_says_their_sizes(name, data_dir):
     want = SIZES[name]
     if name == "stdlib-lm":  # the small corpus's test part (its size varies with Python)
         want = SplitSizes(want.val, min(want.test, len(trainee.splits.test[0]) - 1), "bytes")
+    if name == "continual-lm":  # each corpus's test part, as stdlib-lm's
+        test = sum(min(512 * 32, len(s.test[0]) - 1) for s in trainee.splits.values())
+        want = SplitSizes(want.val, test, "bytes")
     assert trainee.split_sizes() == want
     val, test = trainee.evaluate("val"), trainee.evaluate("test")
     assert trainee.evaluate() == val and trainee.model.training
@@ -129,6 +133,8 @@ DEFAULT_SHA256 = {
 # the stdlib's sources differ between Python releases: pinned for this one
 STDLIB_PYTHON = "3.11.7"
 STDLIB_SHA256 = "e15495a31e07769f9049062cbf29bd32ab0a1e564b3845ea0bbfcdb23b7cc5b7"
+# continual-lm at its defaults (stdlib-py, then stdlib-docs): the same Python
+CONTINUAL_SHA256 = "fd9768e41e25434d5d08a56ab12cf4f4c5b5a686618906476b7ceaeb7b11adb2"
 # the small files that tests/tasks/conftest.py writes
 FILE_SHA256 = {
     "text-lm": "64705b8941102cbdb76a1f136aa1de6ab2a53139a0e0c1f73e1b1c6bc93ba575",
@@ -150,6 +156,19 @@ def test_the_data_of_each_task_at_its_defaults_is_pinned(name):
 def test_the_stdlib_corpus_is_pinned():
     assert sys.version_info[:2] == (3, 11)
     assert make_task("stdlib-lm", seed=0).data_checksum() == STDLIB_SHA256
+
+
+@pytest.mark.skipif(
+    platform.python_version() != STDLIB_PYTHON,
+    reason=f"continual-lm's checksum is pinned for Python {STDLIB_PYTHON}",
+)
+def test_the_continual_corpora_are_pinned():
+    assert make_task("continual-lm", seed=0).data_checksum() == CONTINUAL_SHA256
+    # the run seed and the phases are no data; the order of the corpora is
+    moved = {"name": "continual-lm", "switch_at": [0.3]}
+    assert make_task(moved, seed=1).data_checksum() == CONTINUAL_SHA256
+    swapped = {"name": "continual-lm", "corpora": ["stdlib-docs", "stdlib-py"]}
+    assert make_task(swapped, seed=0).data_checksum() != CONTINUAL_SHA256
 
 
 @pytest.mark.parametrize("name", sorted(FILE_SHA256))
