@@ -35,8 +35,8 @@ class Curve:
     source: str = "arrays"
 
     def __post_init__(self) -> None:
-        lrs = np.asarray(self.lrs, dtype=np.float64).ravel()
-        losses = np.asarray(self.losses, dtype=np.float64).ravel()
+        lrs = np.array(self.lrs, dtype=np.float64).ravel()  # a copy: the store's are read-only
+        losses = np.array(self.losses, dtype=np.float64).ravel()
         where = self.source
         if lrs.size != losses.size:
             raise FitError(f"{where}: {lrs.size} LRs but {losses.size} losses")
@@ -44,7 +44,8 @@ class Curve:
             raise FitError(f"{where}: no steps")
         if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
             j = int(np.flatnonzero(~np.isfinite(lrs) | (lrs < 0))[0])
-            raise FitError(f"{where}: the LR at step {j + 1} is {lrs[j]!r}; LRs must be >= 0")
+            bad = float(lrs[j])
+            raise FitError(f"{where}: the LR at step {j + 1} is {bad!r}; LRs must be >= 0")
         if not np.any(lrs > 0):
             raise FitError(f"{where}: every LR is 0")
         finite = losses[np.isfinite(losses)]

@@ -58,7 +58,7 @@ class Param:
         too_high = v >= self.high if self.open_high else v > self.high
         if too_low or too_high:
             lo = "(" if self.open_low else "["
-            hi = ")" if self.open_high else "]"
+            hi = ")" if self.open_high or math.isinf(self.high) else "]"
             raise CheckError(name, value, f"in {lo}{self.low:g}, {self.high:g}{hi}")
         return v
 
