@@ -34,7 +34,7 @@ def law_to_dict(law: Law) -> dict[str, Any]:
         "form": law.form.name,
         "formula": law.form.formula,
         "params": dict(law.params),
-        "fit": _plain(law.fit),
+        "fit": plain(law.fit),
     }
 
 
@@ -88,13 +88,14 @@ def law_from_dict(data: Any, where: str = "law") -> Law:
         raise LawFileError(f"{where}: field {err}") from None
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as standard JSON values: numpy scalars as numbers, NaN and inf as None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item"):  # numpy scalars
-        return _plain(value.item())
+        return plain(value.item())
     return value
