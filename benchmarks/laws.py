@@ -187,9 +187,9 @@ def stored_peaks(store: str | None, suite: str | None) -> dict:
         return {}
     from autolr.bench.store import ResultsStore
     from autolr.bench.tuning import choose_peaks
-    from autolr.cli.law_cmd import _store_url
+    from autolr.laws.data import store_url
 
-    s = ResultsStore(_store_url(store), create=False)
+    s = ResultsStore(store_url(store), create=False)
     try:
         return choose_peaks(s.done_cells(suite))
     finally:

@@ -85,15 +85,17 @@ def add_parser(sub: Any) -> None:
 
 
 def _pairs(items: list[str]) -> dict[str, float]:
+    """``--fix NAME=VALUE`` items as ``{name: value}``."""
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            out[name] = float(value)
+            number = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name:
+            number = None
+        if not (sep and name and number is not None):
             raise ValueError(f"--fix expects NAME=NUMBER, got {item!r}")
+        out[name] = number
     return out
 
 
@@ -101,12 +103,15 @@ def fit_cmd(args: argparse.Namespace) -> int:
     from autolr.laws import fit, from_store, get_form, read_run
 
     form = get_form(args.form)
+    for name in args.free:
+        if name not in form.names:
+            raise ValueError(f"--free {name}: not a parameter of law form {form.name!r}")
     if (args.store is None) != (args.task is None):
         raise ValueError("--store and --task go together: the store's runs of one task")
     curves = [read_run(r) for r in args.runs]
     if args.store is not None:
         curves += from_store(
-            _store_url(args.store),
+            args.store,
             args.task,
             suite=args.suite,
             methods=args.method,
@@ -126,21 +131,12 @@ def fit_cmd(args: argparse.Namespace) -> int:
         lines = []
         for c in curves:
             rows, means = c.points(args.window, args.skip)
-            lines.append(
-                Line(Path(c.source).name or c.source, c.lrs, law.curve(c.lrs), rows, means)
-            )
+            label = Path(c.source).name if Path(c.source).exists() else c.source
+            lines.append(Line(label, c.lrs, law.curve(c.lrs), rows, means))
         plot_lines(args.plot, lines, title=f"{law!r}, R² {law.fit['r2']:.4f}")
         print(f"wrote {args.plot}")
     print(f"wrote {args.out}")
     return 0
-
-
-def _store_url(store: str) -> str:
-    from autolr.bench.store_location import store_url
-
-    if Path(store).is_dir():
-        return store_url(None, Path(store))
-    return store_url(store, Path("."))
 
 
 def _print_fit(law: Any) -> None:
@@ -159,7 +155,7 @@ def _print_fit(law: Any) -> None:
 
 
 def predict_cmd(args: argparse.Namespace) -> int:
-    from autolr.laws import load, read_run
+    from autolr.laws import Curve, load, read_run
     from autolr.laws.fit import r2
     from autolr.running.io import atomic_path, load_yaml_arg
     from autolr.schedules import build
@@ -182,7 +178,7 @@ def predict_cmd(args: argparse.Namespace) -> int:
         if not np.allclose(run.lrs[: args.steps], lrs, rtol=1e-6, atol=0):
             print("warning: the run's LRs differ from SPEC's; the law predicts SPEC")
         settings = law.fit.get("settings", {})
-        trimmed = type(run)(run.lrs[: args.steps], run.losses[: args.steps], run.source)
+        trimmed = Curve(run.lrs[: args.steps], run.losses[: args.steps], run.source)
         rows, actual = trimmed.points(settings.get("window"), settings.get("skip", 0.05))
         if rows.size:
             final = actual[-1]

@@ -118,8 +118,18 @@ def read_run(path: str | Path) -> Curve:
     return Curve(np.array(lrs), np.array(losses), str(path))
 
 
+def store_url(store: str) -> str:
+    """A results store given as a database URL, a SQLite file, or an ``autolr bench``
+    folder (its results.db), as a SQLAlchemy URL."""
+    from autolr.bench.store_location import store_url as bench_store_url
+
+    if Path(store).is_dir():
+        return bench_store_url(None, Path(store))
+    return bench_store_url(store, Path("."))
+
+
 def from_store(
-    url: str,
+    store: str,
     task: str,
     *,
     suite: str | None = None,
@@ -127,11 +137,12 @@ def from_store(
     tracks: Sequence[str] = (),
     peaks: Sequence[float] = (),
 ) -> list[Curve]:
-    """The finished runs of ``task`` in a results store (``autolr bench``'s database), as
-    Curves; ``methods``, ``tracks`` and ``peaks`` filter (empty: all)."""
+    """The finished runs of ``task`` in a results store (``autolr bench``'s database: a URL,
+    a SQLite file or a bench folder), as Curves; ``methods``, ``tracks`` and ``peaks``
+    filter (empty: all)."""
     from autolr.bench.store import ResultsStore
 
-    store = ResultsStore(url, create=False)
+    store = ResultsStore(store_url(store), create=False)
     try:
         cells = [c for c in store.done_cells(suite) if c["task"] == task]
         if not cells:

@@ -37,7 +37,7 @@ class Law:
     def curve(self, lrs: Any) -> np.ndarray:
         """The predicted loss at every step of an LR sequence (``lrs[j]`` is step j + 1's
         LR); NaN where the law is undefined (while the LR area is still 0)."""
-        lrs = np.asarray(lrs, dtype=np.float64).ravel()
+        lrs = np.array(lrs, dtype=np.float64).ravel()  # a copy: torch wants a writable array
         if lrs.size == 0:
             raise ValueError("lrs must hold at least one LR")
         if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):

@@ -95,8 +95,10 @@ def test_fit_from_a_results_store(tmp_path, capsys):
     store.close()
     law_file = tmp_path / "law.json"
     args = ["law", "fit", "--store", str(tmp_path), "--task", "toy", "--out", str(law_file)]
-    assert main([*args, "--form", "tissue", "--method", "cosine", "--method", "two-stage"]) == 0
+    methods = ["--method", "cosine", "--method", "two-stage"]
+    assert main([*args, "--form", "tissue", *methods, "--free", "lam"]) == 0
     law = load(law_file)
+    assert "lam" in law.fit["free"] and law.fit["fixed"] == {}
     assert [r["source"] for r in law.fit["runs"]] == [
         f"s/toy/cosine/tune seed 0 peak {PEAK:g}",
         f"s/toy/two-stage/tune seed 0 peak {PEAK:g}",
@@ -119,6 +121,10 @@ def test_errors_exit_2_and_say_why(runs, tmp_path, capsys):
     assert "--store and --task go together" in capsys.readouterr().err
     assert main(["law", "fit", "--out", str(tmp_path / "l.json")]) == 2
     assert "no runs" in capsys.readouterr().err
+    assert main(["law", "fit", *runs, "--fix", "B", "--out", str(tmp_path / "l.json")]) == 2
+    assert "--fix expects NAME=NUMBER, got 'B'" in capsys.readouterr().err
+    assert main(["law", "fit", *runs, "--free", "lam", "--out", str(tmp_path / "l.json")]) == 2
+    assert "--free lam: not a parameter of law form 'mpl'" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.json"
     good = {"format": "autolr-law", "version": 1, "form": "mpl", "params": {**MPL, "C": -1}}
     corrupt.write_text(json.dumps(good))
