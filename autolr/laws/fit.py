@@ -102,7 +102,7 @@ def _fit(
             f"({', '.join(unfixed_decay)}) cannot be fitted: add a run with a decay "
             "(cosine, or a two-stage run)"
         )
-    space = SearchSpace(law_form, free, held, data)
+    space = SearchSpace(law_form, free, held, data, r)
     objective = _objective(space, data, delta)
     grid = sorted(
         ((objective(z, grad=False), i, z) for i, z in enumerate(space.grid())),

@@ -92,15 +92,15 @@ class _Problem:
     ) -> None:
         self.law, self.steps, self.peak, self.min_lr = law, steps, peak, min_lr
         last = steps - 1  # the 0-based step of the final loss
+        # at least two knots: warmup_steps <= steps - 2 puts the last one after the first
         self.knot_steps = np.unique(np.round(np.linspace(warm, last, k + 1)).astype(np.int64))
         # each step after the warmup: the knot segment it sits in and its place there
         t = np.arange(warm, steps, dtype=np.float64)
-        seg = np.clip(np.searchsorted(self.knot_steps, t, side="right") - 1, 0, None)
-        seg = np.minimum(seg, len(self.knot_steps) - 2) if len(self.knot_steps) > 1 else seg
-        left = self.knot_steps[seg]
-        width = np.maximum(np.diff(self.knot_steps)[seg] if len(self.knot_steps) > 1 else 1, 1)
+        seg = np.searchsorted(self.knot_steps, t, side="right") - 1
+        seg = np.minimum(seg, len(self.knot_steps) - 2)  # the last step ends the last segment
+        left, width = self.knot_steps[seg], np.diff(self.knot_steps)[seg]
         self.seg = torch.as_tensor(seg)
-        self.frac = torch.as_tensor(np.clip((t - left) / width, 0.0, 1.0))
+        self.frac = torch.as_tensor((t - left) / width)
         ramp = [start + (peak - start) * i / warm for i in range(warm)] if warm else []
         self.warmup = torch.tensor(ramp, dtype=torch.float64)
         self.params = {k_: torch.tensor(v, dtype=torch.float64) for k_, v in law.params.items()}
@@ -115,10 +115,7 @@ class _Problem:
 
     def lrs(self, theta: torch.Tensor) -> torch.Tensor:
         v = self.values(theta)
-        if len(v) == 1:
-            decay = v.expand(len(self.frac))
-        else:
-            decay = v[self.seg] * (1 - self.frac) + v[self.seg + 1] * self.frac
+        decay = v[self.seg] * (1 - self.frac) + v[self.seg + 1] * self.frac
         return torch.cat([self.warmup, decay])
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
@@ -135,9 +132,6 @@ class _Problem:
             f = 0.5 * (1 + np.cos(np.pi * x))
         else:
             f = np.clip((1 - x) / (1 - DECAY_START), 0.0, 1.0)
-        n = len(self.knot_steps) - 1
-        if n == 0:
-            return torch.zeros(1, dtype=torch.float64, requires_grad=True)
         total = 1 - 1e-3  # s: a hair short of the floor, so the logit stays finite
         w = np.maximum(-np.diff(f), 1e-6)
         w = w / w.sum()

@@ -35,10 +35,13 @@ class Prepared:
 
 class SearchSpace:
     """The free parameters as an L-BFGS-B vector z (log for scale parameters), with their
-    bounds and starting grid, all in unit-LR space."""
+    bounds and starting grid, all in unit-LR space (LRs divided by ``r``). ``held`` are
+    given in the LR's own units, like every parameter a user sees."""
 
-    def __init__(self, form: Form, free: list[str], held: dict[str, float], data: list[Prepared]):
-        self.form, self.free, self.held = form, free, held
+    def __init__(
+        self, form: Form, free: list[str], held: dict[str, float], data: list[Prepared], r: float
+    ):
+        self.form, self.free, self.held, self.r = form, free, held, r
         means = np.concatenate([d.target.numpy() for d in data])
         self.lo, self.hi = float(means.min()), float(means.max())
         self.steps = max(len(d.curve) for d in data)
@@ -58,15 +61,22 @@ class SearchSpace:
         ]
 
     def params(self, z: np.ndarray | torch.Tensor) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.held)
+        """Every parameter in unit-LR space: the free ones from z, the held ones converted
+        (their conversion reads only alpha and gamma, which no LR unit changes)."""
+        free: dict[str, Any] = {}
         for i, name in enumerate(self.free):
-            v = z[i]
-            out[name] = (
-                (torch.exp(v) if torch.is_tensor(v) else math.exp(v))
-                if (name in LOG_SCALED)
-                else (v if torch.is_tensor(v) else float(v))
-            )
-        return out
+            v = z[i] if torch.is_tensor(z) else float(z[i])
+            if name in LOG_SCALED:
+                v = torch.exp(v) if torch.is_tensor(v) else math.exp(v)
+            free[name] = v
+        return {**self.held_in_units(free), **free}
+
+    def held_in_units(self, free: dict[str, Any]) -> dict[str, Any]:
+        if not self.held:
+            return {}
+        placeholders = {n: 1.0 for n in self.form.names}
+        unit = self.form.to_unit({**placeholders, **self.held, **free}, self.r)
+        return {n: unit[n] for n in self.held}
 
     def grid(self) -> list[np.ndarray]:
         """Grid points in z; A is set from the data for each (L0, alpha)."""
@@ -84,7 +94,8 @@ class SearchSpace:
         names = [n for n in self.free if n != "A"]
         out = []
         for values in itertools.product(*(axes[n] for n in names)):
-            p = {**self.held, **dict(zip(names, values, strict=True))}
+            p = dict(zip(names, values, strict=True))
+            p = {**self.held_in_units(p), **p}
             if self.form.name == "tissue" and "C" in names:
                 p["C"] = p["C"] / max(self._s2_max(p.get("lam", 0.999)), 1e-12)
             if "A" in self.free:

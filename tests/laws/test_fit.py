@@ -82,3 +82,14 @@ def test_fixing_the_annealing_term_lets_constant_runs_fit():
     )
     assert law.params["L0"] == pytest.approx(MPL["L0"], rel=1e-2)  # window means: a small bias
     assert law.params["alpha"] == pytest.approx(MPL["alpha"], rel=1e-2)
+
+
+def test_held_parameters_are_in_the_lrs_own_units():
+    # C's unit-LR value depends on gamma (C·r^(1−gamma)): holding the true C, in the LR's
+    # units, must still recover the other parameters
+    true = Law("mpl", MPL)
+    law = fit(list(noisy_runs(true, STEPS).values()), "mpl", window=3, fixed={"C": MPL["C"]})
+    assert law.params["C"] == pytest.approx(MPL["C"], rel=1e-9)
+    assert law.fit["fixed"] == {"C": MPL["C"]} and "C" not in law.fit["free"]
+    for name in ("L0", "A", "alpha", "gamma"):
+        assert law.params[name] == pytest.approx(MPL[name], rel=0.1), name
