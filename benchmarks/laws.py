@@ -16,10 +16,11 @@ every schedule at the tuned cosine peak P with a 5% linear warmup:
 2. held-out runs: WSD (linear decay over the last 20%), step (x0.1 every 34%), linear to
    zero, one-cycle (peak P), and cosine at twice the budget (another horizon).
 3. The train loss is averaged over the seeds (the schedules are the same), then over
-   windows of T/100 steps (``autolr.laws.data``; the first 5% left out). Each form (mpl,
-   tissue) is fitted on the three fit curves and predicts the others: R² over the window
-   means, the relative error of the final window's loss, and the Spearman rank correlation
-   of predicted and actual final losses over the schedules that share the budget.
+   windows of T/100 steps (``--points 100``; ``autolr.laws.data``; the first 5% left
+   out). Each form (mpl, tissue) is fitted on the three fit curves and predicts the
+   others: R² over the window means, the relative error of the final window's loss, and
+   the Spearman rank correlation of predicted and actual final losses over the schedules
+   that share the budget.
 4. The mpl law's optimal schedule (peak P, the same warmup) runs on the same seeds and is
    compared on the final test metric with the tuned cosine (the fit's cosine run) and the
    tuned WSD (peak: the WSD's own tuned peak).
@@ -155,8 +156,12 @@ def seed_mean(results: list[dict[str, Any]], source: str) -> Curve:
         return Curve(np.array(lrs), np.nanmean(losses, 0), source)
 
 
-def score(law: Any, curve: Curve) -> dict[str, float]:
-    rows, means = curve.points()
+def window(curve: Curve, points: int) -> int:
+    return max(1, len(curve) // points)
+
+
+def score(law: Any, curve: Curve, points: int) -> dict[str, float]:
+    rows, means = curve.points(window(curve, points))
     pred = law.curve(curve.lrs)[rows]
     return {
         "r2": r2(means, pred),
@@ -206,11 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--suite", help="the store's suite (default: every suite in it)")
     p.add_argument("--peaks", nargs="*", default=[], metavar="TASK:METHOD=LR")
+    p.add_argument(
+        "--points", type=int, default=100, help="window means per run: windows of T/points steps"
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("bench/laws"))
     args = p.parse_args(argv)
     stored = stored_peaks(args.store, args.suite)
-    report: dict[str, Any] = {"seeds": args.seeds, "tasks": {}}
+    if args.points < 1:
+        p.error(f"--points must be >= 1, got {args.points}")
+    report: dict[str, Any] = {"seeds": args.seeds, "points": args.points, "tasks": {}}
     for task in args.tasks:
         report["tasks"][task] = run_task(task, args, peaks_for(task, args, stored))
     with atomic_path(args.out / "laws.json") as tmp:
@@ -243,10 +253,13 @@ def run_task(task: str, args: argparse.Namespace, peaks: dict[str, Any]) -> dict
     out: dict[str, Any] = {"budget": budget, "peaks": peaks, "forms": {}}
     laws = {}
     for form in FORMS:
-        laws[form] = law = fit([curves[n] for n in FIT], form)
+        laws[form] = law = fit([curves[n] for n in FIT], form, window=max(1, budget // args.points))
         law.save(args.out / f"{task}-{form}.json")
-        out["forms"][form] = predictions(law, curves)
-        lines = [Line(n, c.lrs, law.curve(c.lrs), *c.points()) for n, c in curves.items()]
+        out["forms"][form] = predictions(law, curves, args.points)
+        lines = [
+            Line(n, c.lrs, law.curve(c.lrs), *c.points(window(c, args.points)))
+            for n, c in curves.items()
+        ]
         plot_lines(args.out / f"{task}-{form}.png", lines, title=f"{task}: {law!r}")
     w = max(1, round(0.05 * budget))
     optimal = laws["mpl"].optimize(budget, peak=peak, warmup_steps=w)
@@ -265,7 +278,7 @@ def run_task(task: str, args: argparse.Namespace, peaks: dict[str, Any]) -> dict
     for label, name in compared.items():
         summaries = [runs[f"{task}-{name}-s{s}"]["summary"] for s in args.seeds]
         m, h = mean_ci([s["final_test_metric"] for s in summaries])
-        s = score(laws["mpl"], curves[name])
+        s = score(laws["mpl"], curves[name], args.points)
         out["optimal"]["rows"][label] = {
             "peak": float(curves[name].lrs.max()),
             "metric": f"{summaries[0]['metric']} ({summaries[0]['mode']})",
@@ -278,10 +291,10 @@ def run_task(task: str, args: argparse.Namespace, peaks: dict[str, Any]) -> dict
     return out
 
 
-def predictions(law: Any, curves: dict[str, Curve]) -> dict[str, Any]:
+def predictions(law: Any, curves: dict[str, Curve], points: int) -> dict[str, Any]:
     """The law's scores on every schedule, and its rank correlations at the budget."""
-    scores = {n: {"role": "fit", **score(law, curves[n])} for n in FIT}
-    scores.update({n: {"role": "held-out", **score(law, curves[n])} for n in HELD_OUT})
+    scores = {n: {"role": "fit", **score(law, curves[n], points)} for n in FIT}
+    scores.update({n: {"role": "held-out", **score(law, curves[n], points)} for n in HELD_OUT})
     same = [n for n in scores if n != "cosine-2x"]  # the schedules of the budget's length
 
     def rho(names: list[str]) -> float:
@@ -303,7 +316,10 @@ def row(*cells: Any) -> str:
 
 
 def tables(report: dict[str, Any]) -> list[str]:
-    lines = [f"Seeds {report['seeds']}; train loss: the seeds' mean, in windows of T/100 steps."]
+    lines = [
+        f"Seeds {report['seeds']}; train loss: the seeds' mean, in windows of "
+        f"T/{report['points']} steps."
+    ]
     for task, t in report["tasks"].items():
         p = t["peaks"]
         lines.append(

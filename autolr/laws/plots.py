@@ -51,14 +51,18 @@ def plot_lines(path: Path, lines: Sequence[Line], title: str = "") -> None:
     ax_loss.set_xlabel("step")
     ax_loss.legend(fontsize=8)
     ax_loss.grid(alpha=0.3)
-    finite = np.concatenate(
-        [ln.predicted[np.isfinite(ln.predicted)] for ln in lines]
-        + [ln.actual for ln in lines if ln.actual is not None]
-    )
-    if finite.size:  # the first steps' loss dwarfs the rest: frame the bulk of the curves
-        lo, hi = np.percentile(finite, [0, 97])
-        pad = 0.05 * max(hi - lo, 1e-12)
-        ax_loss.set_ylim(lo - pad, hi + pad)
+    shown = [ln.predicted[len(ln.predicted) // 20 :] for ln in lines]  # past the first 5%
+    shown += [ln.actual for ln in lines if ln.actual is not None]
+    values = np.concatenate(shown) if shown else np.array([])
+    values = values[np.isfinite(values)]
+    if values.size:  # the first steps' loss dwarfs the rest: frame the bulk of the curves
+        lo, hi = np.percentile(values, [1, 99])
+        if lo > 0 and hi / lo > 10:
+            ax_loss.set_yscale("log")
+            ax_loss.set_ylim(lo / 1.2, hi * 1.2)
+        else:
+            pad = 0.05 * max(hi - lo, 1e-12)
+            ax_loss.set_ylim(lo - pad, hi + pad)
     if title:
         fig.suptitle(title, fontsize=10)
     save(fig, path)
