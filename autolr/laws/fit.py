@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from autolr.checks import check_int, check_positive
 from autolr.laws.data import Curve, FitError, as_curves, default_window
 from autolr.laws.forms import evaluate, get_form, one_thread, peak_index
 from autolr.laws.law import Law
@@ -73,12 +74,13 @@ def _fit(
     law_form = get_form(form)
     if not 0 <= skip < 1:
         raise FitError(f"skip must be in [0, 1), got {skip!r}")
-    if window is not None and (isinstance(window, bool) or int(window) != window or window < 1):
-        raise FitError(f"window must be an integer >= 1, got {window!r}")
-    if not (isinstance(starts, int) and starts >= 1):
-        raise FitError(f"starts must be an integer >= 1, got {starts!r}")
-    if not delta > 0:
-        raise FitError(f"delta must be > 0, got {delta!r}")
+    try:
+        window = None if window is None else check_int("window", window, 1)
+        starts = check_int("starts", starts, 1)
+        max_iter = check_int("max_iter", max_iter, 1)
+        delta = check_positive("delta", delta)
+    except ValueError as err:
+        raise FitError(str(err)) from None
     held = dict(law_form.fixed if fixed is None else fixed)
     for name, value in held.items():
         param = next((p for p in law_form.params if p.name == name), None)
@@ -86,6 +88,8 @@ def _fit(
             raise FitError(f"fixed.{name} is not a parameter of law form {law_form.name!r}")
         held[name] = param.check(value, "fixed")
     free = [n for n in law_form.names if n not in held]
+    if not free:
+        raise FitError("every parameter is held (fixed): there is nothing to fit")
     curves = as_curves(runs)
     r = max(float(c.lrs.max()) for c in curves)
     data = [_prepare(c, r, window, skip) for c in curves]

@@ -72,6 +72,10 @@ def test_fit_errors_say_why():
         fit(runs, fixed={"delta": 1.0})
     with pytest.raises(FitError, match="no runs to fit"):
         fit([])
+    with pytest.raises(FitError, match=r"window must be an integer >= 1, got 2\.5"):
+        fit(runs, window=2.5)
+    with pytest.raises(FitError, match="every parameter is held"):
+        fit(runs, "tissue", fixed={"L0": 1.0, "A": 1.0, "alpha": 0.5, "C": 0.1, "lam": 0.9})
 
 
 def test_fixing_the_annealing_term_lets_constant_runs_fit():
