@@ -213,6 +213,7 @@ CASES = [
         "warmup": "exp",
     },
     {"name": "piecewise", "boundaries": [10, 25], "values": [0.1, 0.01, 0.001]},
+    {"name": "piecewise_linear", "steps": [0, 10, 40], "values": [0.0, 0.1, 0.001]},
 ]
 FACTORIES = {
     "constant": constant,
@@ -220,6 +221,7 @@ FACTORIES = {
     "multistep": multistep,
     "exponential": exponential,
     "piecewise": piecewise,
+    "piecewise_linear": piecewise_linear,
 }
 
 
