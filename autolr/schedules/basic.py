@@ -158,9 +158,9 @@ def piecewise_linear(steps: Sequence[int], values: Sequence[float]) -> Schedule:
 
     lr(t) = values[i] + (values[i+1] - values[i]) * (t - steps[i]) / (steps[i+1] - steps[i])
     for steps[i] <= t <= steps[i+1]; ``values[0]`` before ``steps[0]`` and ``values[-1]``
-    after ``steps[-1]``
-    (``np.interp``; optax ``piecewise_interpolate_schedule`` with linear interpolation on
-    absolute values). ``autolr law optimize`` writes its schedules in this family.
+    after ``steps[-1]`` (``np.interp``; optax ``piecewise_interpolate_schedule`` with linear
+    interpolation on absolute values). ``autolr law optimize`` writes its schedules in this
+    family.
 
     Args:
         steps: the knots, strictly increasing ints >= 0 (at least one).
