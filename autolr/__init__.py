@@ -5,7 +5,8 @@ Public entry points (imported lazily, so ``import autolr`` stays cheap):
 - ``autolr.run(config, out=...)``: one configured run (``autolr run``);
 - ``autolr.attach(optimizer, controller, interval)``: a controller in your own loop;
 - ``autolr.find_lr(task)``: the LR range test (``autolr find-lr``);
-- ``autolr.Session``, ``autolr.Segment``, ``autolr.Controller``, ``autolr.schedules``.
+- ``autolr.Session``, ``autolr.Segment``, ``autolr.Controller``, ``autolr.schedules``;
+- ``autolr.laws``: loss-curve laws (``autolr.laws.fit(runs)``; ``autolr law``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,6 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
-    if name == "schedules":
-        return importlib.import_module("autolr.schedules")
+    if name in ("schedules", "laws"):
+        return importlib.import_module(f"autolr.{name}")
     raise AttributeError(f"module 'autolr' has no attribute {name!r}")

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from autolr import __version__
-from autolr.cli import bench_cmd, find_lr_cmd, list_cmd, run_cmd, schedule_cmd
+from autolr.cli import bench_cmd, find_lr_cmd, law_cmd, list_cmd, run_cmd, schedule_cmd
 from autolr.entrypoints import EntryPointError
 from autolr.registry import Registry, did_you_mean
 
-BUILTIN = [bench_cmd, run_cmd, find_lr_cmd, schedule_cmd, list_cmd]
+BUILTIN = [bench_cmd, run_cmd, find_lr_cmd, schedule_cmd, law_cmd, list_cmd]
 COMMANDS: Registry[ModuleType] = Registry("command", group="autolr.cli", shipped=True)
 
 

@@ -8,7 +8,14 @@ same-named function (``cosine(lr=0.1, total_steps=1000)``). Every family is list
 from autolr.schedules.annealing import cosine, cosine_restarts, linear, polynomial, tanh
 from autolr.schedules.anytime import infinite, wsm
 from autolr.schedules.base import SCHEDULES, Schedule, build
-from autolr.schedules.basic import constant, exponential, multistep, piecewise, step
+from autolr.schedules.basic import (
+    constant,
+    exponential,
+    multistep,
+    piecewise,
+    piecewise_linear,
+    step,
+)
 from autolr.schedules.combinators import clamp, join, noise, scale, shift, warmup
 from autolr.schedules.cyclical import cyclic, one_cycle
 from autolr.schedules.torch_adapter import ScheduleLR
@@ -34,6 +41,7 @@ __all__ = [
     "noise",
     "one_cycle",
     "piecewise",
+    "piecewise_linear",
     "polynomial",
     "scale",
     "shift",

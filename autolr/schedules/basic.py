@@ -1,8 +1,8 @@
-"""Step-wise families: constant, step, multistep, exponential and piecewise.
+"""Step-wise families: constant, step, multistep, exponential, piecewise, piecewise_linear.
 
 Each family matches its PyTorch namesake (``StepLR``, ``MultiStepLR``, ``ExponentialLR``) in
-closed form. Every family but ``piecewise`` takes the common warmup options as its last
-keyword arguments; the decay then sees ``t - warmup_steps``.
+closed form. Every family but ``piecewise`` and ``piecewise_linear`` takes the common warmup
+options as its last keyword arguments; the decay then sees ``t - warmup_steps``.
 """
 
 from __future__ import annotations
@@ -148,5 +148,38 @@ def piecewise(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
 
     def curve(t: np.ndarray) -> np.ndarray:
         return vs[np.searchsorted(edges, t, side="right")]
+
+    return Schedule(curve, spec={})
+
+
+@family("piecewise_linear")
+def piecewise_linear(steps: Sequence[int], values: Sequence[float]) -> Schedule:
+    """lr(t) = linear interpolation between the knots (steps[i], values[i]).
+
+    lr(t) = values[i] + (values[i+1] - values[i]) * (t - steps[i]) / (steps[i+1] - steps[i])
+    for steps[i] <= t <= steps[i+1]; ``values[0]`` before ``steps[0]`` and ``values[-1]``
+    after ``steps[-1]`` (``np.interp``; optax ``piecewise_interpolate_schedule`` with linear
+    interpolation on absolute values). ``autolr law optimize`` writes its schedules in this
+    family.
+
+    Args:
+        steps: the knots, strictly increasing ints >= 0 (at least one).
+        values: the LR at each knot, numbers >= 0, as many as ``steps``.
+    """
+    xs = _check_int_list("steps", steps, 0)
+    if not xs:
+        raise ValueError(f"steps must be a non-empty list of integers, got {steps!r}")
+    for i in range(1, len(xs)):
+        if xs[i] <= xs[i - 1]:
+            raise ValueError(f"steps must be strictly increasing, got {xs[i]} after {xs[i - 1]}")
+    if not isinstance(values, list | tuple | np.ndarray):
+        raise ValueError(f"values must be a list of numbers, got {values!r}")
+    vs = np.array([check_nonnegative(f"values[{i}]", v) for i, v in enumerate(values)])
+    if len(vs) != len(xs):
+        raise ValueError(f"values must have len(steps) = {len(xs)} entries, got {len(vs)}")
+    knots = np.array(xs, dtype=np.float64)
+
+    def curve(t: np.ndarray) -> np.ndarray:
+        return np.interp(t.astype(np.float64), knots, vs)
 
     return Schedule(curve, spec={})

@@ -11,7 +11,14 @@ import torch
 from transformers import get_constant_schedule_with_warmup
 
 from autolr.schedules.base import Schedule, build
-from autolr.schedules.basic import constant, exponential, multistep, piecewise, step
+from autolr.schedules.basic import (
+    constant,
+    exponential,
+    multistep,
+    piecewise,
+    piecewise_linear,
+    step,
+)
 
 
 def reference_lrs(make: Callable[[torch.optim.Optimizer], object], lr: float, n: int) -> np.ndarray:
@@ -83,6 +90,14 @@ def test_piecewise_values() -> None:
     np.testing.assert_array_equal(s.values(np.arange(8)), [1, 1, 1, 0.5, 0.5, 0.25, 0.25, 0.25])
     assert piecewise([], [0.7]).values(np.arange(4)).tolist() == [0.7] * 4
     assert piecewise([1], [0.0, 2.0]).values(np.arange(3)).tolist() == [0.0, 2.0, 2.0]
+
+
+def test_piecewise_linear_values() -> None:
+    s = piecewise_linear([2, 4, 8], [1.0, 0.5, 0.1])
+    np.testing.assert_allclose(
+        s.values(np.arange(10)), [1, 1, 1, 0.75, 0.5, 0.4, 0.3, 0.2, 0.1, 0.1], rtol=1e-12
+    )
+    assert piecewise_linear([0], [0.3]).values(np.arange(3)).tolist() == [0.3] * 3
 
 
 # ---- warmup -----------------------------------------------------------------------------
@@ -157,6 +172,11 @@ def test_decay_after_warmup_is_shifted(make: Callable[..., Schedule], kind: str)
         (piecewise, {"boundaries": [5], "values": [1, 2, 3]}, "values"),
         (piecewise, {"boundaries": [5], "values": [1, -2]}, "values"),
         (piecewise, {"boundaries": [5], "values": 1.0}, "values"),
+        (piecewise_linear, {"steps": [], "values": []}, "steps"),
+        (piecewise_linear, {"steps": [3, 3], "values": [1, 2]}, "steps"),
+        (piecewise_linear, {"steps": [-1, 3], "values": [1, 2]}, "steps"),
+        (piecewise_linear, {"steps": [0, 3], "values": [1]}, "values"),
+        (piecewise_linear, {"steps": [0, 3], "values": [1, -2]}, "values"),
     ],
 )
 def test_bad_arguments_name_the_parameter(
@@ -193,6 +213,7 @@ CASES = [
         "warmup": "exp",
     },
     {"name": "piecewise", "boundaries": [10, 25], "values": [0.1, 0.01, 0.001]},
+    {"name": "piecewise_linear", "steps": [0, 10, 40], "values": [0.0, 0.1, 0.001]},
 ]
 FACTORIES = {
     "constant": constant,
@@ -200,6 +221,7 @@ FACTORIES = {
     "multistep": multistep,
     "exponential": exponential,
     "piecewise": piecewise,
+    "piecewise_linear": piecewise_linear,
 }
 
 

@@ -19,6 +19,7 @@ FAMILY_SPECS = [
     {"name": "inverse_sqrt", "lr": 0.1, "warmup_steps": 5},
     {"name": "noam", "d_model": 64, "warmup_steps": 5},
     {"name": "wsd", "lr": 0.1, "total_steps": 40, "warmup_steps": 4, "decay_steps": 10},
+    {"name": "piecewise_linear", "steps": [0, 5, 30], "values": [0.0, 0.1, 0.01]},
     {"name": "tanh", "lr": 0.1, "total_steps": 40},
     {"name": "piecewise", "boundaries": [5, 10], "values": [0.1, 0.05, 0.01]},
     {"name": "wsm", "lr": 0.1, "warmup_steps": 4},
