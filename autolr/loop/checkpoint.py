@@ -34,6 +34,7 @@ def session_state(session: Session) -> dict[str, Any]:
             **session.rescuer.state_dict(),
             "tracker": session.tracker.state_dict(),
             "halted": session.halted,
+            **_sharpness_state(session),
         },
         "state": state,
     }
@@ -55,8 +56,23 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
     session.rescuer.load_state_dict(s)
     session.tracker.load_state_dict(s["tracker"])
     session.halted = s.get("halted")
+    if session.guard is not None:
+        session.guard.load_state_dict(s["guard"])
+    if session.meter is not None:
+        session.meter.load_state_dict(s["sharpness_meter"])
     fields = dict(state["state"])
     fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
     fields["group_lrs"] = tuple(fields["group_lrs"])
     session.state = TrainingState(**fields)
     session._snapshot = None
+
+
+def _sharpness_state(session: Session) -> dict[str, Any]:
+    """The sharpness guard's and meter's state (warm-start vectors, record), where present:
+    a resumed run must start its power iterations where the uninterrupted one would."""
+    out: dict[str, Any] = {}
+    if session.guard is not None:
+        out["guard"] = session.guard.state_dict()
+    if session.meter is not None:
+        out["sharpness_meter"] = session.meter.state_dict()
+    return out

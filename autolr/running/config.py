@@ -18,6 +18,7 @@ from pydantic import (
 
 from autolr import yamlio
 from autolr.checks import CheckError, Int, NonNegative, Positive, Range
+from autolr.loop.guard import GuardConfig
 from autolr.registry import did_you_mean
 
 
@@ -42,6 +43,9 @@ class RunConfig(BaseModel):
     threads:     torch CPU threads for this run (default 1, as in bench: tiny models run
                  fastest on one, and many threads crawl on a machine shared with others)
     rescue:      on divergence, roll back and cap the LR (true) or end the run (false)
+    sharpness:   put λmax(H) into each TrainingState (``autolr.loop.sharpness``)
+    guard:       {sharpness: {every, factor, ...}}: cap the LR at factor · edge / λmax,
+                 measured every ``every`` kept steps (``autolr.loop.guard``)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -61,6 +65,7 @@ class RunConfig(BaseModel):
     divergence_factor: Range(1.0, math.inf, low_open=True, high_open=True) = 10.0
     rollback_lr_factor: Range(0.0, 1.0, low_open=True, high_open=True) = 0.5
     sharpness: bool = False
+    guard: GuardConfig | None = None
     rescue: bool = False
     checkpoint_every: Int(1) | None = None
     threads: Int(1) = 1
@@ -68,11 +73,12 @@ class RunConfig(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """``model_dump`` (config.yaml, the checkpoint's copy, the default folder's hash)
-        leaves ``optimizer`` out when it is not set: a run without a peer resolves, hashes
-        and resumes exactly as it did before the key existed."""
+        leaves ``optimizer`` and ``guard`` out when they are not set: a run without them
+        resolves, hashes and resumes exactly as it did before the keys existed."""
         out: dict[str, Any] = handler(self)
-        if out.get("optimizer") is None:
-            out.pop("optimizer", None)
+        for key in ("optimizer", "guard"):
+            if out.get(key) is None:
+                out.pop(key, None)
         return out
 
 
