@@ -6,10 +6,12 @@ without warmup.
         --warmup-lrs 0.05 --out /tmp/sharpness-smoke    # a smoke test (about 30 s)
 
 The full measurement is 24 guard runs (2 tasks × 2 LRs × on/off × 3 seeds), 12 overhead
-runs and 6 warmup runs, all at the tasks' default budgets (1,500 steps on digits-cnn, 3,000
-on mnist1d-cnn), one after another on one torch thread: about 8 minutes on 2 cores when the
-machine is free (from single runs timed on the shared machine: digits-cnn 5–7 s unguarded,
-6–10 s guarded; mnist1d-cnn 6–8 s and 10–14 s).
+runs and 6 warmup runs, at the tasks' default budgets (1,500 steps on digits-cnn, 3,000 on
+mnist1d-cnn), one after another on one torch thread: about 5–8 minutes on 2 cores (from
+single runs timed on the shared machine: digits-cnn 2–7 s unguarded (a diverging run
+stops early), 6–10 s guarded; mnist1d-cnn 6–8 s and 10–14 s). It writes
+``bench/sharpness/sharpness_warmup.png`` and ``bench/sharpness/sharpness.json`` (every
+run's summary and λmax trace) and prints three markdown tables.
 
 1. **Guard.** digits-cnn and mnist1d-cnn (SGD, momentum 0.9, default LR 0.05) at constant
    LRs ``--lrs`` (0.2 and 0.4: 4× and 8× the default), with and without the run key
