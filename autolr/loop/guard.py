@@ -36,10 +36,17 @@ at ``lr · s_g`` (its ``lr_scale``; λ is measured on ``S^(1/2) H S^(1/2)``, ``S
   arXiv 2207.14484: 38/lr for β1 = 0.9). This P is exactly torch's: Adam's step is
   ``lr · m_t / ((1 − β1^t)(sqrt(v_t/(1 − β2^t)) + ε))`` with m the EMA of gradients, so it
   is preconditioned EMA-momentum, stable iff ``lr·λmax(P⁻¹H) < (2 + 2β1)/(1 − β1)``. The
-  guard measures with the optimizer's current ``v_t`` and ``t`` (the next step's P is not
-  known before its gradient). Parameters Adam has not stepped yet do not move and are left
-  out, so before Adam's first step there is nothing to measure: the cap starts at the first
-  multiple of N after step 0.
+  guard caps the steps to come, so it uses the next step's P: t + 1 and
+  ``v_(t+1) = β2·v_t + (1 − β2)·g²``, with the probe batch's gradient g for the next
+  one. (With the current ``v_t``, as Cohen et al. measure in full batch, a weight whose
+  gradients were all 0 so far has ``P = (1 − β1^t)·ε``, P⁻¹ ≈ 10⁸, although its very next
+  gradient would raise its v: on digits-cnn with Adam that gave λmax(P⁻¹H) ≈ 2·10⁶ at step
+  25, about a thousand times the later values.) Weights with ``v_(t+1) = 0`` do not move
+  (their m is 0 too) and are left out. Before Adam's first step the guard measures
+  nothing, and its cap starts at the first multiple of N after step 0: there v would be
+  one squared gradient (P = (1 − β1)(|g| + ε)) and the first step is sign descent, the
+  frozen-P model at its worst (digits-cnn: λmax(P⁻¹H) ≈ 79,000 at step 0, ≈ 2,000 at
+  step 25, so a cap never allowed to rise would have stayed 40× too low).
 
 These edges are full-batch ones. Minibatch SGD with momentum turns unstable well below them
 (Andreyev et al. 2026, arXiv 2604.14108, report a plateau at 2(1 − μ)/lr for small batches,
@@ -65,7 +72,14 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from autolr.checks import Int, Positive, Range
-from autolr.loop.sharpness import SharpnessMeter, trainable
+from autolr.loop.sharpness import (
+    SharpnessMeter,
+    flat,
+    gradients,
+    hessian_operator,
+    probe_loss,
+    trainable,
+)
 from autolr.loop.stepper import Ceiling
 
 if TYPE_CHECKING:
@@ -111,23 +125,28 @@ class Stability:
 
 
 def stability(
-    optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor], lr_scale: Sequence[float]
+    optimizer: torch.optim.Optimizer,
+    params: Sequence[torch.Tensor],
+    lr_scale: Sequence[float],
+    grad: torch.Tensor,
 ) -> Stability:
-    """The scaling, decay and edge of ``optimizer`` now (see the module docstring), over
-    ``params`` (each once, in order), when group g trains at ``lr · lr_scale[g]``."""
+    """The scaling, decay and edge of ``optimizer``'s next step (see the module docstring),
+    over ``params`` (each once, in order), when group g trains at ``lr · lr_scale[g]``;
+    ``grad`` (flat, over ``params``) stands in for the next step's gradient (Adam's P)."""
     check_supported(optimizer)
     adam = isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW)
     where = {id(p): i for i, p in enumerate(params)}
+    offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
     d2 = [torch.zeros(0)] * len(params)  # D² per parameter, flat
     wd = [torch.zeros(0)] * len(params)
     edges = []
-    for group, s in zip(optimizer.param_groups, lr_scale, strict=True):
+    for group, group_scale in zip(optimizer.param_groups, lr_scale, strict=True):
+        s = float(group_scale)
         decay = float(group.get("weight_decay", 0.0))
+        decoupled = isinstance(optimizer, torch.optim.AdamW) or group.get("decoupled_weight_decay")
         if adam:
             beta1 = float(group["betas"][0])
             edges.append((2 + 2 * beta1) / (1 - beta1))
-            if isinstance(optimizer, torch.optim.AdamW) or group.get("decoupled_weight_decay"):
-                decay = 0.0
         else:
             mu, damp = float(group.get("momentum", 0.0)), float(group.get("dampening", 0.0))
             if mu == 0:
@@ -135,17 +154,20 @@ def stability(
             elif group.get("nesterov"):
                 edges.append((2 + 2 * mu) / (1 + 2 * mu))
             else:
-                s = s * (1 - damp)
+                s *= 1 - damp  # heavy ball steps lr·(1 − τ)·buf in gradient units
                 edges.append(2 + 2 * mu)
         for p in group["params"]:
             i = where.get(id(p))
             if i is None:
                 continue
-            flat = torch.full((p.numel(),), float(s), dtype=p.dtype, device=p.device)
+            d2_p = torch.full((p.numel(),), s, dtype=p.dtype, device=p.device)
             if adam:
-                flat = flat / _adam_p(optimizer.state.get(p), group, p)
-            d2[i] = flat
-            wd[i] = torch.full_like(flat, decay)
+                g = grad[offsets[i] : offsets[i + 1]]
+                if not decoupled and decay:
+                    g = g + decay * p.detach().reshape(-1)
+                d2_p = d2_p / _adam_p(optimizer.state.get(p), group, p, g)
+            d2[i] = d2_p
+            wd[i] = torch.full_like(d2_p, 0.0 if adam and decoupled else decay)
     scale = torch.cat(d2).sqrt()
     decay_all = torch.cat(wd)
     return Stability(
@@ -155,16 +177,35 @@ def stability(
     )
 
 
-def _adam_p(state: Mapping[str, Any] | None, group: Mapping[str, Any], p: torch.Tensor):
-    """Adam's preconditioner P for ``p``, flat: ``(1 − β1^t)(sqrt(v_t/(1 − β2^t)) + ε)``;
-    inf where Adam has not stepped ``p`` (it does not move: D = 0 there)."""
-    if not state or "exp_avg_sq" not in state:
-        return torch.full((p.numel(),), math.inf, dtype=p.dtype, device=p.device)
-    t = float(state["step"])
+def _adam_p(
+    state: Mapping[str, Any] | None,
+    group: Mapping[str, Any],
+    p: torch.Tensor,
+    g: torch.Tensor,
+) -> torch.Tensor:
+    """Adam's P for ``p``'s next step, flat: ``(1 − β1^(t+1))(sqrt(v_(t+1)/(1 − β2^(t+1))) + ε)``
+    with ``v_(t+1) = β2·v_t + (1 − β2)·g²`` (``g``: the probe batch's gradient standing in for
+    the next one). Where ``v_(t+1) = 0`` every gradient so far was 0, so m is 0 too and the
+    step does not move ``p``: P is inf there (D = 0)."""
     beta1, beta2 = (float(b) for b in group["betas"])
-    v = state["max_exp_avg_sq"] if group.get("amsgrad") else state["exp_avg_sq"]
-    v = v.detach().reshape(-1).to(p.dtype)
-    return (1 - beta1**t) * ((v / (1 - beta2**t)).sqrt() + float(group["eps"]))
+    t, v = 0.0, torch.zeros_like(g)
+    if state and "exp_avg_sq" in state:
+        t = float(state["step"])
+        v = state["exp_avg_sq"].detach().reshape(-1).to(g.dtype)
+    v = beta2 * v + (1 - beta2) * g * g
+    if group.get("amsgrad") and state and "max_exp_avg_sq" in state:
+        v = torch.maximum(v, state["max_exp_avg_sq"].detach().reshape(-1).to(g.dtype))
+    t += 1
+    out = (1 - beta1**t) * ((v / (1 - beta2**t)).sqrt() + float(group["eps"]))
+    return torch.where(v > 0, out, torch.full_like(out, math.inf))
+
+
+def _adam_unstepped(optimizer: torch.optim.Optimizer) -> bool:
+    """Adam before its first step: its v would be one squared gradient, and its first step
+    is sign descent, P changing fastest of all (see the module docstring)."""
+    if not isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+        return False
+    return not any(s.get("step", 0) for s in optimizer.state.values())
 
 
 SUPPORTED = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
@@ -226,14 +267,18 @@ class SharpnessGuard:
 
     def measure(self, trainee: Trainee, step: int, lr_scale: Sequence[float]) -> float:
         """Measure λ at kept step ``step`` (the model as it is), record it and set the cap.
-        A measurement with nothing to measure (Adam before its first step) or a non-finite
-        one (a diverging model) leaves the cap as it was."""
+        A measurement with nothing to measure (no parameter would move) or a non-finite one
+        (a diverging model) leaves the cap as it was."""
         start = time.perf_counter()
+        if _adam_unstepped(trainee.optimizer):
+            return self.cap
         params = trainable(trainee)
-        stab = stability(trainee.optimizer, params, lr_scale)
+        grads = gradients(probe_loss(trainee, step, self.meter.batches), params)
+        grad = flat(grads, params)
+        stab = stability(trainee.optimizer, params, lr_scale, grad)
         if stab.scale is not None and not bool(stab.scale.any()):
-            return self.cap  # nothing moves yet: Adam before its first step
-        eig = self.meter.measure(trainee, step, params, stab.scale, stab.decay)
+            return self.cap
+        eig = self.meter.top(hessian_operator(grads, params, stab.scale, stab.decay), grad)
         if not math.isfinite(eig.value):
             return self.cap
         cap = self.factor * stab.edge / eig.value if eig.value > 0 else math.inf

@@ -110,6 +110,8 @@ class Session:
         self.meter = SharpnessMeter() if measure_sharpness else None
         self.guard = guard
         if guard is not None:
+            if trainee.train_step is not None:
+                raise ValueError("the sharpness guard needs the trainee's loss, not a closure")
             guard.bind(trainee.optimizer, self.min_lr)
         self.rescue = bool(rescue)
         self.halted: str | None = None  # why the run ended before its budget, if it did

@@ -81,36 +81,53 @@ def top_eigenvalue(apply: Operator, v0: torch.Tensor, iters: int = 20, tol: floa
     return Eigen(shifted.value + mu, shifted.vector, first.iterations + shifted.iterations)
 
 
+def gradients(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+    """The gradient of ``loss`` in each of ``params`` with its graph (for Hessian-vector
+    products); None where the loss does not depend on the parameter."""
+    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    if all(g is None for g in grads):
+        raise ValueError("the loss does not depend on any of the parameters measured")
+    return list(grads)
+
+
+def flat(grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``grads`` detached and flattened into one vector (zeros where None)."""
+    parts = [
+        torch.zeros(p.numel(), dtype=p.dtype, device=p.device) if g is None else g.reshape(-1)
+        for g, p in zip(grads, params, strict=True)
+    ]
+    return torch.cat(parts).detach()
+
+
 def hessian_operator(
-    loss: torch.Tensor,
+    grads: Sequence[torch.Tensor | None],
     params: Sequence[torch.Tensor],
     scale: torch.Tensor | None = None,
     decay: torch.Tensor | None = None,
 ) -> Operator:
-    """``v -> D (H + W) D v`` on flat vectors: ``H`` the Hessian of ``loss`` in ``params``,
-    ``D = diag(scale)`` (default I) and ``W = diag(decay)`` (default 0)."""
-    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
-    live = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
-    if not live:
-        raise ValueError("the loss does not depend on any of the parameters measured")
-    sizes = [p.numel() for p in params]
+    """``v -> D (H + W) D v`` on flat vectors: ``H`` the Hessian whose gradients (with
+    graph, from ``gradients``) are ``grads``, ``D = diag(scale)`` (default I) and
+    ``W = diag(decay)`` (default 0)."""
     index = [i for i, g in enumerate(grads) if g is not None]
+    live_grads = [grads[i] for i in index]
+    live_params = [params[i] for i in index]
+    sizes = [p.numel() for p in params]
 
     def apply(v: torch.Tensor) -> torch.Tensor:
         u = v if scale is None else scale * v
         parts = list(torch.split(u, sizes))
         hv = torch.autograd.grad(
-            [g for _, g in live],
-            [p for p, _ in live],
+            live_grads,
+            live_params,
             grad_outputs=[parts[i].view_as(params[i]) for i in index],
             retain_graph=True,
             allow_unused=True,
         )
-        out = [torch.zeros_like(u_i) for u_i in parts]
+        out = [torch.zeros_like(part) for part in parts]
         for i, h in zip(index, hv, strict=True):
             if h is not None:
                 out[i] = h.reshape(-1)
-        result = torch.cat(out) if out else u
+        result = torch.cat(out)
         if decay is not None:
             result = result + decay * u
         return result if scale is None else scale * result
@@ -136,8 +153,9 @@ def probe_loss(trainee: Trainee, step: int, batches: int) -> torch.Tensor:
 class SharpnessMeter:
     """Warm-started top-eigenvalue measurements of one operator family over a run.
 
-    ``measure(trainee, step, params, scale, decay)`` returns the Eigen of
-    ``D (H + W) D`` (see the module docstring) and keeps its vector as the next start.
+    ``measure(trainee, step)`` returns the Eigen of the probe loss's Hessian; ``top(apply)``
+    that of any operator (the guard's ``D (H + W) D``). Each keeps its vector as the next
+    start.
     ``batches``: probe batches averaged into the loss; ``iters``, ``tol``: power iteration's.
     The warm-start vector is the meter's only state (``state_dict``): a resumed run measures
     exactly what the uninterrupted one did.
@@ -154,17 +172,21 @@ class SharpnessMeter:
         trainee: Trainee,
         step: int,
         params: Sequence[torch.Tensor] | None = None,
-        scale: torch.Tensor | None = None,
-        decay: torch.Tensor | None = None,
     ) -> Eigen:
+        """λmax(H) of the probe loss at ``step`` in ``params`` (default: the trained ones)."""
         params = trainable(trainee) if params is None else list(params)
-        n = sum(p.numel() for p in params)
+        grads = gradients(probe_loss(trainee, step, self.batches), params)
+        return self.top(hessian_operator(grads, params), flat(grads, params))
+
+    def top(self, apply: Operator, like: torch.Tensor) -> Eigen:
+        """The top eigenpair of ``apply`` (on vectors shaped as ``like``) from the warm
+        start, or from a fixed random vector the first time; its vector is kept as the next
+        start when its value is finite."""
         v0 = self.vector
-        if v0 is None or v0.numel() != n:
+        if v0 is None or v0.numel() != like.numel():
             gen = torch.Generator(device="cpu").manual_seed(0)
-            v0 = torch.randn(n, generator=gen).to(params[0].device, params[0].dtype)
-        loss = probe_loss(trainee, step, self.batches)
-        eig = top_eigenvalue(hessian_operator(loss, params, scale, decay), v0, self.iters, self.tol)
+            v0 = torch.randn(like.numel(), generator=gen).to(like.device, like.dtype)
+        eig = top_eigenvalue(apply, v0, self.iters, self.tol)
         if math.isfinite(eig.value):  # a non-finite model would poison the next warm start
             self.vector = eig.vector.detach()
         return eig

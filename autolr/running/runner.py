@@ -184,6 +184,8 @@ def run(
         if out_dir is not None and (s.step - last_ckpt[0] >= every or s.done):
             save_checkpoint(s, out_dir / CHECKPOINT, resolved)
             write_metrics(s.history, out_dir / "metrics.csv")
+            if s.guard is not None:
+                write_guard(s.guard.record, out_dir / "guard.csv")
             last_ckpt[0] = s.step
 
     session.callbacks.extend([checkpoint, *callbacks])

@@ -43,7 +43,7 @@ def growth(lr: float, a: float = 2.0, steps: int = 3000, **sgd) -> float:
 )
 def test_the_sgd_edges_are_where_torchs_sgd_turns_unstable(sgd, edge):
     trainee = Quadratic.diagonal([2.0], **sgd)
-    found = stability(trainee.optimizer, list(trainee.model.parameters()), (1.0,))
+    found = stability(trainee.optimizer, list(trainee.model.parameters()), (1.0,), torch.ones(1))
     d2 = 1.0 if found.scale is None else float(found.scale.square())
     assert found.edge / d2 == pytest.approx(edge)  # dampening enters through the scale
     assert growth(0.97 * edge / 2.0, **sgd) < 1
@@ -71,32 +71,49 @@ def test_a_groups_lr_scale_enters_the_sharpness():
 
 
 def test_adam_is_capped_on_the_preconditioned_sharpness():
-    """One Adam step on H = diag(4, 1) from w = (1, 2): g = (4, 2), v̂ = g², so
-    P = (1 − β1)(|g| + ε) = (0.4, 0.2), P⁻¹H = diag(10, 5), λ = 10 and the cap is
-    c·(2 + 2β1)/((1 − β1)·λ) = c·38/10 (Cohen et al. 2022's 38/η edge)."""
+    """H = diag(4, 1) from w = (1, 2), Adam (β1 0.9, β2 0.999) at lr 0.5. Before its first
+    step the guard measures nothing. Step 1 is sign descent: w = (0.5, 1.5), so the probe
+    gradient is g = (2, 1.5). The next step's v_2 = β2·(1 − β2)·(4, 2)² + (1 − β2)·g², and
+    P = (1 − β1²)·(sqrt(v_2/(1 − β2²)) + ε); the cap is c·(2 + 2β1)/((1 − β1)·λmax(P⁻¹H))
+    (Cohen et al. 2022's 38/η edge)."""
     trainee = Quadratic.diagonal([4.0, 1.0], [1.0, 2.0], optimizer="adam")
     guard = SharpnessGuard(factor=0.5, iters=100, tol=1e-8)
-    assert guard.measure(trainee, 0, (1.0,)) == math.inf  # Adam has no P before a step
+    assert guard.measure(trainee, 0, (1.0,)) == math.inf
     assert guard.record["step"] == []
-    trainee.steps(1)
-    assert guard.measure(trainee, 1, (1.0,)) == pytest.approx(0.5 * 3.8, rel=1e-5)
-    assert guard.record["sharpness"] == [pytest.approx(10.0, rel=1e-5)]
+    trainee.steps(1, lr=0.5)
+    h, g0, g1 = (4.0, 1.0), (4.0, 2.0), (2.0, 1.5)
+    v2 = [0.999 * 0.001 * a * a + 0.001 * b * b for a, b in zip(g0, g1, strict=True)]
+    p = [(1 - 0.9**2) * (math.sqrt(v / (1 - 0.999**2)) + 1e-8) for v in v2]
+    sharpness = max(hi / pi for hi, pi in zip(h, p, strict=True))  # 6.66
+    assert guard.measure(trainee, 1, (1.0,)) == pytest.approx(0.5 * 38 / sharpness, rel=1e-5)
+    assert guard.record["sharpness"] == [pytest.approx(sharpness, rel=1e-5)]
     assert guard.record["edge"] == [pytest.approx(38.0)]
 
 
-def test_adam_later_matches_its_state_and_adamw_leaves_its_decay_out():
+def test_adam_matches_its_state_and_adamw_leaves_its_decay_out():
     for kind in ("adam", "adamw"):
         decay = 0.0 if kind == "adam" else 0.3  # decoupled: not in the Hessian
         trainee = Quadratic.diagonal([4.0, 1.0], [1.0, 2.0], optimizer=kind, weight_decay=decay)
         trainee.steps(5, lr=0.1)
         (w,) = trainee.model.parameters()
         state = trainee.optimizer.state[w]
-        t = float(state["step"])
-        v_hat = state["exp_avg_sq"].reshape(-1) / (1 - 0.999**t)
-        p = (1 - 0.9**t) * (v_hat.sqrt() + 1e-8)
+        t = float(state["step"]) + 1
+        g = torch.tensor([4.0, 1.0]) * w.detach().reshape(-1)
+        v = 0.999 * state["exp_avg_sq"].reshape(-1) + 0.001 * g * g
+        p = (1 - 0.9**t) * ((v / (1 - 0.999**t)).sqrt() + 1e-8)
         expected = float((torch.tensor([4.0, 1.0]) / p).max())
         guard = SharpnessGuard(factor=1.0, iters=100, tol=1e-8)
-        assert guard.measure(trainee, 5, (1.0,)) == pytest.approx(38.0 / expected, rel=1e-5)
+        assert guard.measure(trainee, 5, (1.0,)) == pytest.approx(38.0 / expected, rel=1e-4)
+
+
+def test_a_weight_adam_has_never_moved_is_left_out():
+    """The third weight sits at 0 with curvature 3: its gradients are all 0, so v = m = 0
+    and Adam does not move it. With P = (1 − β1^t)·ε there, λmax(P⁻¹H) would be ~10⁸."""
+    trainee = Quadratic.diagonal([4.0, 1.0, 3.0], [1.0, 2.0, 0.0], optimizer="adam")
+    trainee.steps(3, lr=0.01)
+    guard = SharpnessGuard(factor=1.0, iters=100, tol=1e-8)
+    guard.measure(trainee, 3, (1.0,))
+    assert guard.record["sharpness"][0] < 100
 
 
 def test_the_cap_never_falls_below_min_lr_and_rises_at_most_by_rise():

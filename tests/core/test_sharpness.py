@@ -8,6 +8,7 @@ import torch
 
 from autolr.loop.sharpness import (
     SharpnessMeter,
+    gradients,
     hessian_operator,
     power_iteration,
     top_eigenvalue,
@@ -73,7 +74,7 @@ def test_scaling_and_decay_give_the_preconditioned_operator():
     loss = trainee.loss(None)
     scale = torch.tensor([0.5, 3.0, 1.0]).sqrt()  # d² = P⁻¹
     decay = torch.full((3,), 0.1)
-    apply = hessian_operator(loss, [w], scale, decay)
+    apply = hessian_operator(gradients(loss, [w]), [w], scale, decay)
     eig = top_eigenvalue(apply, torch.ones(3), 100, 1e-8)
     assert eig.value == pytest.approx(max(0.5 * 4.1, 3.0 * 1.1, 1.0 * 0.6), rel=1e-5)
 
