@@ -56,12 +56,12 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
     session.rescuer.load_state_dict(s)
     session.tracker.load_state_dict(s["tracker"])
     session.halted = s.get("halted")
-    for key, part in (("guard", session.guard), ("sharpness_meter", session.meter)):
-        if part is None:
-            continue
-        if key not in s:
-            raise ValueError(f"the checkpoint has no {key} state: its run had none")
-        part.load_state_dict(s[key])
+    if session.guard is not None:
+        if "guard" not in s:
+            raise ValueError("the checkpoint has no sharpness guard state: its run had none")
+        session.guard.load_state_dict(s["guard"])
+    if session.meter is not None and "sharpness_meter" in s:  # older ones: a cold start
+        session.meter.load_state_dict(s["sharpness_meter"])
     fields = dict(state["state"])
     fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
     fields["group_lrs"] = tuple(fields["group_lrs"])
