@@ -35,6 +35,7 @@ def session_state(session: Session) -> dict[str, Any]:
             **session.rescuer.state_dict(),
             "tracker": session.tracker.state_dict(),
             "halted": session.halted,
+            **_sharpness_state(session),
         },
         "state": state,
     }
@@ -59,6 +60,12 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
     session.rescuer.load_state_dict(s)
     session.tracker.load_state_dict(s["tracker"])
     session.halted = s.get("halted")
+    if session.guard is not None:
+        if "guard" not in s:
+            raise ValueError("the checkpoint has no sharpness guard state: its run had none")
+        session.guard.load_state_dict(s["guard"])
+    if session.meter is not None and "sharpness_meter" in s:  # older ones: a cold start
+        session.meter.load_state_dict(s["sharpness_meter"])
     fields = dict(state["state"])
     fields["losses"] = np.asarray(fields["losses"], dtype=np.float64)
     fields["group_lrs"] = tuple(fields["group_lrs"])
@@ -68,3 +75,14 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
         if "merge" not in state:
             raise ValueError("checkpoint has no merge state: it was written by a run without merge")
         session.merge.load_state_dict(state["merge"])
+
+
+def _sharpness_state(session: Session) -> dict[str, Any]:
+    """The sharpness guard's and meter's state (warm-start vectors, record), where present:
+    a resumed run must start its power iterations where the uninterrupted one would."""
+    out: dict[str, Any] = {}
+    if session.guard is not None:
+        out["guard"] = session.guard.state_dict()
+    if session.meter is not None:
+        out["sharpness_meter"] = session.meter.state_dict()
+    return out

@@ -19,7 +19,9 @@ class Ledger:
 
     ``charged`` is their sum, and the budget is over all of them: lookahead is never free.
     ``seconds`` is the wall time charged to the run: training, probes, evaluations and the
-    controller's own compute. The ledger is the one place these counters live.
+    controller's own compute. ``sharpness_seconds`` is the part of ``seconds`` spent
+    measuring sharpness (the guard's and ``sharpness: true``'s Hessian-vector products):
+    wall time, not optimizer steps. The ledger is the one place these counters live.
     """
 
     budget: int
@@ -29,6 +31,7 @@ class Ledger:
     lost: int = 0
     rollbacks: int = 0
     seconds: float = 0.0
+    sharpness_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
@@ -65,4 +68,4 @@ class Ledger:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
-            setattr(self, key, float(value) if key == "seconds" else int(value))
+            setattr(self, key, float(value) if key.endswith("seconds") else int(value))

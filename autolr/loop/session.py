@@ -16,15 +16,17 @@ from autolr.controllers.base import Controller
 from autolr.loop import checkpoint
 from autolr.loop import snapshot as snapshots
 from autolr.loop.collapse import CollapseGuard
+from autolr.loop.guard import SharpnessGuard
 from autolr.loop.history import History
 from autolr.loop.ledger import Ledger
 from autolr.loop.merge import MergeConfig, Merger
 from autolr.loop.probe import Probe
 from autolr.loop.rescue import Rescue
 from autolr.loop.segment import Segment
+from autolr.loop.sharpness import SharpnessMeter
 from autolr.loop.state import StateTracker, TrainingState
-from autolr.loop.stepper import Divergence, Outcome, Plan, Stepper, StopRule
-from autolr.loop.stepstats import StepStats, sharpness
+from autolr.loop.stepper import Ceiling, Divergence, Outcome, Plan, Stepper, StopRule
+from autolr.loop.stepstats import StepStats
 from autolr.loop.trainee import Trainee
 from autolr.schedules.torch_adapter import group_scales
 
@@ -56,6 +58,10 @@ class Session:
     checkpoints add the parameters to a weighted average, which a rollback restores with the
     model; ``finish`` evaluates the merged model after the training model's final numbers.
     Evaluations during the run are of the training model.
+    Sharpness: ``measure_sharpness`` puts λmax(H) into each state (``autolr.loop.sharpness``);
+    ``guard`` (a SharpnessGuard) caps the LR below the optimizer's stability edge
+    (``autolr.loop.guard``). Both charge their seconds to the wall time and to
+    ``ledger.sharpness_seconds``, and no optimizer steps.
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class Session:
         initial_lr: float | None = None,
         rescue: bool = False,
         merge: Merger | MergeConfig | Mapping[str, Any] | None = None,
+        guard: SharpnessGuard | None = None,
     ) -> None:
         info = trainee.info
         self.trainee = trainee
@@ -106,6 +113,12 @@ class Session:
         self.divergence_factor = divergence_factor
         self.rescuer = Rescue(rollback_lr_factor, self.min_lr)
         self.measure_sharpness = measure_sharpness
+        self.meter = SharpnessMeter() if measure_sharpness else None
+        self.guard = guard
+        if guard is not None:
+            if trainee.train_step is not None:
+                raise ValueError("the sharpness guard needs the trainee's loss, not a closure")
+            guard.bind(trainee.optimizer, self.min_lr)
         self.rescue = bool(rescue)
         self.halted: str | None = None  # why the run ended before its budget, if it did
         self.history = History()
@@ -191,43 +204,51 @@ class Session:
         if self.done:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
-        plan = self.plan(segment, min(segment.steps, self.ledger.remaining))
+        n = min(segment.steps, self.ledger.remaining)
+        # the guard's cap is applied (and re-measured) by the stepper as the steps run
+        plan = self.plan(segment, n, with_guard=False)
         self._warn_clamped(plan)
         # the snapshot a rollback returns to: only a rescue or the segment's guard needs one
         good = self.snapshot() if self.rescue or segment.undo is not None else None
         merge_mark = (
             None if good is None or self.merge is None else self.merge.mark(self.step, len(plan))
         )
+        guard_before = None if good is None or self.guard is None else self.guard.state_dict()
         stop = self.divergence(self._guard(segment, len(plan)))
         history = History()
         stats = (
             StepStats(self.trainee.model, len(plan)) if self.controller.reads_step_stats else None
         )
-        out = self._train(plan, stop, history=history, stats=stats)
+        ceiling = None
+        if self.guard is not None:
+            ceiling = self.guard.ceiling(self.trainee, plan.lr_scale, self.ledger)
+        out = self._train(plan, stop, history=history, stats=stats, ceiling=ceiling)
+        lrs = out.lrs  # as written: under the guard's cap, if there is one
+        assert lrs is not None
         if out.stopped and (stop.tripped == "extra" or self.rescue):
             assert good is not None
             snapshots.restore(self.trainee, good)
             if self.merge is not None:
                 self.merge.restore(merge_mark)
+            if self.guard is not None:  # its measurements were of the discarded stretch
+                self.guard.load_state_dict(guard_before)  # type: ignore[arg-type]
             self.ledger.roll_back(out.steps_run, time.perf_counter() - start)
             if self.rescue:
-                self.halted = self.rescuer.after_rollback(self.step, float(plan.lrs.max()))
+                self.halted = self.rescuer.after_rollback(self.step, float(lrs.max()))
             self.state = self.tracker.after_rollback(self.state, self.ledger, out.ran)
             return self.state
         self.ledger.charge("kept", out.steps_run)
         self.history.extend(history)
         self._snapshot = None
-        sharp = (
-            sharpness(self.trainee, self.trainee.batch(self.step))
-            if self.measure_sharpness
-            else None
-        )
+        if self.guard is not None:
+            self.guard.kept(plan.lrs[: out.steps_run], lrs[: out.steps_run])
+        sharp = self._sharpness() if self.meter is not None else None
         self.ledger.seconds += time.perf_counter() - start
         self.state = self.tracker.after_segment(
             self.state,
             self.ledger,
             out.ran,
-            float(plan.lrs[out.steps_run - 1]),
+            float(lrs[out.steps_run - 1]),
             plan.lr_scale,
             stats=stats,
             val=self.history.last_eval,
@@ -271,10 +292,14 @@ class Session:
 
     # ---- what the stepper runs, and what probes call ------------------------------------
 
-    def plan(self, segment: Segment, n: int) -> Plan:
+    def plan(self, segment: Segment, n: int, with_guard: bool = True) -> Plan:
         """The first ``n`` steps of a segment as the stepper writes them: base LRs within
-        the bounds and the rollback cap, momenta (or None), per-group scales."""
-        return segment.plan(n, self.lr_scale, self.min_lr, min(self.max_lr, self.lr_cap))
+        the bounds, the rollback cap and (``with_guard``) the sharpness guard's current cap,
+        momenta (or None), per-group scales."""
+        high = min(self.max_lr, self.lr_cap)
+        if with_guard and self.guard is not None:
+            high = min(high, self.guard.cap)
+        return segment.plan(n, self.lr_scale, self.min_lr, high)
 
     def divergence(self, guard: CollapseGuard | None = None) -> Divergence:
         """The stop rule of training from here: a non-finite loss, or the smoothed loss
@@ -304,10 +329,12 @@ class Session:
         *,
         history: History | None = None,
         stats: StepStats | None = None,
+        ceiling: Ceiling | None = None,
     ) -> Outcome:
         """Run ``plan`` from batch ``self.step`` through the stepper. With ``history``, its
         steps and the evaluations due are recorded there; ``stats`` measures the last two
-        steps. Touches neither the ledger nor the snapshot: callers charge and restore."""
+        steps; ``ceiling`` (the guard's) bounds the LRs as they are written. Touches neither
+        the ledger nor the snapshot: callers charge and restore."""
         trainee, opt = self.trainee, self.trainee.optimizer
         base, n = self.step, len(plan)
         own_step = trainee.train_step
@@ -345,13 +372,14 @@ class Session:
             every=self.eval_every,
             offset=base,
             at=at,
+            ceiling=ceiling,
         )
         if history is not None:
             r = out.steps_run
             history.add_steps(
                 step=np.arange(base + 1, base + r + 1),
                 charged=np.arange(charged0 + 1, charged0 + r + 1),
-                lr=plan.lrs[:r],
+                lr=out.lrs[:r],  # type: ignore[index]
                 train_loss=out.ran,
                 wall_time=wall0 + (np.asarray(out.times) - t0),
             )
@@ -384,6 +412,14 @@ class Session:
                 RuntimeWarning,
                 stacklevel=3,
             )
+
+    def _sharpness(self) -> float:
+        """λmax(H) at the current step (``measure_sharpness``), its seconds charged."""
+        assert self.meter is not None
+        start = time.perf_counter()
+        value = self.meter.measure(self.trainee, self.step).value
+        self.ledger.sharpness_seconds += time.perf_counter() - start
+        return value
 
     def _guard(self, segment: Segment, n: int) -> CollapseGuard | None:
         """The segment's collapse guard, measured against the loss before any training (the

@@ -48,17 +48,33 @@ class Plan:
 @dataclass
 class Outcome:
     """What a stretch produced: the losses of the steps run (NaN after a stop), how many ran,
-    whether a stop rule fired, and each step's ``time.perf_counter()`` after it finished."""
+    whether a stop rule fired, and each step's ``time.perf_counter()`` after it finished.
+    ``lrs``: the base LR of each of the plan's steps as written: the plan's, clipped by a
+    Ceiling where one was given (steps after a stop: by the last cap)."""
 
     losses: np.ndarray
     steps_run: int
     stopped: bool
     times: list[float] = field(default_factory=list)
+    lrs: np.ndarray | None = None
 
     @property
     def ran(self) -> np.ndarray:
         """The losses of the steps that ran."""
         return self.losses[: self.steps_run]
+
+
+@dataclass
+class Ceiling:
+    """An upper bound on the base LR that is re-measured while a stretch runs (the sharpness
+    guard's cap, ``autolr.loop.guard``). ``cap`` bounds the steps from the start; before the
+    step taken at every global step that is a multiple of ``every`` (the model then has
+    trained that many steps), ``update(step)`` is called and its result bounds the steps
+    from there on. Each step writes ``min(plan LR, cap)``."""
+
+    cap: float
+    every: int
+    update: Callable[[int], float]
 
 
 # Divergence smoothing: the EMA of log(loss) with this beta (about a 10-step memory).
@@ -149,14 +165,20 @@ class Stepper:
         every: int = 0,
         offset: int = 0,
         at: Callable[[int], None] | None = None,
+        ceiling: Ceiling | None = None,
     ) -> Outcome:
         """Run ``len(plan)`` steps; stop early where ``stop(loss)`` is True.
 
         ``at(k)`` is called after local step k whenever ``(offset + k + 1) % every == 0``
-        (the Session's evaluations), unless the step stopped the stretch.
+        (the Session's evaluations), unless the step stopped the stretch. ``ceiling``
+        bounds the LRs written (see Ceiling); the Outcome's ``lrs`` says what was written.
         """
         n = len(plan)
         lrs = plan.lrs.tolist()
+        cap, next_cap = math.inf, n
+        if ceiling is not None:
+            cap, next_cap = ceiling.cap, -offset % ceiling.every
+        caps = [(0, cap)]  # (local step, the cap from there on)
         moms = None if plan.moments is None else plan.moments.tolist()
         groups = self.optimizer.param_groups
         pairs = list(zip(groups, plan.lr_scale, strict=True))
@@ -166,14 +188,20 @@ class Stepper:
         next_at = (every - offset % every - 1) if (every and at is not None) else n
         stopped, last = False, None
         for k in range(n):
+            if moms is not None:
+                write_groups(groups, None, moms[k])
+            if k == next_cap:  # after the momentum: the ceiling may depend on it
+                cap = ceiling.update(offset + k)  # type: ignore[union-attr]
+                caps.append((k, cap))
+                next_cap += ceiling.every  # type: ignore[union-attr]
             # write_groups, inlined: this loop is the hot path of every run.
             lr = lrs[k]
+            if lr > cap:
+                lr = cap
             if lr != last:
                 for group, s in pairs:
                     group["lr"] = lr * s
                 last = lr
-            if moms is not None:
-                write_groups(groups, None, moms[k])
             value = step(k)
             times.append(clock())
             losses.append(value)
@@ -186,7 +214,13 @@ class Stepper:
         self._written = None  # the groups now hold this plan's last LR, not a push-mode one
         out = np.full(n, math.nan)
         out[: len(losses)] = losses
-        return Outcome(out, len(losses), stopped, times)
+        written = plan.lrs
+        if ceiling is not None:
+            bound = np.empty(n)
+            for k, c in caps:
+                bound[k:] = c
+            written = np.minimum(plan.lrs, bound)
+        return Outcome(out, len(losses), stopped, times, written)
 
     # ---- push mode ----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Cheap per-segment statistics: gradient norm, update ratio, hypergradient, sharpness.
+"""Cheap per-segment statistics: gradient norm, update ratio, hypergradient.
 
 They are measured on the last two steps of a segment only, so the hot loop pays one
 integer comparison per step for them.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-from autolr.loop.trainee import Trainee
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -66,28 +64,3 @@ def grad_norm(optimizer: torch.optim.Optimizer) -> float:
     """The norm of the gradients present in ``optimizer``'s groups (NaN if none is)."""
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     return float(_flat(grads).norm()) if grads else math.nan
-
-
-def sharpness(trainee: Trainee, batch: object, iters: int = 20) -> float:
-    """The largest Hessian eigenvalue of the loss on ``batch``, by power iteration on
-    Hessian-vector products. Takes no optimizer step and leaves the torch RNG as it was."""
-    params = [p for p in trainee.model.parameters() if p.requires_grad]
-    rng = torch.get_rng_state()
-    try:
-        loss = trainee.loss(batch)
-        grads = torch.autograd.grad(loss, params, create_graph=True)
-        gen = torch.Generator(device="cpu").manual_seed(0)
-        v = [torch.randn(p.shape, generator=gen).to(p.device, p.dtype) for p in params]
-        norm = torch.sqrt(sum((x * x).sum() for x in v))
-        v = [x / norm for x in v]
-        eig = 0.0
-        for _ in range(iters):
-            hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
-            eig = float(sum((h * x).sum() for h, x in zip(hv, v, strict=True)))
-            norm = torch.sqrt(sum((h * h).sum() for h in hv))
-            if float(norm) == 0:
-                return 0.0
-            v = [h / norm for h in hv]
-        return eig
-    finally:
-        torch.set_rng_state(rng)

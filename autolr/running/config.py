@@ -19,6 +19,7 @@ from pydantic import (
 from autolr import yamlio
 from autolr.checks import CheckError, Int, NonNegative, Positive, Range
 from autolr.loop.merge import MergeConfig
+from autolr.loop.guard import GuardConfig
 from autolr.registry import did_you_mean
 
 
@@ -45,6 +46,9 @@ class RunConfig(BaseModel):
     rescue:      on divergence, roll back and cap the LR (true) or end the run (false)
     merge:       {window_frac, weights, every, ema_decay, bn_batches}: checkpoint merging
                  (``autolr.loop.merge``); the run delivers the merged model
+    sharpness:   put λmax(H) into each TrainingState (``autolr.loop.sharpness``)
+    guard:       {sharpness: {every, factor, ...}}: cap the LR at factor · edge / λmax,
+                 measured every ``every`` kept steps (``autolr.loop.guard``)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +68,7 @@ class RunConfig(BaseModel):
     divergence_factor: Range(1.0, math.inf, low_open=True, high_open=True) = 10.0
     rollback_lr_factor: Range(0.0, 1.0, low_open=True, high_open=True) = 0.5
     sharpness: bool = False
+    guard: GuardConfig | None = None
     rescue: bool = False
     checkpoint_every: Int(1) | None = None
     threads: Int(1) = 1
@@ -72,10 +77,10 @@ class RunConfig(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """``model_dump`` (config.yaml, the checkpoint's copy, the default folder's hash)
-        leaves ``optimizer`` and ``merge`` out when they are not set: a run without them
-        resolves, hashes and resumes exactly as it did before the keys existed."""
+        leaves ``optimizer``, ``merge`` and ``guard`` out when they are not set: a run without
+        them resolves, hashes and resumes exactly as it did before the keys existed."""
         out: dict[str, Any] = handler(self)
-        for key in ("optimizer", "merge"):
+        for key in ("optimizer", "merge", "guard"):
             if out.get(key) is None:
                 out.pop(key, None)
         return out

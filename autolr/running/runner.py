@@ -17,6 +17,7 @@ import yaml
 
 from autolr.checks import CheckError
 from autolr.controllers.base import build_controller
+from autolr.loop.guard import RECORD_COLUMNS, SharpnessGuard, check_supported
 from autolr.loop.history import History
 from autolr.loop.merge import Merger
 from autolr.loop.plain import check_plain
@@ -80,6 +81,12 @@ def build_session(cfg: RunConfig) -> Session:
         merge = None if cfg.merge is None else Merger(cfg.merge, budget, trainee.model)
     except CheckError as err:  # the window against the budget
         raise ValueError(f"config: {err.message(f'merge.{err.name}')}") from None
+    guard = SharpnessGuard.from_config(cfg.guard)
+    if guard is not None:
+        try:
+            check_supported(trainee.optimizer)
+        except ValueError as err:
+            raise ValueError(f"config key 'guard': {err}") from None
     return Session(
         trainee,
         controller,
@@ -95,6 +102,7 @@ def build_session(cfg: RunConfig) -> Session:
         rescue=cfg.rescue,
         initial_lr=_initial_lr(controller, info),
         merge=merge,
+        guard=guard,
     )
 
 
@@ -187,6 +195,8 @@ def run(
         if out_dir is not None and (s.step - last_ckpt[0] >= every or s.done):
             save_checkpoint(s, out_dir / CHECKPOINT, resolved)
             write_metrics(s.history, out_dir / "metrics.csv")
+            if s.guard is not None:
+                write_guard(s.guard.record, out_dir / "guard.csv")
             last_ckpt[0] = s.step
 
     session.callbacks.extend([checkpoint, *callbacks])
@@ -295,6 +305,10 @@ def summarize(session: Session, cfg: RunConfig) -> dict[str, Any]:
     if clash:
         raise ValueError(f"trainee's summary_extras would replace summary keys {clash}")
     summary.update(extras)
+    if session.guard is not None or session.meter is not None:  # likewise
+        summary["sharpness_seconds"] = ledger.sharpness_seconds
+    if session.guard is not None:
+        summary.update(session.guard.summary())
     return summary
 
 
@@ -355,10 +369,25 @@ def write_metrics(history: History, path: Path) -> None:
             writer.writerow([int(step), int(charged), repr(lr), repr(loss), *values])
 
 
+def write_guard(record: Mapping[str, Sequence[float]], path: Path) -> None:
+    """guard.csv: one row per sharpness-guard measurement (``RECORD_COLUMNS``: the kept
+    step, λ, the edge, the cap from then on, Hessian-vector products, seconds)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(RECORD_COLUMNS)
+        for row in zip(*(record[c] for c in RECORD_COLUMNS), strict=True):
+            step, sharp, edge, cap, iterations, seconds = row
+            writer.writerow(
+                [int(step), repr(sharp), repr(edge), repr(cap), int(iterations), repr(seconds)]
+            )
+
+
 def write_outputs(session: Session, summary: dict[str, Any], out_dir: Path) -> None:
     from autolr.running.plots import plot_run
 
     write_metrics(session.history, out_dir / "metrics.csv")
+    if session.guard is not None:
+        write_guard(session.guard.record, out_dir / "guard.csv")
     with atomic_path(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     plot_run(session.history, session.trainee.info, out_dir)

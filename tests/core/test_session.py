@@ -151,21 +151,6 @@ def test_step_statistics_are_skipped_for_a_controller_that_does_not_read_them():
     assert math.isnan(state.hypergrad_cos)
 
 
-def test_sharpness_of_a_quadratic_is_its_largest_curvature():
-    from autolr.loop.stepstats import sharpness
-
-    trainee = ToyTrainee(seed=0)
-    h = torch.tensor([4.0, 1.0, 0.5])
-    trainee.model = torch.nn.Linear(3, 1, bias=False)
-
-    def quad(batch):
-        w = trainee.model.weight.reshape(-1)
-        return 0.5 * (h * w * w).sum()
-
-    trainee.loss = quad
-    assert sharpness(trainee, None, iters=50) == pytest.approx(4.0, rel=1e-4)
-
-
 def test_controller_compute_is_charged_to_wall_time():
     """Time a controller spends thinking (a GP fit, say) counts, and probes are not counted
     twice: the session's wall time covers the whole run."""
