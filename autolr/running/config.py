@@ -18,8 +18,8 @@ from pydantic import (
 
 from autolr import yamlio
 from autolr.checks import CheckError, Int, NonNegative, Positive, Range
-from autolr.loop.merge import MergeConfig
 from autolr.loop.guard import GuardConfig
+from autolr.loop.merge import MergeConfig
 from autolr.registry import did_you_mean
 
 
