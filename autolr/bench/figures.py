@@ -116,6 +116,24 @@ def _log_if_positive(axes: list[Any], span: float = 1.0) -> None:
             ax.set_yscale("log")
 
 
+def _fit_to_lines(ax: Any) -> None:
+    """The y range of the panel's median lines (padded), so that one method's wide band (a
+    seed that diverged to 100x the others) does not flatten every other curve; the bands
+    are cut at the panel's edge."""
+    ys = [np.asarray(line.get_ydata(), float) for line in ax.get_lines()]
+    y = np.concatenate(ys) if ys else np.array([])
+    y = y[np.isfinite(y)]
+    if not y.size or y.min() == y.max():
+        return
+    lo, hi = float(y.min()), float(y.max())
+    if ax.get_yscale() == "log" and lo > 0:
+        pad = (hi / lo) ** 0.05
+        ax.set_ylim(lo / pad, hi * pad)
+    else:
+        pad = 0.05 * (hi - lo)
+        ax.set_ylim(lo - pad, hi + pad)
+
+
 def overlay_rows(rep: TaskReport) -> list[Row]:
     """What the curves figure overlays: the best tuned baseline, then the untuned defaults,
     the peers and the controllers (not the other tuned baselines, nor replays)."""
@@ -155,6 +173,8 @@ def curves_figure(rep: TaskReport, styles: Mapping[str, Style], names: Mapping[s
             _log_if_positive([ax])
         elif not rep.direction.maximize:  # a loss-like metric: log when it spans a decade
             _log_if_positive([ax], span=10.0)
+        if curve is not _lr:
+            _fit_to_lines(ax)
         if curve is _val_metric and rep.has_target:  # after the scale: not counted in it
             target = ax.axhline(rep.target, color="black", ls=":", lw=1, label="target")
         ax.set_xlabel(X_LABEL)

@@ -153,3 +153,18 @@ def test_style_map_is_fixed_by_the_set_of_methods_and_cycles_past_the_palette():
     assert {s.marker for s in styles.values()} == set(MARKERS)
     # controllers get the first colours: the methods every curves figure shows
     assert styles["m00"].color == PALETTE[0] and styles["m00"].linestyle == "-"
+
+
+def test_a_wide_band_does_not_flatten_the_panel(rep):
+    """One seed that blows up to 100x makes a wide band; the panel's y range follows the
+    median lines, so the other curves stay readable."""
+    row = rep.rows["plateau"]
+    wild = dict(row.curves[0])
+    wild["eval_metric"] = np.asarray(wild["eval_metric"], float) * 100.0
+    row.curves[0] = wild
+    fig = curves_figure(rep, report_styles([rep]), TRACKS)
+    ax = fig.axes[2]
+    ys = np.concatenate([np.asarray(line.get_ydata(), float) for line in lines_of(ax).values()])
+    lo, hi = ax.get_ylim()
+    assert hi <= ys[np.isfinite(ys)].max() * 1.1 + 1e-9  # not stretched to the band's 100x
+    assert lo <= ys[np.isfinite(ys)].min()
