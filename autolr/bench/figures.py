@@ -105,12 +105,17 @@ LR_PANEL: Panel = ("learning rate", _lr)
 LOSS_PANEL: Panel = ("train loss (smoothed)", _train_loss)
 
 
+def _line_values(axes: list[Any]) -> np.ndarray:
+    """The finite y values of the lines drawn on ``axes`` (the medians, not the bands)."""
+    ys = [np.asarray(line.get_ydata(), float) for ax in axes for line in ax.get_lines()]
+    y = np.concatenate(ys) if ys else np.array([])
+    return y[np.isfinite(y)]
+
+
 def _log_if_positive(axes: list[Any], span: float = 1.0) -> None:
     """Log y scale on ``axes`` when every finite plotted value is positive and the largest
     is at least ``span`` times the smallest."""
-    ys = [np.asarray(line.get_ydata(), float) for ax in axes for line in ax.get_lines()]
-    y = np.concatenate(ys) if ys else np.array([])
-    y = y[np.isfinite(y)]
+    y = _line_values(axes)
     if y.size and y.min() > 0 and y.max() >= span * y.min():
         for ax in axes:
             ax.set_yscale("log")
@@ -120,9 +125,7 @@ def _fit_to_lines(ax: Any) -> None:
     """The y range of the panel's median lines (padded), so that one method's wide band (a
     seed that diverged to 100x the others) does not flatten every other curve; the bands
     are cut at the panel's edge."""
-    ys = [np.asarray(line.get_ydata(), float) for line in ax.get_lines()]
-    y = np.concatenate(ys) if ys else np.array([])
-    y = y[np.isfinite(y)]
+    y = _line_values([ax])
     if not y.size or y.min() == y.max():
         return
     lo, hi = float(y.min()), float(y.max())

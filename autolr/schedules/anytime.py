@@ -18,6 +18,7 @@ import numpy as np
 
 from autolr.checks import check_choice, check_int, check_nonnegative, check_positive, check_range
 from autolr.schedules.base import Schedule, check_warmup, family, with_warmup
+from autolr.schedules.basic import constant
 
 SHAPES = ("cosine", "linear", "sqrt")  # a cooldown's shape
 ANNEALS = ("exp", *SHAPES)
@@ -52,13 +53,8 @@ def wsm(
         lr: the peak (stable) learning rate.
         warmup_steps, warmup_start_lr, warmup: the common warmup options.
     """
-    lr = check_positive("lr", lr)
-    w, start, kind = check_warmup(warmup_steps, warmup_start_lr, warmup)
-
-    def curve(t: np.ndarray) -> np.ndarray:
-        return np.full(t.shape, lr)
-
-    return Schedule(with_warmup(curve, lr, w, start, kind), spec={})
+    # constant's values and checks; the family wrapper records the spec under "wsm"
+    return constant(lr, warmup_steps, warmup_start_lr, warmup)
 
 
 @family("infinite")
