@@ -139,7 +139,9 @@ def from_store(
 ) -> list[Curve]:
     """The finished runs of ``task`` in a results store (``autolr bench``'s database: a URL,
     a SQLite file or a bench folder), as Curves; ``methods``, ``tracks`` and ``peaks``
-    filter (empty: all)."""
+    filter (empty: all). Runs that ended on a divergence (a tuning grid's top peaks) are
+    left out: their blown-up losses are not the law's regime, and their LRs would set the
+    default peak of ``optimize``."""
     from autolr.bench.store import ResultsStore
 
     store = ResultsStore(store_url(store), create=False)
@@ -153,6 +155,7 @@ def from_store(
             if (not methods or c["method"] in methods)
             and (not tracks or c["track"] in tracks)
             and (not peaks or any(_same(c["peak_lr"], p) for p in peaks))
+            and "diverged" not in (c["summary"].get("halted") or "")
         ]
         if not chosen:
             have = sorted({f"{c['method']} ({c['track']})" for c in cells})

@@ -133,3 +133,24 @@ def test_errors_exit_2_and_say_why(runs, tmp_path, capsys):
     assert main(["law", "optimize", str(corrupt), "--steps", "10", "--out", "x.yaml"]) == 2
     assert "field params.C" in capsys.readouterr().err
     assert not (tmp_path / "l.json").exists()
+
+
+def test_runs_that_ended_on_a_divergence_are_left_out_of_a_store_fit(tmp_path):
+    from autolr.laws.data import from_store
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'results.db'}")
+    empty = np.array([])
+    names = []
+    for i, (name, (lrs, losses)) in enumerate(noisy_runs(Law("mpl", MPL), STEPS).items()):
+        cell = {"key": f"k{i}", "suite": "s", "task": "toy", "method": name, "track": "tune"}
+        assert store.claim({**cell, "seed": 0, "peak_lr": PEAK, "config": {}})
+        curves = {"lr": lrs, "train_loss": losses, "step_charged": np.arange(1, STEPS + 1)}
+        curves.update({f: empty for f in ("eval_step", "eval_charged", "eval_metric")})
+        curves.update({f: empty for f in ("eval_loss", "eval_wall")})
+        halted = "diverged at step 7 (blow-up loss)" if i == 0 else None
+        assert store.finish(f"k{i}", {"halted": halted}, curves)
+        names.append(name)
+    store.close()
+    sources = [c.source for c in from_store(str(tmp_path), "toy")]
+    assert len(sources) == len(names) - 1
+    assert not any(f"/{names[0]}/" in s for s in sources)
