@@ -63,11 +63,13 @@ def build_controller(
     spec: Mapping[str, Any] | Controller,
     default_lr: float | None = None,
     budget_steps: int | None = None,
+    lr_bounds: tuple[float, float] | None = None,
 ) -> Controller:
     """Build a controller from ``{"name": ..., **params}``.
 
     A controller whose constructor takes ``lr`` gets the task's ``default_lr`` when the spec
-    gives none; one that takes ``budget_steps`` gets the run's budget.
+    gives none; one that takes ``budget_steps`` gets the run's budget; one that takes
+    ``min_lr`` and ``max_lr`` gets the run's ``lr_bounds`` where the spec gives none.
     """
     if isinstance(spec, Controller):
         return spec
@@ -84,6 +86,10 @@ def build_controller(
         params["lr"] = default_lr
     if "budget_steps" in accepted and params.get("budget_steps") is None:
         params["budget_steps"] = budget_steps
+    if lr_bounds is not None:
+        for key, value in zip(("min_lr", "max_lr"), lr_bounds, strict=True):
+            if key in accepted and params.get(key) is None:
+                params[key] = value
     try:
         return cls(**params)
     except TypeError as err:

@@ -69,7 +69,13 @@ def build_session(cfg: RunConfig) -> Session:
     if cfg.controller is None and isinstance(trainee, PeerTrainee):
         spec = trainee.controller  # the peer's documented schedule
     try:
-        controller = build_controller(spec, default_lr=info.lr, budget_steps=budget)
+        bounds = (
+            info.min_lr if cfg.min_lr is None else cfg.min_lr,
+            info.max_lr if cfg.max_lr is None else cfg.max_lr,
+        )
+        controller = build_controller(
+            spec, default_lr=info.lr, budget_steps=budget, lr_bounds=bounds
+        )
     except ValueError as err:
         raise ValueError(f"config key 'controller': {err}") from None
     if cfg.merge is not None and getattr(trainee, "eval_point", None) is not None:

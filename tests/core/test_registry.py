@@ -32,6 +32,7 @@ SHIPPED_TASKS = [
     "text-lm",
 ]
 SHIPPED_CONTROLLERS = [
+    "auto",
     "autolrs",
     "fixed",
     "greedy",

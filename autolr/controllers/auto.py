@@ -1,0 +1,297 @@
+"""`auto`: the controller to pick when you do not know which to pick.
+
+It separates the peak LR from the shape (``docs/auto.md``). The shape is fixed: a linear
+warmup, a stable phase at the peak, and a linear decay to zero over the budget that is left
+(Bergsma et al. 2025, "Straight to Zero"; Hägele et al. 2024). The peak is searched on the
+run, in two rounds of probes, every probe step charged to the budget:
+
+1. **coarse**, at step 0: ``candidates`` peaks on a geometric grid ``spread`` apart around
+   the initial LR (by default x1/16 .. x16, so an initial LR off by 10x in either direction
+   is inside it). Each candidate is a short run of its own from the initial point: a linear
+   warmup to the candidate, a hold and a linear cooldown to zero, each a third of
+   ``coarse_frac`` of the budget. When the best is at the edge of the grid, the grid grows
+   that way (at most ``extend`` more candidates).
+2. **fine**, at ``fine_at`` of the budget, from the run's own point: the peak so far and the
+   peaks ``fine_ratio`` above and below it, each held for two thirds of ``fine_frac`` of the
+   budget and then cooled down linearly to zero over the last third.
+
+Candidates are ranked by the mean train loss of the last third of their cooldown, never by
+the raw loss after a probe: every candidate is compared after an equal cooldown, which
+removes most of the short-horizon bias (a lower LR's immediate drop; Wu et al. 2018). Losses
+of the same batches: a probe trains on the batches the run would see.
+
+Diagnostic (``controller_stats``): ``rank_rho``, Spearman's rho between the coarse round's
+ranking (its scores interpolated in log LR at the fine candidates) and the fine round's, the
+short horizon against the longer one; ``probe_fraction``, the share of the budget spent on
+probes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from autolr.checks import check_int, check_range
+from autolr.controllers.base import CONTROLLERS, Controller
+from autolr.loop.collapse import check_undo
+from autolr.loop.probe import Probe, ProbeResult
+from autolr.loop.segment import Segment
+from autolr.loop.state import TrainingState
+from autolr.schedules import piecewise_linear, shift
+from autolr.schedules.base import Schedule
+
+# the fewest steps of a coarse probe (a third each of warmup, hold and cooldown)
+MIN_PROBE = 6
+_STATE_KEYS = ("phase", "peak", "coarse", "fine", "plan", "rollbacks", "probe_steps")
+
+
+def score(res: ProbeResult, cooldown: int) -> float:
+    """The mean train loss of the last third of a probe's cooldown; +inf for a probe that
+    diverged, ran short of its length or has a non-finite loss there."""
+    if res.diverged or res.steps == 0:
+        return math.inf
+    tail = res.losses[-max(1, cooldown // 3) :]
+    value = float(tail.mean()) if tail.size else math.inf
+    return value if math.isfinite(value) else math.inf
+
+
+def rank_rho(first: list[float], second: list[float]) -> float | None:
+    """Spearman's rho of two rankings of the same candidates (None: fewer than 3 finite pairs
+    or a constant side)."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+        return None
+    ra = np.argsort(np.argsort(a[keep])).astype(np.float64)
+    rb = np.argsort(np.argsort(b[keep])).astype(np.float64)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@CONTROLLERS.register("auto")
+class Auto(Controller):
+    """Peak by charged, cooldown-ranked probes; shape warmup-stable-linear-decay-to-zero.
+
+    Args:
+        lr: the initial LR, the centre of the coarse grid (the task's lr when unset).
+        budget_steps: the run's budget (set by ``build_controller``).
+        candidates: the coarse grid's size (odd, >= 3).
+        spread: the ratio of neighbouring coarse candidates (> 1).
+        extend: how many more candidates the coarse grid may grow by past its edge.
+        coarse_frac: one coarse probe's length, as a fraction of the budget.
+        fine_at: the budget fraction at which the fine round runs (0 < fine_at < 1); the
+            decay starts after it.
+        fine_frac: one fine probe's length, as a fraction of the budget (0 = no fine round).
+        fine_ratio: the fine round's candidates are peak / fine_ratio, peak, peak * fine_ratio.
+        warmup_frac: the run's linear warmup to the coarse round's peak, as a fraction of the
+            budget.
+        min_lr, max_lr: bounds on every candidate (the session's LR bounds when run by
+            ``autolr run``; the session clips to them in any case).
+        undo: the collapse guard on the run's segments (``autolr.loop.collapse``): a segment
+            that gives back more than this fraction of the progress is rolled back (charged)
+            and the peak halved. None: no guard.
+    """
+
+    name = "auto"
+    needs_probe = True
+    reads_step_stats = False
+
+    def __init__(
+        self,
+        lr: float | None = None,
+        budget_steps: int | None = None,
+        candidates: int = 5,
+        spread: float = 4.0,
+        extend: int = 2,
+        coarse_frac: float = 0.01,
+        fine_at: float = 0.1,
+        fine_frac: float = 0.02,
+        fine_ratio: float = 2.0,
+        warmup_frac: float = 0.02,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+        undo: float | None = 0.5,
+    ) -> None:
+        self.lr = None if lr is None else check_range("lr", lr, 0.0, math.inf, low_open=True)
+        self.budget = None if budget_steps is None else check_int("budget_steps", budget_steps, 1)
+        self.candidates = check_int("candidates", candidates, 3)
+        if self.candidates % 2 == 0:
+            raise ValueError(f"candidates must be odd (a grid centred on lr), got {candidates}")
+        self.spread = check_range("spread", spread, 1.0, math.inf, low_open=True)
+        self.extend = check_int("extend", extend, 0)
+        self.coarse_frac = check_range("coarse_frac", coarse_frac, 0.0, 0.2, low_open=True)
+        self.fine_at = check_range("fine_at", fine_at, 0.0, 1.0, low_open=True, high_open=True)
+        self.fine_frac = check_range("fine_frac", fine_frac, 0.0, 0.2)
+        self.fine_ratio = check_range("fine_ratio", fine_ratio, 1.0, math.inf, low_open=True)
+        self.warmup_frac = check_range("warmup_frac", warmup_frac, 0.0, 0.5)
+        self.min_lr = 0.0 if min_lr is None else check_range("min_lr", min_lr, 0.0, math.inf)
+        self.max_lr = (
+            math.inf
+            if max_lr is None
+            else check_range("max_lr", max_lr, 0.0, math.inf, low_open=True)
+        )
+        if self.min_lr > self.max_lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must be <= max_lr ({self.max_lr})")
+        self.undo = check_undo(undo)
+        self.phase = "coarse"  # coarse -> stable -> decay
+        self.peak = math.nan
+        self.coarse: dict[str, list[float]] = {"lrs": [], "scores": []}
+        self.fine: dict[str, list[float]] = {"lrs": [], "scores": []}
+        # the schedule from ``start`` (a kept step): knots in local steps and their LRs
+        self.plan: dict[str, Any] = {}
+        self.rollbacks = 0
+        self.probe_steps = 0
+        self._schedule: Schedule | None = None
+
+    # ---- ask / tell ---------------------------------------------------------------------
+
+    def propose(self, state: TrainingState, probe: Probe | None) -> Segment:
+        if probe is None:
+            raise ValueError(
+                "controller 'auto' runs probes: run it in a Session (autolr run), or pass "
+                "attach(..., train_step=...) so that it can probe in your own loop"
+            )
+        budget = self.budget or state.budget
+        if self.phase == "coarse":
+            self._coarse(state, probe, budget)
+        if self.phase == "stable" and state.charged >= round(self.fine_at * budget):
+            self._fine(state, probe, budget)
+        steps = state.interval
+        if self.phase == "stable":  # end the segment where the fine round is due
+            steps = min(steps, max(1, round(self.fine_at * budget) - state.charged))
+        steps = max(1, min(steps, probe.remaining))
+        return Segment(self._segment_schedule(state.step), steps, undo=self.undo)
+
+    def observe(self, state: TrainingState) -> None:
+        if state.rolled_back and math.isfinite(self.peak):
+            # the peak failed on the long run: halve it, and the rest of the plan with it
+            self.rollbacks += 1
+            self.peak = max(self.peak / 2.0, self.min_lr)
+            self.plan["values"] = [v / 2.0 for v in self.plan["values"]]
+            self._schedule = None
+
+    def stats(self) -> dict[str, float | int | None]:
+        budget = self.budget or 0
+        return {
+            "peak_lr": None if math.isnan(self.peak) else self.peak,
+            "coarse_lr": self._best(self.coarse)[0] if self.coarse["lrs"] else None,
+            "rank_rho": self._rank_rho(),
+            "probe_steps": self.probe_steps,
+            "probe_fraction": self.probe_steps / budget if budget else None,
+            "rollbacks": self.rollbacks,
+        }
+
+    # ---- the two rounds -----------------------------------------------------------------
+
+    def _clip(self, lr: float) -> float:
+        return float(min(max(lr, self.min_lr), self.max_lr))
+
+    def _run(self, probe: Probe, schedule: Schedule, steps: int, cooldown: int) -> float:
+        res = probe.run(Segment(schedule, steps), steps)
+        self.probe_steps += res.steps
+        return score(res, cooldown)
+
+    def _coarse(self, state: TrainingState, probe: Probe, budget: int) -> None:
+        centre = self.lr if self.lr is not None else state.lr
+        third = max(MIN_PROBE // 3, round(self.coarse_frac * budget / 3))
+        n = 3 * third
+
+        def trial(lr: float) -> float:
+            knots = [0, third, 2 * third, n]
+            return self._run(probe, piecewise_linear(knots, [0.0, lr, lr, 0.0]), n, third)
+
+        half = self.candidates // 2
+        lrs = sorted({self._clip(centre * self.spread**i) for i in range(-half, half + 1)})
+        scores = [trial(lr) for lr in lrs]
+        for _ in range(self.extend):  # the best at an edge: grow the grid that way
+            best = int(np.argmin(scores))
+            if not math.isfinite(scores[best]) or best == 0:  # (all diverged: go lower)
+                nxt, at = self._clip(lrs[0] / self.spread), 0
+            elif best == len(lrs) - 1:
+                nxt, at = self._clip(lrs[-1] * self.spread), len(lrs)
+            else:
+                break
+            if nxt in lrs or probe.remaining < n:
+                break
+            lrs.insert(at, nxt)
+            scores.insert(at, trial(nxt))
+        self.coarse = {"lrs": lrs, "scores": scores}
+        peak, _ = self._best(self.coarse)
+        if not math.isfinite(peak):
+            peak = lrs[0]
+        self.peak = peak
+        self.phase = "stable"
+        warm = min(round(self.warmup_frac * budget), max(0, probe.remaining - 1))
+        self._replan(state.step, probe.remaining, warm, decay=False)
+
+    def _fine(self, state: TrainingState, probe: Probe, budget: int) -> None:
+        n = round(self.fine_frac * budget)
+        cool = n // 3
+        hold = n - cool
+        if cool >= 1 and hold >= 1 and probe.remaining > 3 * n:
+            lrs = [self._clip(self.peak * f) for f in (1 / self.fine_ratio, 1.0, self.fine_ratio)]
+            lrs = sorted(set(lrs))
+            scores = []
+            for lr in lrs:
+                sched = piecewise_linear([0, hold, n], [lr, lr, 0.0])
+                scores.append(self._run(probe, sched, n, cool))
+            self.fine = {"lrs": lrs, "scores": scores}
+            best, _ = self._best(self.fine)
+            if math.isfinite(best):
+                self.peak = best
+        self.phase = "decay"
+        self._replan(state.step, probe.remaining, 0, decay=True)
+
+    @staticmethod
+    def _best(found: dict[str, list[float]]) -> tuple[float, float]:
+        scores = found["scores"]
+        i = int(np.argmin(scores))
+        return (
+            (float(found["lrs"][i]), float(scores[i]))
+            if math.isfinite(scores[i])
+            else (
+                math.nan,
+                math.inf,
+            )
+        )
+
+    def _rank_rho(self) -> float | None:
+        """The coarse round's scores, interpolated in log LR at the fine candidates, against
+        the fine round's scores."""
+        c_lr, c_sc = np.asarray(self.coarse["lrs"]), np.asarray(self.coarse["scores"])
+        keep = np.isfinite(c_sc)
+        if keep.sum() < 2 or len(self.fine["lrs"]) < 3:
+            return None
+        at = np.interp(np.log(self.fine["lrs"]), np.log(c_lr[keep]), c_sc[keep])
+        return rank_rho(list(at), list(self.fine["scores"]))
+
+    # ---- the run's schedule -------------------------------------------------------------
+
+    def _replan(self, start: int, remaining: int, warmup: int, decay: bool) -> None:
+        """Knots from kept step ``start`` over the ``remaining`` budget: a warmup to the
+        peak, then the peak held (stable) or decayed linearly to zero (decay)."""
+        remaining = max(1, remaining)
+        if decay:
+            steps, values = [0, remaining], [self.peak, 0.0]
+        elif warmup > 0:  # the first step at peak / (warmup + 1), not at zero
+            steps, values = [0, warmup], [self.peak / (warmup + 1), self.peak]
+        else:
+            steps, values = [0], [self.peak]
+        self.plan = {"start": int(start), "steps": steps, "values": values}
+        self._schedule = None
+
+    def _segment_schedule(self, step: int) -> Schedule:
+        if self._schedule is None:
+            self._schedule = piecewise_linear(self.plan["steps"], self.plan["values"])
+        return shift(self._schedule, step - self.plan["start"])
+
+    # ---- checkpoints --------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _STATE_KEYS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in _STATE_KEYS:
+            setattr(self, key, state[key])
+        self._schedule = None

@@ -1,0 +1,198 @@
+"""`auto`: the rounds' choices by hand, every probe charged, the bounds, the shape, resume."""
+
+import math
+
+import numpy as np
+import pytest
+
+import autolr
+from autolr.controllers import CONTROLLERS, Auto
+from autolr.controllers.auto import rank_rho, score
+from autolr.controllers.base import build_controller
+from autolr.loop.probe import ProbeResult
+from autolr.loop.segment import Segment
+from autolr.running.runner import build_session, load_config
+
+
+class FakeProbe:
+    """A probe whose loss is (log10 peak - log10 best)^2, the peak being the segment's
+    highest LR; LRs above ``blowup`` diverge. Records what it was asked."""
+
+    def __init__(self, best: float, budget: int = 1000, blowup: float = math.inf) -> None:
+        self.best, self.remaining, self.blowup = best, budget, blowup
+        self.asked: list[tuple[float, int]] = []
+
+    def run(self, segment: Segment, steps: int | None = None, **_: object) -> ProbeResult:
+        n = segment.steps if steps is None else steps
+        peak = float(segment.lrs().max())
+        self.asked.append((peak, n))
+        self.remaining -= n
+        if peak > self.blowup:
+            return ProbeResult(np.full(2, np.inf), 2, True)
+        return ProbeResult(np.full(n, math.log10(peak / self.best) ** 2), n, False)
+
+
+def _state(step=0, charged=0, budget=1000, lr=1.0):
+    cfg = load_config({"task": {"name": "toy"}, "budget_steps": budget, "interval": 20})
+    return build_session(cfg).state.evolve(step=step, charged=charged, lr=lr)
+
+
+def test_score_is_the_cooldowns_last_third_and_inf_when_diverged():
+    res = ProbeResult(np.array([9.0, 9.0, 9.0, 3.0, 2.0, 1.0, 1.0]), 7, False)
+    assert score(res, 6) == pytest.approx(1.0)  # the last 6 // 3 = 2 losses
+    assert score(res, 9) == pytest.approx(4.0 / 3.0)  # the last 3
+    assert score(ProbeResult(np.array([1.0]), 1, True), 6) == math.inf
+    assert score(ProbeResult(np.array([np.nan, np.nan]), 2, False), 6) == math.inf
+
+
+def test_rank_rho_by_hand():
+    assert rank_rho([1.0, 2.0, 3.0], [10.0, 20.0, 30.0]) == pytest.approx(1.0)
+    assert rank_rho([1.0, 2.0, 3.0], [30.0, 20.0, 10.0]) == pytest.approx(-1.0)
+    assert rank_rho([1.0, 2.0, 3.0], [2.0, 1.0, 3.0]) == pytest.approx(0.5)
+    assert rank_rho([1.0, 2.0], [1.0, 2.0]) is None
+    assert rank_rho([1.0, math.inf, 2.0, 3.0], [1.0, 5.0, 2.0, 3.0]) == pytest.approx(1.0)
+
+
+def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
+    # initial lr 1, the best 10: the grid 1/16 .. 16 (x4) puts the best at 16, the edge; the
+    # grid grows to 64 (worse) and stops; the fine round tries 8, 16, 32 and takes 8
+    ctrl = Auto(lr=1.0, budget_steps=1000)
+    probe = FakeProbe(best=10.0)
+    seg = ctrl.propose(_state(), probe)
+    third = round(0.01 * 1000 / 3)
+    coarse = [1 / 16, 1 / 4, 1.0, 4.0, 16.0, 64.0]
+    assert [p for p, _ in probe.asked] == pytest.approx(coarse)
+    assert all(n == 3 * third for _, n in probe.asked)
+    assert ctrl.peak == pytest.approx(16.0) and ctrl.phase == "stable"
+    # the run: a 20-step warmup (2% of the budget) from peak / 21 to the peak, in segments
+    # that end where the fine round is due (100 charged steps)
+    assert seg.steps == 20 and seg.lrs()[0] == pytest.approx(16.0 / 21)
+    assert seg.lrs()[-1] == pytest.approx(16.0 / 21 + 19 * (16.0 - 16.0 / 21) / 20)
+    charged = ctrl.probe_steps
+    assert charged == 6 * 3 * third
+    seg = ctrl.propose(_state(step=30, charged=30 + charged), probe)
+    assert seg.steps == 100 - 30 - charged == 16 and np.all(seg.lrs() == 16.0)
+    probe.asked.clear()
+    seg = ctrl.propose(_state(step=100 - charged, charged=100), probe)
+    assert [p for p, _ in probe.asked] == pytest.approx([8.0, 16.0, 32.0])
+    assert all(n == 20 for _, n in probe.asked)
+    assert ctrl.peak == pytest.approx(8.0) and ctrl.phase == "decay"
+    # then a linear decay to zero over the budget left, from the fine round's choice
+    left = probe.remaining
+    assert seg.lrs()[0] == pytest.approx(8.0)
+    assert seg.lrs()[1] == pytest.approx(8.0 * (1 - 1 / left))
+    stats = ctrl.stats()
+    assert stats["peak_lr"] == pytest.approx(8.0) and stats["coarse_lr"] == pytest.approx(16.0)
+    assert stats["probe_steps"] == charged + 60 and stats["probe_fraction"] == pytest.approx(
+        (charged + 60) / 1000
+    )
+    # the coarse scores interpolated in log lr: at 8 halfway between 4's 0.158 and 16's
+    # 0.042, 0.100; at 16, 0.042; at 32 halfway to 64's 0.650, 0.346: ranks 2, 1, 3 against
+    # the fine round's 1, 2, 3 (0.009, 0.042, 0.255): rho = 1 - 6 * 2 / 24 = 0.5
+    assert stats["rank_rho"] == pytest.approx(0.5)
+
+
+def test_an_initial_lr_ten_times_off_either_way_finds_the_peak():
+    # lr0 0.1: the grid's best is its edge 1.6 (6.4 is worse), the fine round's 0.8; lr0 10:
+    # the edge 0.625 (0.156 is worse), then 1.25; both within x1.25 of the best, 1
+    for lr0, coarse, fine in ((0.1, 1.6, 0.8), (10.0, 0.625, 1.25)):
+        ctrl = Auto(lr=lr0, budget_steps=1000)
+        probe = FakeProbe(best=1.0)
+        ctrl.propose(_state(lr=lr0), probe)
+        assert ctrl.peak == pytest.approx(coarse) and len(ctrl.coarse["lrs"]) == 6
+        ctrl.propose(_state(step=200, charged=200), probe)
+        assert ctrl.peak == pytest.approx(fine)
+
+
+def test_diverged_candidates_are_never_chosen():
+    ctrl = Auto(lr=1.0, budget_steps=1000)
+    probe = FakeProbe(best=100.0, blowup=2.0)  # everything above 2 diverges
+    ctrl.propose(_state(), probe)
+    assert ctrl.peak == pytest.approx(1.0)
+    assert math.isinf(ctrl.coarse["scores"][-1])
+
+
+def test_candidates_stay_within_the_bounds():
+    ctrl = Auto(lr=1.0, budget_steps=1000, min_lr=0.2, max_lr=3.0)
+    probe = FakeProbe(best=10.0)
+    ctrl.propose(_state(), probe)
+    ctrl.propose(_state(step=200, charged=200), probe)
+    assert all(0.2 <= p <= 3.0 for p, _ in probe.asked)
+    assert ctrl.peak == pytest.approx(3.0)
+
+
+def _config(**params):
+    return {
+        "task": {"name": "toy"},
+        "controller": {"name": "auto", "coarse_frac": 0.02, "fine_at": 0.3, **params},
+        "budget_steps": 300,
+        "interval": 20,
+        "seed": 3,
+    }
+
+
+def test_every_probe_is_charged_in_a_real_run():
+    result = autolr.run(_config(fine_frac=0.03))
+    ctrl, ledger, s = result.session.controller, result.session.ledger, result.summary
+    assert ledger.probe == ctrl.probe_steps > 0 and ledger.range_test == 0
+    assert s["steps_charged"] == 300
+    assert s["steps_probed"] == ctrl.probe_steps
+    assert s["steps_trained"] == 300 - ctrl.probe_steps - s["steps_lost"]
+    assert s["controller_stats"]["probe_steps"] == ctrl.probe_steps
+    # coarse: 5 (or more) candidates of 3 * 2 steps; fine: 3 of 9
+    assert ctrl.probe_steps == 6 * len(ctrl.coarse["lrs"]) + 9 * len(ctrl.fine["lrs"])
+    # the last kept steps decay linearly to the task's min_lr
+    lrs = np.asarray(result.history.steps["lr"])
+    after = probe_end = len(lrs) - (300 - 90 - ctrl.probe_steps + 6 * len(ctrl.coarse["lrs"]))
+    assert lrs[after] == pytest.approx(ctrl.peak) and probe_end > 0
+    np.testing.assert_allclose(np.diff(lrs[after:]), -ctrl.peak / (len(lrs) - after))
+
+
+def test_the_run_respects_the_sessions_bounds():
+    cfg = _config()
+    cfg.update(min_lr=0.01, max_lr=0.08)
+    result = autolr.run(cfg)
+    ctrl = result.session.controller
+    assert (ctrl.min_lr, ctrl.max_lr) == (0.01, 0.08)
+    assert all(0.01 <= lr <= 0.08 for lr in ctrl.coarse["lrs"] + ctrl.fine["lrs"])
+    lrs = np.asarray(result.history.steps["lr"])
+    assert lrs.max() <= 0.08 and lrs.min() >= 0.01
+
+
+def test_state_dict_resumes_mid_search():
+    cfg = load_config(_config())
+    a = build_session(cfg)
+    a.turn()  # the coarse round and the first segment
+    saved = a.controller.state_dict()
+    assert a.controller.phase == "stable"
+    fresh = build_controller(dict(cfg.controller), default_lr=0.05, budget_steps=300)
+    fresh.load_state_dict(saved)
+    state = a.state
+    np.testing.assert_array_equal(
+        fresh.propose(state, a.probe).lrs(), a.controller.propose(state, a.probe).lrs()
+    )
+    assert fresh.stats() == a.controller.stats()
+
+
+def test_defaults_and_registration():
+    ctrl = build_controller({"name": "auto"}, default_lr=0.1, budget_steps=1000)
+    assert CONTROLLERS.get("auto") is Auto and ctrl.needs_probe and not Auto.peer
+    assert (ctrl.lr, ctrl.budget, ctrl.candidates, ctrl.spread) == (0.1, 1000, 5, 4.0)
+    assert ctrl.stats()["peak_lr"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"candidates": 4}, "candidates must be odd"),
+        ({"candidates": 1}, "candidates must be an integer >= 3"),
+        ({"spread": 1.0}, "spread"),
+        ({"fine_at": 1.0}, "fine_at"),
+        ({"coarse_frac": 0.0}, "coarse_frac"),
+        ({"min_lr": 2.0, "max_lr": 1.0}, r"min_lr \(2.0\) must be <= max_lr \(1.0\)"),
+        ({"peak": 1.0}, "unknown parameter .peak. for controller .auto."),
+    ],
+)
+def test_bad_params_fail_naming_them(params, needle):
+    with pytest.raises(ValueError, match=needle):
+        build_controller({"name": "auto", **params}, default_lr=0.1, budget_steps=100)
