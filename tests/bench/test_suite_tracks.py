@@ -196,10 +196,11 @@ def test_a_suite_with_default_and_peer_tracks_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["cpu", "gpu"])
-def test_the_shipped_suites_run_autolrs_in_both_presets(name):
+def test_the_shipped_suites_run_autolrs_in_both_presets_and_name_optunas_every(name):
     raw = yaml.safe_load((ROOT / f"configs/bench/{name}.yaml").read_text())
     assert {"name": "autolrs", "preset": "paper"} in raw["controllers"]
     assert {"name": "autolrs", "preset": "fast", "label": "autolrs-fast"} in raw["controllers"]
+    assert {"name": "optuna", "every": 4} in raw["controllers"]  # not the earlier defaults' key
     suite = Suite(raw, check=False)
     by_label = {m.label: m.spec for m in suite.controllers}
     assert by_label["autolrs"] == {"name": "autolrs", "preset": "paper"}
