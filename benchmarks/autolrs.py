@@ -39,18 +39,16 @@ from autolr.bench.tuning import final_metric
 from autolr.loop.trainee import task_info
 
 VARIANTS: dict[str, dict[str, Any]] = {
+    # the default preset, "paper" (search/autolrs.py): k = 10 trials of tau / 10, LCB with
+    # kappa = 1e6, the lowest observed forecast, validation once tau reaches tau_max
     "autolrs": {"name": "autolrs"},
-    "autolrs-adaptive": {"name": "autolrs", "adaptive": True},
+    # the same, named: a store holding runs of the earlier defaults keeps them apart
+    "autolrs-paper": {"name": "autolrs", "preset": "paper"},
+    # the earlier defaults: k = 4 trials of tau / 20, LR floor, final decay, collapse guard
+    "autolrs-fast": {"name": "autolrs", "preset": "fast"},
+    "autolrs-adaptive": {"name": "autolrs", "preset": "fast", "adaptive": True},
     # fewer, longer trials: forecasts from 5% of tau do not rank LRs (see --forecast-check)
-    "autolrs-long": {"name": "autolrs", "k": 3, "trial_fraction": 0.2},
-    # the paper's settings: k = 10 trials of tau / 10, no LR floor, no final decay
-    "autolrs-paper": {
-        "name": "autolrs",
-        "k": 10,
-        "trial_fraction": 0.1,
-        "max_decay": None,
-        "final_decay": False,
-    },
+    "autolrs-long": {"name": "autolrs", "preset": "fast", "k": 3, "trial_fraction": 0.2},
 }
 BASELINES = [
     {"name": "cosine"},

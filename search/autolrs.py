@@ -4,20 +4,49 @@ Training runs in stages. Stage s trains tau_s = min(tau0 * 2**s, tau_max) steps 
 chosen by k trials of ``trial_fraction * tau_s`` steps each. Every trial is a Probe from the
 same in-memory snapshot, on the same batches, charged to the budget, and undone. A trial's
 score is its loss forecast at tau_s (an exponential fit by default, ``search.forecast``);
-after ``val_after`` of the budget, the score adds the trial's validation-minus-train gap.
-A GP over normalised log-LR (``search.gp``) picks the candidates; the stage trains at the
-candidate with the lowest posterior mean among those that did not diverge.
+in the validation phase (``val_after``) the score adds the trial's validation-minus-train
+gap. A GP over normalised log-LR (``search.gp``) picks the candidates.
+
+Two presets set the defaults (an explicit parameter always wins):
+
+- ``"paper"`` (the default) follows the paper and its authors' ``autolrs_server.py``: k = 10
+  trials of tau / 10; tau doubles each stage up to tau_max = 8 * tau0, and once tau has
+  reached tau_max the trials are validated; the GP's acquisition is the paper's LCB with
+  kappa = 1e6 (near-pure exploration); the first trial is at the log-midpoint of the range
+  (the paper draws it log-uniformly at random: we use that draw's expectation, so that
+  runs are deterministic); the stage trains at the trial with the lowest observed forecast;
+  no LR floor, no final decay, no collapse guard, no range widening.
+- ``"fast"`` is this controller's earlier tuned behaviour: k = 4 trials of tau / 20, first
+  candidates at x = 0.25 and 0.75, UCB with beta = 2, the choice by the GP posterior mean,
+  validation after 75% of the budget, an LR floor (``max_decay`` 2), a final linear decay,
+  the collapse guard (``undo`` 0.5) and range widening at the range's edge.
+
+Budget scaling (the paper's tau0 = 1000 and tau_max = 8000 steps fit ImageNet-scale runs,
+not budgets of a few thousand steps):
+
+- paper: tau0 = max(ceil(10 / trial_fraction), budget // 16): trials of at least 10 steps
+  (the exponential fit needs >= 6 points) and 16 first stages per budget; tau_max = 8 * tau0
+  (the paper's tau_max / tau0). A 3000-step budget gives tau0 = 187 (trials of 19 steps),
+  nqm's 1000 steps give tau0 = 100 (trials of 10). With no budget: the paper's 1000 / 8000.
+- fast: tau0 = max(10, budget // 16), tau_max = budget // 4 (4000 when no budget is known).
+
+The LR range is ``lr_range`` when given (the paper's min_lr / max_lr); otherwise our LR range
+test sets it, charged to the budget (the paper has no range test: its user gives the bounds,
+and this interface gives none). A diverged or NaN trial scores ``gp.worst_score`` (worse
+than every finite score) where the paper tells the GP 1e6: the same order, on the scale of
+the other scores.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
-from autolr.checks import check_choice, check_int, check_positive, check_range
+from autolr.checks import CheckError, check_choice, check_int, check_positive, check_range
 from autolr.controllers.base import Controller
 from autolr.loop.collapse import check_undo
 from autolr.loop.probe import Probe
@@ -27,6 +56,78 @@ from autolr.schedules import constant, linear
 from search import gp
 from search.forecast import FORECASTERS, rank_correlation
 from search.lr_range import check_lr_range, range_from_probe
+
+# The paper's constants (Jin et al., ICLR 2021; the authors' autolrs_server.py).
+PAPER_K: Final = 10  # LR_TO_EXPLORE: trials per stage
+PAPER_TRIAL_FRACTION: Final = 0.1  # LR_STEPS / EXPLOITATION_STEP = 100 / 1000
+PAPER_KAPPA: Final = 1e6  # skopt's LCB: loss mean - kappa * sigma
+PAPER_TAU0_STEPS: Final = 1000  # EXPLOITATION_STEP: the first stage's length
+PAPER_TAU_MAX_STEPS: Final = 8000  # TAU_MAX: the longest stage; validation from there on
+PAPER_TAU_RATIO: Final = PAPER_TAU_MAX_STEPS // PAPER_TAU0_STEPS  # 8
+# gp.suggest's UCB is mean + sqrt(beta) * sigma on -loss (BoTorch's UpperConfidenceBound),
+# which is -(loss mean - kappa * sigma) for beta = kappa ** 2
+PAPER_BETA: Final = PAPER_KAPPA**2
+# the paper's one initial point is a log-uniform draw in [min_lr, max_lr]; we use its
+# expectation in x (the log-midpoint), so that runs are deterministic
+PAPER_INITIAL_X: Final = (0.5,)
+MIN_TRIAL_STEPS: Final = 10  # the "paper" preset's shortest trial: the exp fit needs >= 6
+
+PRESETS: Final = ("paper", "fast")
+CHOICES: Final = ("forecast", "gp_mean")
+VAL_RULES: Final = ("tau_max",)
+
+
+class FromPreset(enum.Enum):
+    """The default of a parameter whose None means "off": its value comes from the preset."""
+
+    FROM_PRESET = "from the preset"
+
+
+FROM_PRESET: Final = FromPreset.FROM_PRESET
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """The defaults a preset gives (tau0 and tau_max are scaled by ``_taus``)."""
+
+    k: int
+    trial_fraction: float
+    beta: float
+    initial_x: tuple[float, ...]
+    choose: str
+    val_after: float | str
+    max_decay: float | None
+    final_decay: bool
+    undo: float | None
+    widen: bool
+
+
+PRESET_VALUES: Final = {
+    "paper": Preset(
+        k=PAPER_K,
+        trial_fraction=PAPER_TRIAL_FRACTION,
+        beta=PAPER_BETA,
+        initial_x=PAPER_INITIAL_X,
+        choose="forecast",
+        val_after="tau_max",
+        max_decay=None,
+        final_decay=False,
+        undo=None,
+        widen=False,
+    ),
+    "fast": Preset(
+        k=4,
+        trial_fraction=0.05,
+        beta=2.0,
+        initial_x=(0.25, 0.75),
+        choose="gp_mean",
+        val_after=0.75,
+        max_decay=2.0,
+        final_decay=True,
+        undo=0.5,
+        widen=True,
+    ),
+}
 
 _STATE_KEYS = (
     "lo",
@@ -41,24 +142,55 @@ _STATE_KEYS = (
     "log",
     "gp_seconds",
     "range_steps",
+    "trial_steps",
 )
+
+
+def default_tau0(preset: str, budget: int | None, trial_fraction: float) -> int:
+    """A preset's first stage length for ``budget`` steps (see the module docstring)."""
+    if preset == "paper":
+        shortest = math.ceil(MIN_TRIAL_STEPS / trial_fraction - 1e-9)
+        return max(shortest, PAPER_TAU0_STEPS if budget is None else budget // 16)
+    return max(10, (4000 if budget is None else budget) // 16)
+
+
+def default_tau_max(preset: str, budget: int | None, tau0: int) -> int:
+    """A preset's longest stage, given the first one: 8 * tau0 (paper), budget / 4 (fast)."""
+    if preset == "paper":
+        return PAPER_TAU_RATIO * tau0
+    return max(tau0, (4000 if budget is None else budget) // 4)
 
 
 class AutoLRS(Controller):
     """AutoLRS with in-process probes.
 
+    Every parameter marked *preset* takes its default from ``preset`` (paper / fast, see the
+    module docstring); an explicit value always wins. ``max_decay`` and ``undo``, whose None
+    means "off", default to ``FROM_PRESET`` instead of None, so that an explicit None is
+    honoured.
+
     Args:
         lr: the warmup target and the fallback LR (the task's lr when unset).
         budget_steps: the run's budget (set by ``build_controller``); sizes tau0 and tau_max.
-        k: candidates per stage (>= 2).
-        tau0, tau_max: the first and the largest stage length, in steps (default
-            max(10, budget / 16) and budget / 4).
-        trial_fraction: trial length as a fraction of tau (the paper's 1/10; default 1/20),
-            in (0, 1].
+        preset: "paper" (the paper's settings, scaled to the budget) or "fast".
+        k: *preset* trials per stage (>= 2; paper 10, fast 4).
+        tau0, tau_max: the first and the largest stage length, in steps. paper:
+            max(ceil(10 / trial_fraction), budget // 16) and 8 * tau0; fast: max(10,
+            budget // 16) and budget // 4.
+        trial_fraction: *preset* trial length as a fraction of tau, in (0, 1] (paper 1/10,
+            fast 1/20).
         acquisition: "ucb" (the paper's LCB on the loss) or "logei".
-        beta: the UCB exploration weight.
+        beta: *preset* the UCB weight: mean + sqrt(beta) * sigma on -loss (paper kappa**2 =
+            1e12, its LCB with kappa = 1e6; fast 2).
+        initial_x: *preset* the first candidates, as x in [0, 1] of the log range (paper
+            (0.5,), fast (0.25, 0.75)); the GP picks the rest.
+        choose: *preset* how the stage's LR is picked among the trials that did not diverge:
+            "forecast" (the lowest observed forecast, paper) or "gp_mean" (the lowest GP
+            posterior mean at the tried LRs, fast).
         forecaster: "exp" (paper), "power", or "last" (mean of the trial's last quarter).
-        val_after: fraction of the budget after which trials are also validated; 1 = never.
+        val_after: *preset* when trials are also validated: a fraction of the budget (1 =
+            never; fast 0.75) or "tau_max" (once the stage length has reached tau_max, the
+            paper's validation stage).
         lr_range: (lo, hi); when None, an LR range test (charged) sets hi (see
             ``search.lr_range``, at most 10 * lr) and lo = hi / range_ratio.
         range_test_steps: the range test's length.
@@ -68,16 +200,20 @@ class AutoLRS(Controller):
             at budget fraction f, trials of trial_fraction * tau * (1 - f / 2) steps, and the
             GP re-uses the last ``memory`` stages through a time-decayed kernel.
         memory: stages the adaptive GP remembers.
-        max_decay: a stage searches only LRs >= the last stage's LR / max_decay (None: no
-            floor). Short trials favour small LRs (the quick drop of an LR cut looks like
-            progress); the floor stops the greedy search from annealing too early.
-        final_decay: when no further stage fits the budget, the last stage runs to the end
-            of the budget with lr(t) = lr * (1 - t / n) instead of a constant (a WSD-style
-            final decay).
-        undo: the collapse guard on every stage (``autolr.loop.collapse``): a stage that gives
-            back more than this fraction of the training's progress is rolled back (its
-            steps charged as lost) and the range capped below its LR. None: no guard. Short
-            trials can crown an LR that first drops the loss fast and then kills the network.
+        max_decay: *preset* a stage searches only LRs >= the last stage's LR / max_decay
+            (None: no floor, paper; fast 2). Short trials favour small LRs (the quick drop
+            of an LR cut looks like progress); the floor stops the greedy search from
+            annealing too early.
+        final_decay: *preset* when no further stage fits the budget, the last stage runs to
+            the end of the budget with lr(t) = lr * (1 - t / n) instead of a constant (a
+            WSD-style final decay; paper false, fast true).
+        undo: *preset* the collapse guard on every stage (``autolr.loop.collapse``): a
+            stage that gives back more than this fraction of the training's progress is
+            rolled back (its steps charged as lost) and the range capped below its LR.
+            None: no guard (paper; fast 0.5). Short trials can crown an LR that first drops
+            the loss fast and then kills the network.
+        widen: *preset* a choice at the edge of the range moves the range 2x that way
+            (paper false, fast true).
     """
 
     reads_step_stats = False
@@ -89,50 +225,72 @@ class AutoLRS(Controller):
         self,
         lr: float | None = None,
         budget_steps: int | None = None,
-        k: int = 4,
+        preset: str = "paper",
+        k: int | None = None,
         tau0: int | None = None,
         tau_max: int | None = None,
-        trial_fraction: float = 0.05,
+        trial_fraction: float | None = None,
         acquisition: str = "ucb",
-        beta: float = 2.0,
+        beta: float | None = None,
+        initial_x: tuple[float, ...] | list[float] | None = None,
+        choose: str | None = None,
         forecaster: str = "exp",
-        val_after: float = 0.75,
+        val_after: float | str | None = None,
         lr_range: tuple[float, float] | list[float] | None = None,
         range_test_steps: int = 50,
         range_ratio: float = 100.0,
         warmup_steps: int = 0,
         adaptive: bool = False,
         memory: int = 3,
-        max_decay: float | None = 2.0,
-        final_decay: bool = True,
-        undo: float | None = 0.5,
+        max_decay: float | FromPreset | None = FROM_PRESET,
+        final_decay: bool | None = None,
+        undo: float | FromPreset | None = FROM_PRESET,
+        widen: bool | None = None,
     ) -> None:
+        self.preset = check_choice("preset", preset, PRESETS)
+        d = PRESET_VALUES[self.preset]
         self.lr = None if lr is None else check_positive("lr", lr)
         budget = None if budget_steps is None else check_int("budget_steps", budget_steps, 1)
-        self.k = check_int("k", k, 2)
-        default_tau0 = max(10, (budget or 4000) // 16)
-        self.tau0 = check_int("tau0", default_tau0 if tau0 is None else tau0, 2)
-        default_max = max(self.tau0, (budget or 4000) // 4)
-        self.tau_max = check_int("tau_max", default_max if tau_max is None else tau_max, 2)
+        self.budget_steps = budget
+        self.k = check_int("k", d.k if k is None else k, 2)
+        self.trial_fraction = check_range(
+            "trial_fraction",
+            d.trial_fraction if trial_fraction is None else trial_fraction,
+            0.0,
+            1.0,
+            low_open=True,
+        )
+        if tau0 is None:
+            tau0 = default_tau0(self.preset, budget, self.trial_fraction)
+        self.tau0 = check_int("tau0", tau0, 2)
+        if tau_max is None:
+            tau_max = default_tau_max(self.preset, budget, self.tau0)
+        self.tau_max = check_int("tau_max", tau_max, 2)
         if self.tau_max < self.tau0:
             raise ValueError(f"tau_max must be >= tau0 ({self.tau0}), got {self.tau_max}")
-        self.trial_fraction = check_range("trial_fraction", trial_fraction, 0.0, 1.0, low_open=True)
         self.acquisition = check_choice("acquisition", acquisition, gp.ACQUISITIONS)
-        self.beta = check_positive("beta", beta)
+        self.beta = check_positive("beta", d.beta if beta is None else beta)
+        self.initial_x = self._check_initial(d.initial_x if initial_x is None else initial_x)
+        self.choose = check_choice("choose", d.choose if choose is None else choose, CHOICES)
         self.forecaster = check_choice("forecaster", forecaster, tuple(FORECASTERS))
-        self.val_after = check_range("val_after", val_after, 0.0, 1.0)
+        val_after = d.val_after if val_after is None else val_after
+        self.val_after: float | str = (
+            check_choice("val_after", val_after, VAL_RULES)
+            if isinstance(val_after, str)
+            else check_range("val_after", val_after, 0.0, 1.0)
+        )
         check_lr_range(lr_range)
         self.range_test_steps = check_int("range_test_steps", range_test_steps, 5)
         self.range_ratio = check_range("range_ratio", range_ratio, 1.0, math.inf, low_open=True)
         self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)
-        if not isinstance(adaptive, bool):
-            raise ValueError(f"adaptive must be a bool, got {adaptive!r}")
-        self.adaptive = adaptive
-        if not isinstance(final_decay, bool):
-            raise ValueError(f"final_decay must be a bool, got {final_decay!r}")
-        self.final_decay = final_decay
+        self.adaptive = self._check_bool("adaptive", adaptive)
+        self.final_decay = self._check_bool(
+            "final_decay", d.final_decay if final_decay is None else final_decay
+        )
+        self.widen = self._check_bool("widen", d.widen if widen is None else widen)
         self.memory = check_int("memory", memory, 1)
-        self.undo = check_undo(undo)
+        self.undo = check_undo(d.undo if undo is FROM_PRESET else undo)
+        max_decay = d.max_decay if max_decay is FROM_PRESET else max_decay
         self.max_decay = (
             None
             if max_decay is None
@@ -141,6 +299,7 @@ class AutoLRS(Controller):
         self.lo, self.hi = (math.nan, math.nan) if lr_range is None else map(float, lr_range)
         self.stage = 0
         self.range_steps = 0
+        self.trial_steps = 0  # steps run in trials (charged), for ``stats``
         self.chosen_lr = math.nan
         self.forecasts: list[float] = []  # forecast of the chosen LR's loss at tau ...
         self.reached: list[float] = []  # ... and the loss the stage actually reached
@@ -150,6 +309,17 @@ class AutoLRS(Controller):
         self.log: list[dict[str, Any]] = []
         self.gp_seconds = 0.0
         gp.load_backend()  # at construction: the import is not charged to any run's time
+
+    @staticmethod
+    def _check_bool(name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise CheckError(name, value, "a bool")
+        return value
+
+    def _check_initial(self, values: Any) -> tuple[float, ...]:
+        if not isinstance(values, tuple | list) or not 1 <= len(values) <= self.k:
+            raise CheckError("initial_x", values, f"a list of 1 to k = {self.k} numbers")
+        return tuple(check_range("initial_x", v, 0.0, 1.0) for v in values)
 
     # ---- the LR <-> x map ---------------------------------------------------------------
 
@@ -181,12 +351,13 @@ class AutoLRS(Controller):
         if trial == 0:  # too little budget left to search: exploit the last choice
             lr = self.chosen_lr if math.isfinite(self.chosen_lr) else self.lo
             return self._final(lr, max(1, probe.remaining))
-        use_val = state.fraction >= self.val_after
+        use_val = self._validates(state)
         tried: list[tuple[float, float, float]] = []  # (x, lr, score)
         for i in range(k):
             x = self._next_x(i, [t[0] for t in tried], [t[2] for t in tried])
             lr = self.to_lr(x)
             res = probe.run(lr, trial, validate=use_val)
+            self.trial_steps += res.steps
             if res.steps < trial and not res.diverged:  # the budget ran out mid-trial
                 break
             tried.append((x, lr, self._score(res, tau, use_val)))
@@ -221,14 +392,24 @@ class AutoLRS(Controller):
         return rank_correlation(self.forecasts[:n], self.reached[:n])
 
     def stats(self) -> dict[str, float | int | None]:
+        """``probe_fraction``: the steps run in trials over the budget (None when the
+        budget is unknown); the range test is not counted."""
         rho = self.forecast_quality()
+        budget = self.budget_steps
         return {
             "forecast_rho": None if math.isnan(rho) else rho,
             "gp_seconds": self.gp_seconds,
             "stages": self.stage,
+            "probe_fraction": None if budget is None else self.trial_steps / budget,
         }
 
     # ---- internals ----------------------------------------------------------------------
+
+    def _validates(self, state: TrainingState) -> bool:
+        """Whether this stage's trials are validated (see ``val_after``)."""
+        if self.val_after == "tau_max":  # the paper's validation stage
+            return min(self.tau0 * 2**self.stage, self.tau_max) >= self.tau_max
+        return state.fraction >= float(self.val_after)
 
     def _plan(self, state: TrainingState, remaining: int) -> tuple[int, int, int]:
         """(tau, trial steps, candidates) for this stage, cut to the remaining budget."""
@@ -256,8 +437,8 @@ class AutoLRS(Controller):
     def _next_x(self, i: int, xs: list[float], scores: list[float]) -> float:
         old = self.adaptive and self.stage > 0 and len(self.xs) > 0
         low = self._floor()
-        if not old and i < 2:
-            return low + (1.0 - low) * (0.25, 0.75)[i]
+        if not old and i < len(self.initial_x):
+            return low + (1.0 - low) * self.initial_x[i]
         if old and i == 0 and math.isfinite(self.chosen_lr):
             return float(np.clip(self.to_x(self.chosen_lr), 0.0, 1.0))
         finite = [s for s in scores if math.isfinite(s)]
@@ -310,8 +491,8 @@ class AutoLRS(Controller):
         else:
             xs = np.array([t[0] for t in good])
             ys = np.array([t[2] for t in good])
-            pred = ys
-            if len(good) >= 3:
+            pred = ys  # choose: "forecast", the lowest observed forecast
+            if self.choose == "gp_mean" and len(good) >= 3:
                 centre = float(np.median(ys))
                 model = gp.fit_gp(xs, ys - centre)
                 pred = gp.posterior_mean(model, xs) + centre
@@ -322,7 +503,8 @@ class AutoLRS(Controller):
                 self.xs.append(x)
                 self.scores.append(sc - centre)
                 self.ages.append(self.stage)
-            if float(np.median(ys)) - float(ys.min()) > 0.01 * abs(float(np.median(ys))):
+            clear = float(np.median(ys)) - float(ys.min()) > 0.01 * abs(float(np.median(ys)))
+            if self.widen and clear:
                 self._widen(float(xs[best]))  # only when the edge clearly wins
         self.forecasts.append(forecast)
         self.log.append(

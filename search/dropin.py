@@ -38,7 +38,8 @@ class AutoLRSLoop:
         budget_steps: every step charged: kept, trial and range-test steps.
         evaluate: optional ``() -> val_loss`` for the validation phase of the search.
         divergence_factor: a loss above this times the best interval mean is divergence.
-        **autolrs: AutoLRS's parameters (k, tau0, lr_range, ...).
+        **autolrs: AutoLRS's parameters (preset, k, tau0, lr_range, ...); the default
+            preset is "paper" (``search.autolrs``).
     """
 
     def __init__(

@@ -193,3 +193,27 @@ def test_a_suite_with_default_and_peer_tracks_end_to_end(tmp_path):
     before = {k: f for k, _, _, _, f in rows}
     redone = {again[k][0] for k in before if again[k][1] != before[k]}
     assert redone == {"cosine-default", "lr_finder"}
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu"])
+def test_the_shipped_suites_run_autolrs_in_both_presets_and_name_optunas_every(name):
+    raw = yaml.safe_load((ROOT / f"configs/bench/{name}.yaml").read_text())
+    assert {"name": "autolrs", "preset": "paper"} in raw["controllers"]
+    assert {"name": "autolrs", "preset": "fast", "label": "autolrs-fast"} in raw["controllers"]
+    assert {"name": "optuna", "every": 4} in raw["controllers"]  # not the earlier defaults' key
+    suite = Suite(raw, check=False)
+    by_label = {m.label: m.spec for m in suite.controllers}
+    assert by_label["autolrs"] == {"name": "autolrs", "preset": "paper"}
+    assert by_label["autolrs-fast"] == {"name": "autolrs", "preset": "fast"}
+    cells = [c for c in suite.self_cells() if c.method.startswith("autolrs")]
+    presets = {(c.method, c.config["controller"]["preset"]) for c in cells}
+    assert presets == {("autolrs", "paper"), ("autolrs-fast", "fast")}
+
+
+def test_controllers_take_a_label_and_labels_stay_distinct():
+    raw = {**copy.deepcopy(SUITE), "controllers": [{"name": "autolrs"}, {"name": "autolrs"}]}
+    with pytest.raises(ValueError, match=r"distinct labels; repeated: \['autolrs'\]"):
+        Suite(raw, check=False)
+    raw["controllers"][1] = {"name": "autolrs", "preset": "fast", "label": "autolrs-fast"}
+    labels = [c.method for c in Suite(raw, check=False).self_cells()]
+    assert set(labels) == {"autolrs", "autolrs-fast"}

@@ -34,7 +34,15 @@ CONTROLLER_SPECS: dict[str, dict[str, Any]] = {
     "greedy": {"name": "greedy"},
     "hypergradient": {"name": "hypergradient"},
     "autolrs": {"name": "autolrs", "k": 3, "tau0": 20, "trial_fraction": 0.25},
+    "autolrs-fast": {
+        "name": "autolrs",
+        "preset": "fast",
+        "k": 3,
+        "tau0": 20,
+        "trial_fraction": 0.25,
+    },
     "optuna": {"name": "optuna", "trials": 2, "range_test_steps": 10},
+    "optuna-every1": {"name": "optuna", "every": 1, "trials": 2, "range_test_steps": 10},
     "lr_finder": {"name": "lr_finder", "num_steps": 20},
     "rl": {"name": "rl"},  # the policy file is made by the fixture below
     "meta": {"name": "meta"},  # the shipped default policy

@@ -45,8 +45,11 @@ def test_identical_batches_give_identical_trials() -> None:
     assert session.ledger.probe == 16
 
 
-def test_full_run_charges_every_step_and_learns() -> None:
-    ctrl = AutoLRS(k=3, tau0=30, trial_fraction=0.25, lr_range=(1e-3, 0.2), budget_steps=300)
+@pytest.mark.parametrize("preset", ["paper", "fast"])
+def test_full_run_charges_every_step_and_learns(preset: str) -> None:
+    ctrl = AutoLRS(
+        preset=preset, k=3, tau0=30, trial_fraction=0.25, lr_range=(1e-3, 0.2), budget_steps=300
+    )
     session = Session(ToyTrainee(seed=0), ctrl, 300, 10)
     start = session.state.loss_mean
     session.run()
@@ -55,7 +58,8 @@ def test_full_run_charges_every_step_and_learns() -> None:
     assert led.kept + led.probe + led.range_test + led.lost == 300
     assert led.range_test == 0 and led.probe > 0
     assert session.state.loss_mean < 0.3 * start
-    assert len(ctrl.forecasts) == len(ctrl.log) >= 3
+    # fast: tau_max = budget / 4 leaves room for 3 stages; paper: tau doubles up to 8 * tau0
+    assert len(ctrl.forecasts) == len(ctrl.log) >= (3 if preset == "fast" else 2)
     assert all(entry["lr"] > 0 for entry in ctrl.log)
 
 
@@ -141,7 +145,8 @@ def test_adaptive_run_and_state_dict_roundtrip() -> None:
 
 
 def test_build_from_config_gets_budget() -> None:
-    ctrl = build_controller({"name": "autolrs"}, default_lr=0.1, budget_steps=4000)
+    spec = {"name": "autolrs", "preset": "fast"}
+    ctrl = build_controller(spec, default_lr=0.1, budget_steps=4000)
     assert isinstance(ctrl, AutoLRS)
     assert (ctrl.k, ctrl.tau0, ctrl.tau_max, ctrl.lr) == (4, 250, 1000, 0.1)
 
@@ -171,7 +176,7 @@ def test_needs_a_probe() -> None:
 
 
 def test_range_test_never_starts_far_above_the_task_lr() -> None:
-    ctrl = AutoLRS(lr=0.002, k=2, tau0=20, trial_fraction=0.2, budget_steps=300)
+    ctrl = AutoLRS(preset="fast", lr=0.002, k=2, tau0=20, trial_fraction=0.2, budget_steps=300)
     session = Session(ToyTrainee(seed=0), ctrl, 300, 10)
     ctrl.propose(session.state, session.probe)
     assert 0 < session.ledger.range_test == ctrl.range_steps <= 30
@@ -180,7 +185,9 @@ def test_range_test_never_starts_far_above_the_task_lr() -> None:
 
 
 def test_stages_carry_the_collapse_guard_and_a_rollback_caps_the_range() -> None:
-    ctrl = AutoLRS(k=3, tau0=20, trial_fraction=0.2, budget_steps=300, lr_range=(1e-3, 0.1))
+    ctrl = AutoLRS(
+        preset="fast", k=3, tau0=20, trial_fraction=0.2, budget_steps=300, lr_range=(1e-3, 0.1)
+    )
     session = Session(ToyTrainee(seed=0), ctrl, 300, 10)
     segment = ctrl.propose(session.state, session.probe)
     assert segment.undo == 0.5
@@ -188,5 +195,5 @@ def test_stages_carry_the_collapse_guard_and_a_rollback_caps_the_range() -> None
     ctrl.observe(dataclasses.replace(session.state, rolled_back=True))
     assert ctrl.hi == chosen and math.isnan(ctrl.chosen_lr)
     assert len(ctrl.forecasts) == len(ctrl.reached) == 0  # the lost stage reached nothing
-    off = AutoLRS(k=3, tau0=20, budget_steps=300, lr_range=(1e-3, 0.1), undo=None)
+    off = AutoLRS(preset="fast", k=3, tau0=20, budget_steps=300, lr_range=(1e-3, 0.1), undo=None)
     assert off.propose(session.state, session.probe).undo is None

@@ -31,6 +31,7 @@ def test_dropin_trains_within_budget_and_learns() -> None:
         train_step,
         batches,
         budget_steps=200,
+        preset="fast",
         k=3,
         tau0=30,
         trial_fraction=0.25,

@@ -1,7 +1,11 @@
+import dataclasses
+import io
 import math
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from autolr.controllers.base import build_controller
 from autolr.loop.session import Session
@@ -48,11 +52,93 @@ def test_built_by_name() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"trials": 1}, "trials"), ({"sampler": "cma"}, "sampler"), ({"family": "x"}, "family")],
+    [
+        ({"trials": 1}, "trials"),
+        ({"sampler": "cma"}, "sampler"),
+        ({"family": "x"}, "family"),
+        ({"every": 0}, "every"),
+        ({"every": 2.5}, "every"),
+        ({"trial_fraction": 0.0}, "trial_fraction"),
+        ({"trial_fraction": 1.5}, "trial_fraction"),
+        ({"interval": 0}, "interval"),
+    ],
 )
 def test_constructor_validates(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
+    value = next(iter(kwargs.values()))
+    with pytest.raises(ValueError, match=rf"^{name} must be .*, got {value!r}"):
         OptunaController(**kwargs)
+
+
+def test_defaults_keep_probes_under_15_percent() -> None:
+    ctrl = OptunaController()
+    assert (ctrl.every, ctrl.trials, ctrl.trial_fraction) == (4, 4, 0.125)
+    p = ctrl.trials * ctrl.trial_fraction / ctrl.every  # probe steps per kept step
+    assert p == 0.125 and p / (1 + p) == pytest.approx(1 / 9)  # of the charged budget
+
+
+def _probe_share(budget: int, **kwargs: Any) -> tuple[float, OptunaController, Session]:
+    ctrl = OptunaController(lr_range=(1e-3, 0.2), **kwargs)
+    session = Session(ToyTrainee(seed=0), ctrl, budget, 40)
+    session.run()
+    assert session.ledger.charged == budget and session.ledger.range_test == 0
+    return session.ledger.probe / budget, ctrl, session
+
+
+def test_a_run_with_the_defaults_charges_at_most_15_percent_to_probes() -> None:
+    share, ctrl, session = _probe_share(800)
+    # 40-step segments: 4 trials of 5 steps per search, a search every 4 segments
+    assert session.ledger.probe == 4 * 5 * len(ctrl.log) > 0
+    assert len(ctrl.log) == 5 and ctrl.segments == 5
+    assert share == 100 / 800 <= 0.15
+    # every=1, trials=6, trial_fraction=0.25: the earlier defaults, 60% in probes
+    old, _, _ = _probe_share(800, every=1, trials=6, trial_fraction=0.25)
+    assert old > 0.5
+
+
+def test_segments_between_searches_reuse_the_last_choice() -> None:
+    ctrl = OptunaController(lr_range=(1e-3, 1.0), interval=40, every=3, trials=2)
+    probe = FakeProbe(limit=10.0)
+    lrs = [ctrl.propose(_state(), probe).lrs()[0] for _ in range(7)]
+    assert len(ctrl.log) == 3 and len(probe.calls) == 3 * 2
+    assert lrs[0] == lrs[1] == lrs[2] == ctrl.log[0]["lr"]
+    assert lrs[3] == lrs[4] == lrs[5] == ctrl.log[1]["lr"]
+    assert lrs[6] == ctrl.log[2]["lr"]
+
+
+def test_a_rollback_makes_the_next_segment_search() -> None:
+    ctrl = OptunaController(lr_range=(1e-3, 1.0), interval=40, every=4, trials=2)
+    probe = FakeProbe(limit=10.0)
+    state = _state()
+    ctrl.propose(state, probe)
+    assert ctrl.wait == 3
+    ctrl.observe(dataclasses.replace(state, rolled_back=True))
+    assert ctrl.wait == 0
+    ctrl.propose(state, probe)
+    assert len(ctrl.log) == 2
+
+
+@pytest.mark.parametrize("every", [1, 4])
+def test_state_dict_resumes_a_session_exactly(every: int) -> None:
+    def session() -> Session:
+        ctrl = OptunaController(lr_range=(1e-3, 0.2), every=every, trials=2)
+        return Session(ToyTrainee(seed=0), ctrl, 300, 20)
+
+    full = session()
+    full.run()
+    cut = session()
+    for _ in range(3):  # with every=4, stops between two searches
+        cut.turn()
+    buf = io.BytesIO()
+    torch.save(cut.state_dict(), buf)
+    buf.seek(0)
+    resumed = session()
+    resumed.load_state_dict(torch.load(buf, weights_only=True))
+    resumed.run()
+    a, b = full.controller, resumed.controller
+    assert isinstance(a, OptunaController) and isinstance(b, OptunaController)
+    assert b.log == a.log and b.segments == a.segments and b.wait == a.wait
+    assert resumed.state.loss_mean == full.state.loss_mean
+    assert resumed.ledger.probe == full.ledger.probe
 
 
 @pytest.mark.parametrize("name", ["autolrs", "optuna"])
