@@ -56,7 +56,7 @@ def test_rank_rho_by_hand():
 def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
     # initial lr 1, the best 10: the grid 1/16 .. 16 (x4) puts the best at 16, the edge; the
     # grid grows to 64 (worse) and stops; the fine round tries 8, 16, 32 and takes 8
-    ctrl = Auto(lr=1.0, budget_steps=1000)
+    ctrl = Auto(lr=1.0, budget_steps=1000, fine_frac=0.02, shrink=1.0)
     probe = FakeProbe(best=10.0)
     seg = ctrl.propose(_state(), probe)
     third = round(0.01 * 1000 / 3)
@@ -96,7 +96,7 @@ def test_an_initial_lr_ten_times_off_either_way_finds_the_peak():
     # lr0 0.1: the grid's best is its edge 1.6 (6.4 is worse), the fine round's 0.8; lr0 10:
     # the edge 0.625 (0.156 is worse), then 1.25; both within x1.25 of the best, 1
     for lr0, coarse, fine in ((0.1, 1.6, 0.8), (10.0, 0.625, 1.25)):
-        ctrl = Auto(lr=lr0, budget_steps=1000)
+        ctrl = Auto(lr=lr0, budget_steps=1000, fine_frac=0.02, shrink=1.0)
         probe = FakeProbe(best=1.0)
         ctrl.propose(_state(lr=lr0), probe)
         assert ctrl.peak == pytest.approx(coarse) and len(ctrl.coarse["lrs"]) == 6
@@ -104,16 +104,27 @@ def test_an_initial_lr_ten_times_off_either_way_finds_the_peak():
         assert ctrl.peak == pytest.approx(fine)
 
 
+def test_by_default_the_run_is_at_half_the_coarse_best_and_there_is_no_fine_round():
+    ctrl = Auto(lr=1.0, budget_steps=1000)
+    probe = FakeProbe(best=10.0)
+    ctrl.propose(_state(), probe)
+    assert ctrl.peak == pytest.approx(8.0) and ctrl.stats()["coarse_lr"] == pytest.approx(16.0)
+    asked = len(probe.asked)
+    seg = ctrl.propose(_state(step=46, charged=100), probe)
+    assert len(probe.asked) == asked and ctrl.phase == "decay"
+    assert seg.lrs()[0] == pytest.approx(8.0) and ctrl.stats()["rank_rho"] is None
+
+
 def test_diverged_candidates_are_never_chosen():
     ctrl = Auto(lr=1.0, budget_steps=1000)
     probe = FakeProbe(best=100.0, blowup=2.0)  # everything above 2 diverges
     ctrl.propose(_state(), probe)
-    assert ctrl.peak == pytest.approx(1.0)
+    assert ctrl.peak == pytest.approx(0.5)  # the best that did not diverge, 1, halved
     assert math.isinf(ctrl.coarse["scores"][-1])
 
 
 def test_candidates_stay_within_the_bounds():
-    ctrl = Auto(lr=1.0, budget_steps=1000, min_lr=0.2, max_lr=3.0)
+    ctrl = Auto(lr=1.0, budget_steps=1000, min_lr=0.2, max_lr=3.0, fine_frac=0.02, shrink=1)
     probe = FakeProbe(best=10.0)
     ctrl.propose(_state(), probe)
     ctrl.propose(_state(step=200, charged=200), probe)
