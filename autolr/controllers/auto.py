@@ -69,6 +69,24 @@ def rank_rho(first: list[float], second: list[float]) -> float | None:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+def vertex(lrs: list[float], scores: list[float]) -> float:
+    """The best LR of a grid, refined between its neighbours: the vertex of the parabola in
+    log LR through the best point and its two neighbours, kept within half a grid step of the
+    best. The best itself at the grid's edge, next to a diverged point, or where the three
+    points are not convex; NaN when every score is infinite."""
+    i = int(np.argmin(scores))
+    if not math.isfinite(scores[i]):
+        return math.nan
+    if i == 0 or i == len(lrs) - 1 or not all(map(math.isfinite, scores[i - 1 : i + 2])):
+        return float(lrs[i])
+    x = np.log(np.asarray(lrs[i - 1 : i + 2], dtype=np.float64))
+    a, b, _ = np.polyfit(x, np.asarray(scores[i - 1 : i + 2], dtype=np.float64), 2)
+    if a <= 0:
+        return float(lrs[i])
+    half = min(x[1] - x[0], x[2] - x[1]) / 2.0
+    return float(math.exp(np.clip(-b / (2.0 * a), x[1] - half, x[1] + half)))
+
+
 @CONTROLLERS.register("auto")
 class Auto(Controller):
     """Peak by charged, cooldown-ranked probes; shape warmup-stable-linear-decay-to-zero.
@@ -222,7 +240,7 @@ class Auto(Controller):
             lrs.insert(at, nxt)
             scores.insert(at, trial(nxt))
         self.coarse = {"lrs": lrs, "scores": scores}
-        peak, _ = self._best(self.coarse)
+        peak = vertex(lrs, scores)
         # an equal cooldown over a short horizon still favours high peaks (measured on the
         # tuning seeds: the coarse winner is 1-8x the tuned peak, docs/auto.md): run below it
         self.peak = self._clip(peak / self.shrink) if math.isfinite(peak) else lrs[0]

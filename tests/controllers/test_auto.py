@@ -7,7 +7,7 @@ import pytest
 
 import autolr
 from autolr.controllers import CONTROLLERS, Auto
-from autolr.controllers.auto import rank_rho, score
+from autolr.controllers.auto import rank_rho, score, vertex
 from autolr.controllers.base import build_controller
 from autolr.loop.probe import ProbeResult
 from autolr.loop.segment import Segment
@@ -53,9 +53,24 @@ def test_rank_rho_by_hand():
     assert rank_rho([1.0, math.inf, 2.0, 3.0], [1.0, 5.0, 2.0, 3.0]) == pytest.approx(1.0)
 
 
+def test_vertex_refines_the_best_between_its_neighbours():
+    # the parabola through (log 1, 1), (log 4, 0.5), (log 16, 0.9): its vertex, exp(x*)
+    x = np.log([1.0, 4.0, 16.0])
+    a, b, _ = np.polyfit(x, [1.0, 0.5, 0.9], 2)
+    assert vertex([1.0, 4.0, 16.0], [1.0, 0.5, 0.9]) == pytest.approx(math.exp(-b / (2 * a)))
+    assert vertex([1.0, 4.0, 16.0], [1.0, 0.5, 1.0]) == pytest.approx(4.0)
+    # kept within half a grid step (x2 of a x4 grid), at the edge, beside a divergence
+    assert vertex([1.0, 4.0, 16.0], [1.0, 0.5, 0.5000001]) == pytest.approx(8.0)
+    assert vertex([1.0, 4.0, 16.0], [0.4, 0.5, 1.0]) == 1.0
+    assert vertex([1.0, 4.0, 16.0], [1.0, 0.5, math.inf]) == 4.0
+    assert math.isnan(vertex([1.0, 4.0], [math.inf, math.inf]))
+
+
 def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
-    # initial lr 1, the best 10: the grid 1/16 .. 16 (x4) puts the best at 16, the edge; the
-    # grid grows to 64 (worse) and stops; the fine round tries 8, 16, 32 and takes 8
+    # initial lr 1, the best 10 (the probe's loss is quadratic in log lr): the grid 1/16 ..
+    # 16 (x4) puts the best at 16, the edge; the grid grows to 64 (worse) and stops; the
+    # parabola through 4, 16 and 64 has its vertex at the best, 10; the fine round tries 5,
+    # 10, 20 and keeps 10
     ctrl = Auto(lr=1.0, budget_steps=1000, fine_frac=0.02, shrink=1.0)
     probe = FakeProbe(best=10.0)
     seg = ctrl.propose(_state(), probe)
@@ -63,56 +78,56 @@ def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
     coarse = [1 / 16, 1 / 4, 1.0, 4.0, 16.0, 64.0]
     assert [p for p, _ in probe.asked] == pytest.approx(coarse)
     assert all(n == 3 * third for _, n in probe.asked)
-    assert ctrl.peak == pytest.approx(16.0) and ctrl.phase == "stable"
+    assert ctrl.peak == pytest.approx(10.0) and ctrl.phase == "stable"
     # the run: a 20-step warmup (2% of the budget) from peak / 21 to the peak, in segments
     # that end where the fine round is due (100 charged steps)
-    assert seg.steps == 20 and seg.lrs()[0] == pytest.approx(16.0 / 21)
-    assert seg.lrs()[-1] == pytest.approx(16.0 / 21 + 19 * (16.0 - 16.0 / 21) / 20)
+    assert seg.steps == 20 and seg.lrs()[0] == pytest.approx(10.0 / 21)
+    assert seg.lrs()[-1] == pytest.approx(10.0 / 21 + 19 * (10.0 - 10.0 / 21) / 20)
     charged = ctrl.probe_steps
     assert charged == 6 * 3 * third
     seg = ctrl.propose(_state(step=30, charged=30 + charged), probe)
-    assert seg.steps == 100 - 30 - charged == 16 and np.all(seg.lrs() == 16.0)
+    assert seg.steps == 100 - 30 - charged == 16
+    np.testing.assert_allclose(seg.lrs(), 10.0)
     probe.asked.clear()
     seg = ctrl.propose(_state(step=100 - charged, charged=100), probe)
-    assert [p for p, _ in probe.asked] == pytest.approx([8.0, 16.0, 32.0])
+    assert [p for p, _ in probe.asked] == pytest.approx([5.0, 10.0, 20.0])
     assert all(n == 20 for _, n in probe.asked)
-    assert ctrl.peak == pytest.approx(8.0) and ctrl.phase == "decay"
+    assert ctrl.peak == pytest.approx(10.0) and ctrl.phase == "decay"
     # then a linear decay to zero over the budget left, from the fine round's choice
     left = probe.remaining
-    assert seg.lrs()[0] == pytest.approx(8.0)
-    assert seg.lrs()[1] == pytest.approx(8.0 * (1 - 1 / left))
+    assert seg.lrs()[0] == pytest.approx(10.0)
+    assert seg.lrs()[1] == pytest.approx(10.0 * (1 - 1 / left))
     stats = ctrl.stats()
-    assert stats["peak_lr"] == pytest.approx(8.0) and stats["coarse_lr"] == pytest.approx(16.0)
-    assert stats["probe_steps"] == charged + 60 and stats["probe_fraction"] == pytest.approx(
-        (charged + 60) / 1000
-    )
-    # the coarse scores interpolated in log lr: at 8 halfway between 4's 0.158 and 16's
-    # 0.042, 0.100; at 16, 0.042; at 32 halfway to 64's 0.650, 0.346: ranks 2, 1, 3 against
-    # the fine round's 1, 2, 3 (0.009, 0.042, 0.255): rho = 1 - 6 * 2 / 24 = 0.5
-    assert stats["rank_rho"] == pytest.approx(0.5)
+    assert stats["peak_lr"] == pytest.approx(10.0) and stats["coarse_lr"] == pytest.approx(16.0)
+    assert stats["probe_steps"] == charged + 60
+    assert stats["probe_fraction"] == pytest.approx((charged + 60) / 1000)
+    interp = np.interp(np.log([5.0, 10.0, 20.0]), np.log(coarse), ctrl.coarse["scores"])
+    assert stats["rank_rho"] == rank_rho(list(interp), ctrl.fine["scores"])
 
 
 def test_an_initial_lr_ten_times_off_either_way_finds_the_peak():
-    # lr0 0.1: the grid's best is its edge 1.6 (6.4 is worse), the fine round's 0.8; lr0 10:
-    # the edge 0.625 (0.156 is worse), then 1.25; both within x1.25 of the best, 1
-    for lr0, coarse, fine in ((0.1, 1.6, 0.8), (10.0, 0.625, 1.25)):
+    # lr0 0.1: the grid's best is its edge 1.6, and it grows to 6.4 (worse); lr0 10: the
+    # edge 0.625, then 0.156 (worse); either way the vertex between the neighbours is the
+    # best, 1, and the fine round keeps it
+    for lr0 in (0.1, 10.0):
         ctrl = Auto(lr=lr0, budget_steps=1000, fine_frac=0.02, shrink=1.0)
         probe = FakeProbe(best=1.0)
         ctrl.propose(_state(lr=lr0), probe)
-        assert ctrl.peak == pytest.approx(coarse) and len(ctrl.coarse["lrs"]) == 6
+        assert ctrl.peak == pytest.approx(1.0) and len(ctrl.coarse["lrs"]) == 6
         ctrl.propose(_state(step=200, charged=200), probe)
-        assert ctrl.peak == pytest.approx(fine)
+        assert ctrl.peak == pytest.approx(1.0)
 
 
 def test_by_default_the_run_is_at_half_the_coarse_best_and_there_is_no_fine_round():
     ctrl = Auto(lr=1.0, budget_steps=1000)
     probe = FakeProbe(best=10.0)
     ctrl.propose(_state(), probe)
-    assert ctrl.peak == pytest.approx(8.0) and ctrl.stats()["coarse_lr"] == pytest.approx(16.0)
+    # the vertex, 10, halved
+    assert ctrl.peak == pytest.approx(5.0) and ctrl.stats()["coarse_lr"] == pytest.approx(16.0)
     asked = len(probe.asked)
     seg = ctrl.propose(_state(step=46, charged=100), probe)
     assert len(probe.asked) == asked and ctrl.phase == "decay"
-    assert seg.lrs()[0] == pytest.approx(8.0) and ctrl.stats()["rank_rho"] is None
+    assert seg.lrs()[0] == pytest.approx(5.0) and ctrl.stats()["rank_rho"] is None
 
 
 def test_diverged_candidates_are_never_chosen():
