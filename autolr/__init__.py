@@ -3,7 +3,9 @@
 Public entry points (imported lazily, so ``import autolr`` stays cheap):
 
 - ``autolr.run(config, out=...)``: one configured run (``autolr run``);
-- ``autolr.attach(optimizer, controller, interval)``: a controller in your own loop;
+- ``autolr.attach(optimizer, controller, interval, budget_steps, train_step=...)``: a
+  controller in your own loop (``train_step`` lets probing controllers such as ``auto``
+  probe there);
 - ``autolr.find_lr(task)``: the LR range test (``autolr find-lr``);
 - ``autolr.Session``, ``autolr.Segment``, ``autolr.Controller``, ``autolr.schedules``;
 - ``autolr.laws``: loss-curve laws (``autolr.laws.fit(runs)``; ``autolr law``).

@@ -18,7 +18,9 @@ run, in two rounds of probes, every probe step charged to the budget:
 Candidates are ranked by the mean train loss of the last third of their cooldown, never by
 the raw loss after a probe: every candidate is compared after an equal cooldown, which
 removes most of the short-horizon bias (a lower LR's immediate drop; Wu et al. 2018). Losses
-of the same batches: a probe trains on the batches the run would see.
+of the same batches: in a Session, a probe trains on the batches the run would see. In a
+user's own loop (``autolr.attach(..., budget_steps=N, train_step=fn)``) probes call the
+user's closure and so spend the user's next batches: each candidate sees its own.
 
 Diagnostic (``controller_stats``): ``rank_rho``, Spearman's rho between the coarse round's
 ranking (its scores interpolated in log LR at the fine candidates) and the fine round's, the

@@ -88,7 +88,7 @@ class Probe:
             segment = Segment.constant(float(segment), steps or 1)
         n = min(segment.steps if steps is None else steps, self.remaining)
         if n <= 0:
-            _check_kind(kind)
+            check_kind(kind)
             return ProbeResult(np.zeros(0), 0, False)
         s = self._session
         return self.trial(s.plan(segment, n), s.divergence(), kind=kind, validate=validate)
@@ -110,7 +110,7 @@ class Probe:
     def _charged(
         self, plan: Plan, stop: StopRule, kind: str, validate: bool
     ) -> tuple[Outcome, tuple[float | None, float | None]]:
-        _check_kind(kind)
+        check_kind(kind)
         s = self._session
         start = time.perf_counter()
         snap = s.snapshot()
@@ -128,6 +128,6 @@ class Probe:
         return out, val
 
 
-def _check_kind(kind: str) -> None:
+def check_kind(kind: str) -> None:
     if kind not in PROBE_KINDS:
         raise ValueError(f"kind must be one of {PROBE_KINDS}, got {kind!r}")

@@ -37,7 +37,7 @@ def take(trainee: Trainee, cursor: int, global_rngs: bool | None = None) -> Snap
     rngs = trainee.uses_global_rng if global_rngs is None else global_rngs
     return Snapshot(
         model={k: v.detach().clone() for k, v in trainee.model.state_dict().items()},
-        optimizer=_copy(trainee.optimizer.state_dict()),
+        optimizer=copy_state(trainee.optimizer.state_dict()),
         torch_rng=torch.get_rng_state(),
         cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         numpy_rng=np.random.get_state() if rngs else None,
@@ -46,18 +46,18 @@ def take(trainee: Trainee, cursor: int, global_rngs: bool | None = None) -> Snap
     )
 
 
-def _copy(obj: Any) -> Any:
+def copy_state(obj: Any) -> Any:
     """A deep copy of a state dict: tensors cloned, containers rebuilt, everything else (ints,
     floats, strings, tuples of them) shared, as it is immutable. Much cheaper than
     ``copy.deepcopy``, which a snapshot per segment would pay on every small model's run."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().clone()
     if isinstance(obj, dict):
-        return {k: _copy(v) for k, v in obj.items()}
+        return {k: copy_state(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_copy(v) for v in obj]
+        return [copy_state(v) for v in obj]
     if isinstance(obj, tuple) and any(isinstance(v, torch.Tensor | dict | list) for v in obj):
-        return tuple(_copy(v) for v in obj)
+        return tuple(copy_state(v) for v in obj)
     return copy.deepcopy(obj) if not isinstance(obj, int | float | str | bool | tuple) else obj
 
 
@@ -66,7 +66,7 @@ def restore(trainee: Trainee, snap: Snapshot) -> None:
     trainee.model.load_state_dict(snap.model)
     # Optimizer.load_state_dict keeps tensors that already match (no copy), and the optimizer
     # then updates them in place: copy, so the snapshot stays reusable.
-    trainee.optimizer.load_state_dict(_copy(snap.optimizer))
+    trainee.optimizer.load_state_dict(copy_state(snap.optimizer))
     torch.set_rng_state(snap.torch_rng)
     if snap.cuda_rng is not None:
         torch.cuda.set_rng_state_all(snap.cuda_rng)

@@ -254,6 +254,14 @@ class Stepper:
         if not self.finished:
             self._write_next()
 
+    def rewrite(self) -> None:
+        """Write the next push-mode step's LR (and momentum) again, after something else (a
+        probe of ``autolr.attach``) wrote the groups; nothing before ``begin`` or once the
+        plan is finished."""
+        self._written = None
+        if self._plan is not None and not self.finished:
+            self._write_next()
+
     def losses(self) -> np.ndarray:
         """The losses recorded in push mode so far (float64)."""
         return np.asarray(self._losses, dtype=np.float64)
