@@ -26,6 +26,7 @@ def test_it_lists_the_methods_of_the_issue():
     assert {labels["infinite-lr"]["name"], labels["wsm"]["name"]} == {"infinite", "wsm"}
     assert labels["wsm"] == {"name": "wsm", "window_frac": 0.2, "weights": "sqrt"}
     assert [c["name"] for c in raw()["controllers"]] == [
+        "auto",
         "plateau",
         "greedy",
         "hypergradient",
@@ -41,7 +42,7 @@ def test_it_validates_and_makes_its_cells():
     assert len(suite.tune_cells()) == len(tuned) * 5  # 5 grid points, 1 tuning seed
     assert len(suite.default_cells()) == 3
     tracks = [c.track for c in suite.self_cells()]
-    assert tracks.count("self") == 12 and tracks.count("peer") == 3  # lr_finder is a peer
+    assert tracks.count("self") == 15 and tracks.count("peer") == 3  # lr_finder is a peer
 
 
 def test_the_per_phase_cosine_restarts_at_the_switch():
