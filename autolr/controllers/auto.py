@@ -3,17 +3,21 @@
 It separates the peak LR from the shape (``docs/auto.md``). The shape is fixed: a linear
 warmup, a stable phase at the peak, and a linear decay to zero over the budget that is left
 (Bergsma et al. 2025, "Straight to Zero"; Hägele et al. 2024). The peak is searched on the
-run, in two rounds of probes, every probe step charged to the budget:
+run by probes, every probe step charged to the budget:
 
 1. **coarse**, at step 0: ``candidates`` peaks on a geometric grid ``spread`` apart around
    the initial LR (by default x1/16 .. x16, so an initial LR off by 10x in either direction
    is inside it). Each candidate is a short run of its own from the initial point: a linear
    warmup to the candidate, a hold and a linear cooldown to zero, each a third of
    ``coarse_frac`` of the budget. When the best is at the edge of the grid, the grid grows
-   that way (at most ``extend`` more candidates).
-2. **fine**, at ``fine_at`` of the budget, from the run's own point: the peak so far and the
-   peaks ``fine_ratio`` above and below it, each held for two thirds of ``fine_frac`` of the
-   budget and then cooled down linearly to zero over the last third.
+   that way (at most ``extend`` more candidates). The best is refined to the vertex of the
+   parabola in log LR through it and its neighbours, and the run's peak is that divided by
+   ``shrink`` (2): on the tuning seed, short probes ranked after a cooldown favour peaks
+   1-4x the tuned one (docs/auto.md).
+2. **fine** (off by default: ``fine_frac: 0``), at ``fine_at`` of the budget, from the
+   run's own point: the peak so far and the peaks ``fine_ratio`` above and below it, each
+   held for two thirds of ``fine_frac`` of the budget and then cooled down linearly to zero
+   over the last third. The decay starts at ``fine_at`` either way.
 
 Candidates are ranked by the mean train loss of the last third of their cooldown, never by
 the raw loss after a probe: every candidate is compared after an equal cooldown, which
