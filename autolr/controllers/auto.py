@@ -123,6 +123,7 @@ class Auto(Controller):
     name = "auto"
     needs_probe = True
     reads_step_stats = False
+    takes_lr_bounds = True
 
     def __init__(
         self,

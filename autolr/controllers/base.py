@@ -34,6 +34,10 @@ class Controller(abc.ABC):
     # fixed shape): the bench gives its cells the track "peer" rather than "self", and
     # makes no open-loop replay of it (its trace is a fixed schedule already).
     peer: bool = False
+    # Whether ``build_controller`` fills the constructor's ``min_lr``/``max_lr`` from the
+    # run's LR bounds (where the spec gives none). Off by default: greedy's and
+    # hypergradient's own ``max_lr`` are caps of their own, with their own defaults.
+    takes_lr_bounds: bool = False
 
     @abc.abstractmethod
     def propose(self, state: TrainingState, probe: Probe | None) -> Segment:
@@ -68,8 +72,9 @@ def build_controller(
     """Build a controller from ``{"name": ..., **params}``.
 
     A controller whose constructor takes ``lr`` gets the task's ``default_lr`` when the spec
-    gives none; one that takes ``budget_steps`` gets the run's budget; one that takes
-    ``min_lr`` and ``max_lr`` gets the run's ``lr_bounds`` where the spec gives none.
+    gives none; one that takes ``budget_steps`` gets the run's budget; one whose class sets
+    ``takes_lr_bounds`` gets the run's ``lr_bounds`` as ``min_lr``/``max_lr`` where the spec
+    gives none.
     """
     if isinstance(spec, Controller):
         return spec
@@ -86,7 +91,7 @@ def build_controller(
         params["lr"] = default_lr
     if "budget_steps" in accepted and params.get("budget_steps") is None:
         params["budget_steps"] = budget_steps
-    if lr_bounds is not None:
+    if lr_bounds is not None and getattr(cls, "takes_lr_bounds", False):
         for key, value in zip(("min_lr", "max_lr"), lr_bounds, strict=True):
             if key in accepted and params.get(key) is None:
                 params[key] = value
