@@ -38,6 +38,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from autolr.checks import check_int, check_range
 from autolr.controllers.base import CONTROLLERS, Controller
@@ -64,15 +65,13 @@ def score(res: ProbeResult, cooldown: int) -> float:
 
 
 def rank_rho(first: list[float], second: list[float]) -> float | None:
-    """Spearman's rho of two rankings of the same candidates (None: fewer than 3 finite pairs
-    or a constant side)."""
+    """Spearman's rho of two rankings of the same candidates, ties averaged (None: fewer than
+    3 finite pairs or a constant side)."""
     a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
     keep = np.isfinite(a) & np.isfinite(b)
     if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
         return None
-    ra = np.argsort(np.argsort(a[keep])).astype(np.float64)
-    rb = np.argsort(np.argsort(b[keep])).astype(np.float64)
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(spearmanr(a[keep], b[keep]).statistic)
 
 
 def vertex(lrs: list[float], scores: list[float]) -> float:

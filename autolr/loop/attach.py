@@ -128,9 +128,7 @@ class Handle:
     def divergence(self) -> Divergence:
         """A probe's stop rule: a non-finite loss, or the smoothed loss above
         ``DIVERGENCE_FACTOR`` times the best interval mean (once there is one)."""
-        best = self.tracker.best
-        threshold = DIVERGENCE_FACTOR * best if 0 < best < math.inf else math.inf
-        return Divergence(threshold, log_ema=self.tracker.log_ema)
+        return self.tracker.divergence(DIVERGENCE_FACTOR)
 
     def _propose(self) -> Segment:
         return self.controller.propose(

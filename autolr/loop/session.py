@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -305,11 +304,8 @@ class Session:
         """The stop rule of training from here: a non-finite loss, or the smoothed loss
         above ``divergence_factor`` times the best interval mean (once there is one), or
         ``guard`` tripping."""
-        best = self.tracker.best
-        spikes = 0 < best < math.inf
-        threshold = self.divergence_factor * best if spikes else math.inf
         extra = None if guard is None else guard.update
-        return Divergence(threshold, extra, log_ema=self.tracker.log_ema)
+        return self.tracker.divergence(self.divergence_factor, extra)
 
     def trial(self, plan: Plan, stop: StopRule) -> Outcome:
         """Train ``plan`` from the current point without recording it (for a Probe, which

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from autolr.loop.stepper import SMOOTHING
+from autolr.loop.stepper import SMOOTHING, Divergence, StopRule
 
 if TYPE_CHECKING:
     from autolr.loop.ledger import Ledger
@@ -147,6 +147,12 @@ class StateTracker:
             best_loss=initial_loss,
             **_val_fields(val),
         )
+
+    def divergence(self, factor: float, extra: StopRule | None = None) -> Divergence:
+        """The stop rule of training from here: a non-finite loss, or the smoothed loss
+        above ``factor`` times the best interval mean (once there is one), or ``extra``."""
+        threshold = factor * self.best if 0 < self.best < math.inf else math.inf
+        return Divergence(threshold, extra, log_ema=self.log_ema)
 
     def after_segment(
         self,
