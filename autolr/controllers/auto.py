@@ -51,6 +51,9 @@ from autolr.schedules.base import Schedule
 
 # the fewest steps of a coarse probe (a third each of warmup, hold and cooldown)
 MIN_PROBE = 6
+# rollbacks that halve the peak; after them the collapse guard is off (early in training the
+# progress it protects is small, and minibatch noise alone can trip it again and again)
+MAX_HALVINGS = 3
 _STATE_KEYS = ("phase", "peak", "coarse", "fine", "plan", "rollbacks", "probe_steps")
 
 
@@ -116,7 +119,8 @@ class Auto(Controller):
             ``autolr run``; the session clips to them in any case).
         undo: the collapse guard on the run's segments (``autolr.loop.collapse``): a segment
             that gives back more than this fraction of the progress is rolled back (charged)
-            and the peak halved. None: no guard.
+            and the peak halved. After ``MAX_HALVINGS`` (3) rollbacks the guard is off and the
+            peak stays. None: no guard.
     """
 
     name = "auto"
@@ -190,12 +194,15 @@ class Auto(Controller):
         if self.phase == "stable":  # end the segment where the fine round is due
             steps = min(steps, max(1, round(self.fine_at * budget) - state.charged))
         steps = max(1, min(steps, probe.remaining))
-        return Segment(self._segment_schedule(state.step), steps, undo=self.undo)
+        undo = self.undo if self.rollbacks < MAX_HALVINGS else None
+        return Segment(self._segment_schedule(state.step), steps, undo=undo)
 
     def observe(self, state: TrainingState) -> None:
         if state.rolled_back and math.isfinite(self.peak):
             # the peak failed on the long run: halve it, and the rest of the plan with it
             self.rollbacks += 1
+            if self.rollbacks > MAX_HALVINGS:
+                return
             self.peak = max(self.peak / 2.0, self.min_lr)
             self.plan["values"] = [v / 2.0 for v in self.plan["values"]]
             self._schedule = None

@@ -140,6 +140,20 @@ def test_diverged_candidates_are_never_chosen():
     assert math.isinf(ctrl.coarse["scores"][-1])
 
 
+def test_rollbacks_halve_the_peak_three_times_then_the_guard_is_off():
+    ctrl = Auto(lr=1.0, budget_steps=1000)
+    probe = FakeProbe(best=10.0)
+    ctrl.propose(_state(), probe)
+    assert ctrl.peak == pytest.approx(5.0)
+    rolled = _state(step=40, charged=100).evolve(rolled_back=True)
+    for n in range(1, 6):
+        ctrl.observe(rolled)
+        assert ctrl.rollbacks == n and ctrl.peak == pytest.approx(5.0 / 2 ** min(n, 3))
+        seg = ctrl.propose(_state(step=40, charged=100), probe)
+        assert seg.undo == (0.5 if n < 3 else None)
+    assert seg.lrs()[0] == pytest.approx(5.0 / 8)
+
+
 def test_candidates_stay_within_the_bounds():
     ctrl = Auto(lr=1.0, budget_steps=1000, min_lr=0.2, max_lr=3.0, fine_frac=0.02, shrink=1)
     probe = FakeProbe(best=10.0)
