@@ -9,6 +9,17 @@ machine noise only ever adds time, so the ratio of each loop's fastest run is re
 counted) and the wall time are reported; with one torch thread they measure the same work.
 
     python benchmarks/overhead.py --task digits-cnn --steps 400 --repeats 5 --threads 1
+
+``--controllers`` measures instead what each named controller costs beyond the training
+steps it charges: inside one run of ``autolr run``'s session (no evaluations but the first
+and last), every call of the training step is timed, probes' steps included (they run
+through the same stepper), and the rest of the run (snapshots and restores, decisions,
+plans) is the controller's and the framework's share. ``fixed`` (the untuned default's
+cosine) is the floor every controller pays; a controller's overhead beyond its charged
+steps is its share minus fixed's. Shares are medians over ``--repeats`` seeds.
+
+    python benchmarks/overhead.py --task mnist1d-cnn --steps 3000 --repeats 3 \
+        --controllers fixed auto optuna autolrs
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from autolr.controllers import Fixed
 from autolr.loop.session import Session
 from autolr.loop.stepper import Stepper
 from autolr.loop.trainee import make_task
+from autolr.running.runner import build_session, load_config
 
 
 def _clock() -> tuple[float, float]:
@@ -62,7 +74,36 @@ def session_loop(task: dict, seed: int, steps: int, interval: int) -> tuple[floa
     return _since(start)
 
 
-def framework_share(task: dict, seed: int, steps: int, interval: int) -> float:
+def controller_loop(
+    task: dict, seed: int, steps: int, interval: int, controller: str
+) -> tuple[float, float]:
+    """A run of ``controller`` (its defaults; ``fixed``: the task's cosine) as ``autolr run``
+    builds it, evaluating only at the start and the end."""
+    spec: dict[str, Any] = {"name": controller}
+    if controller == "fixed":
+        lr = make_task(task, seed=seed).info.lr
+        spec["schedule"] = {"name": "cosine", "lr": lr, "total_steps": steps}
+    cfg = load_config(
+        {
+            "task": task,
+            "seed": seed,
+            "budget_steps": steps,
+            "interval": interval,
+            "eval_every": 0,
+            "threads": torch.get_num_threads(),
+            "controller": spec,
+        }
+    )
+    session = build_session(cfg)
+    start = _clock()
+    while not session.done:
+        session.advance(session.controller.propose(session.state, session.probe))
+    return _since(start)
+
+
+def framework_share(
+    task: dict, seed: int, steps: int, interval: int, controller: str | None = None
+) -> float:
     """The Session's own time as a fraction of the time its training steps take, measured
     inside one run: every call of the step the stepper makes is timed, and the rest of the
     run (LR writes, loss records, stop rule, snapshots, plans, states, the controller) is the
@@ -83,7 +124,10 @@ def framework_share(task: dict, seed: int, steps: int, interval: int) -> float:
 
     Stepper.run = timed  # type: ignore[method-assign]
     try:
-        total = session_loop(task, seed, steps, interval)[1]
+        if controller is None:
+            total = session_loop(task, seed, steps, interval)[1]
+        else:
+            total = controller_loop(task, seed, steps, interval, controller)[1]
     finally:
         Stepper.run = run  # type: ignore[method-assign]
     return (total - inside) / inside
@@ -96,9 +140,18 @@ def main() -> None:
     p.add_argument("--interval", type=int, default=50)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: immune to noise)")
+    p.add_argument(
+        "--controllers",
+        nargs="+",
+        metavar="NAME",
+        help="each controller's share beyond its charged steps, against fixed's (see above)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = {"name": args.task}
+    if args.controllers:
+        controller_shares(task, args)
+        return
     bare_loop(task, 0, 20)  # warm up kernels and caches
     ratios: dict[str, list[float]] = {"cpu": [], "wall": []}
     bare_cpu: list[float] = []
@@ -131,6 +184,26 @@ def main() -> None:
     print(f"framework share inside the session (wall): {100 * share:+.2f}% of its steps' time")
     fastest = min(session_cpu) / min(bare_cpu)
     print(f"fastest session / fastest bare (cpu): {fastest:.4f} ({100 * (fastest - 1):+.2f}%)")
+
+
+def controller_shares(task: dict, args: argparse.Namespace) -> dict[str, float]:
+    """Each controller's median framework share over ``args.repeats`` seeds, and its excess
+    over ``fixed``'s (measured first when not named)."""
+    names = list(dict.fromkeys(["fixed", *args.controllers]))
+    shares: dict[str, float] = {}
+    for name in names:
+        runs = [
+            framework_share(task, r, args.steps, args.interval, name) for r in range(args.repeats)
+        ]
+        shares[name] = statistics.median(runs)
+    print(f"task {args.task}, {args.steps} steps, interval {args.interval}, {args.repeats} seeds")
+    for name, share in shares.items():
+        excess = share - shares["fixed"]
+        print(
+            f"{name:>12}: share {100 * share:+.2f}% of its steps' time, "
+            f"beyond fixed's {100 * excess:+.2f}%"
+        )
+    return shares
 
 
 if __name__ == "__main__":
