@@ -117,6 +117,7 @@ class TaskReport:
     tuning_wall: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)  # ResultsStore.failed_cells
     made: Target | None = None  # how the target was made
+    target_seed_runs: int = 0  # of its runs (made.made_from), those on the target seeds
     tuning_by_method: dict[str, int] = field(default_factory=dict)  # charged tuning steps
     not_applicable: list[tuple[str, str]] = field(default_factory=list)  # (method, track)
     has_test: bool = False  # finals are test metrics (else validation: older runs)
@@ -139,15 +140,20 @@ class TaskReport:
         return stats.speedup(best.median_steps, row.median_steps)
 
 
-# a failed cell's track, as the row it belongs to (a baseline's tuning runs: its "eval" row)
+# a failed cell's track, as the row it belongs to (a baseline's tuning and target-seed runs:
+# its "eval" row)
 ROW_TRACK = {
     "tune": "eval",
+    "target": "eval",
     "eval": "eval",
     "default": "default",
     "peer": "peer",
     "self": "self",
     "replay": "replay",
 }
+# runs that are no row of a task's table: a tuned baseline's tuning runs and its runs on the
+# target seeds (they set the target; its "eval" row has its evaluation-seed runs)
+NOT_ROWS = ("tune", "target")
 # the rows' tracks in the order a reader compares them: tuned baselines, untuned defaults
 # (a baseline at the task's default LR), peers (self-tuning optimizers, lr_finder),
 # controllers, open-loop replays
@@ -179,6 +185,7 @@ def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
     for c in failures:
         failed_by_task[c["task"]].append(c)
     tracks = {c["method"]: ROW_TRACK.get(c["track"], c["track"]) for c in cells + failures}
+    track_of = {c["key"]: c["track"] for c in cells}
     reports = []
     # every task with a run, finished or failed: a report is never silently short of one
     for task in sorted(set(by_task) | set(failed_by_task)):
@@ -191,13 +198,15 @@ def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
         direction = Direction.of(mode)
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for c in runs:
-            if c["track"] != "tune":
+            if c["track"] not in NOT_ROWS:
                 groups[(c["method"], c["track"])].append(c)
         made = targets.get(task)
         target = made.target if made else math.nan
         rep = TaskReport(
             task, metric, mode, target, made.method if made else None, failures=failed, made=made
         )
+        if made is not None:
+            rep.target_seed_runs = sum(track_of.get(k) == "target" for k in made.made_from)
         for (method, track), group in sorted(groups.items()):
             rep.rows[method] = _row(
                 store, method, track, group, target, direction, peaks.get((task, method))
@@ -219,7 +228,7 @@ def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
             rep.tuning_by_method[m] = rep.tuning_by_method.get(m, 0) + c["summary"]["steps_charged"]
         rep.tuning_steps = int(sum(rep.tuning_by_method.values()))
         rep.tuning_wall = float(sum(c["summary"]["wall_time_s"] for c in tune))
-        summaries = [c["summary"] for c in runs if c["track"] != "tune"]
+        summaries = [c["summary"] for c in runs if c["track"] not in NOT_ROWS]
         rep.has_test = any(has_test(s) for s in summaries)
         rep.val_size = next((s["val_size"] for s in summaries if s.get("val_size")), None)
         rep.test_size = next((s["test_size"] for s in summaries if s.get("test_size")), None)

@@ -14,7 +14,7 @@ from autolr.bench.report import terminal_console, write_report
 from autolr.bench.store import ResultsStore, error_reason
 from autolr.bench.store_location import store_url
 from autolr.bench.suite import Cell, Suite
-from autolr.bench.targets import fix_targets, forget_targets
+from autolr.bench.targets import best_baselines, fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks
 from autolr.executor import make_executor
 from autolr.running.io import load_yaml_arg
@@ -59,11 +59,15 @@ def run_suite(
 
     Phases: (1) tuning runs of the baselines on the tuning seeds; the self-tuning
     controllers, the optimizer peers and the untuned baselines (``tuned: false``, at the
-    task's default LR) on the evaluation seeds; (2) the tuned baselines on the evaluation
-    seeds at their tuned peak; (3) open-loop replays of the adaptive controllers' LR traces
-    (track "self" only: peers' schedules are fixed or set by their range test). A rerun skips
-    finished cells (and runs failed ones again); ``redo`` names methods whose stored cells
-    (and replays) are deleted first, to be run again (after a change to a controller, say).
+    task's default LR) on the evaluation seeds; with ``target_seeds``, (1b) target
+    confirmation: each task's best tuned baseline at its tuned peak on the target seeds;
+    then the targets are fixed (``autolr.bench.targets``); (2) the tuned baselines on the
+    evaluation seeds at their tuned peak; (3) open-loop replays of the adaptive controllers'
+    LR traces (track "self" only: peers' schedules are fixed or set by their range test).
+    A rerun skips finished cells (and runs failed ones again); ``redo`` names methods whose
+    stored cells (and replays) are deleted first, to be run again (after a change to a
+    controller, say); a tuned baseline's cells include its target-seed runs (they carry its
+    label), and its redo deletes the suite's targets too, which are remade.
     ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
     worker, else ``pool``). ``plain``: the terminal tables as markdown (None: when stdout
     is not a terminal).
@@ -92,9 +96,14 @@ def run_suite(
                 (
                     "tune + self-tuning",
                     lambda: s.tune_cells() + s.self_cells() + s.peer_cells() + s.default_cells(),
-                ),
-                ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name)))),
+                )
             ]
+            if s.cfg.target_seeds:
+                phases.append(("target confirmation", lambda: target_cells(s, results)))
+            fix_after = phases[-1][0]  # tuning (and confirmation) is over: fix the targets
+            phases.append(
+                ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name))))
+            )
             if s.cfg.replay:
                 phases.append(("open-loop replays", lambda: replay_cells(s, results)))
             for name, make in phases:
@@ -102,8 +111,8 @@ def run_suite(
                 note.phase(name, len(cells))
                 keys = set(execute(results, cells, workers, note, runner))
                 failed += [c for c in cells if c.key in keys]
-                if name == phases[0][0]:  # tuning is over: fix the targets before evaluation
-                    fix_targets(results, s.name, tune_keys(s))
+                if name == fix_after:  # before evaluation
+                    fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(results, s.name, out_dir, console=True, plain=plain)
         return BenchOutcome(report, failed)
@@ -115,6 +124,28 @@ def tune_keys(s: Suite) -> dict[str, list[str]]:
     """The keys of every tuning run the suite plans, per task."""
     keys: dict[str, list[str]] = defaultdict(list)
     for c in s.tune_cells():
+        keys[c.task].append(c.key)
+    return dict(keys)
+
+
+def target_cells(s: Suite, results: ResultsStore) -> list[Cell]:
+    """The target-seed runs of each task whose planned tuning runs are all done: its best
+    tuned baseline (``best_baselines``, chosen from the tuning runs as the target rule
+    chooses it) at its tuned peak on each of the suite's ``target_seeds``."""
+    cells = results.done_cells(s.name)
+    done = {c["key"] for c in cells}
+    best = best_baselines(cells)
+    ready = {task for task, keys in tune_keys(s).items() if set(keys) <= done}
+    return s.target_cells({task: b for task, b in best.items() if task in ready})
+
+
+def target_keys(s: Suite, results: ResultsStore) -> dict[str, list[str]] | None:
+    """The keys of the target-seed runs the suite plans now, per task (``target_cells``);
+    None for a suite without ``target_seeds`` (its targets come from the tuning runs alone)."""
+    if not s.cfg.target_seeds:
+        return None
+    keys: dict[str, list[str]] = defaultdict(list)
+    for c in target_cells(s, results):
         keys[c.task].append(c.key)
     return dict(keys)
 

@@ -32,6 +32,8 @@ def mixed_provenance(store: ResultsStore, suite: str) -> dict[str, list[str]]:
 def _run(cell: dict[str, Any]) -> Run:
     if cell["track"] == "tune":  # one seed, many peaks: the grid point names the run
         group, run_id = f"{cell['method']} tuning", f"peak {cell['peak_lr']:.3g}"
+    elif cell["track"] == "target":  # the best baseline's target-seed runs
+        group, run_id = f"{cell['method']} target seeds", f"seed {cell['seed']}"
     else:
         group, run_id = cell["method"], f"seed {cell['seed']}"
     prov = cell.get("provenance") or cell["summary"].get("provenance")

@@ -33,6 +33,7 @@ from autolr.bench.tables import (
     task_table,
     winners_table,
 )
+from autolr.bench.targets import RULE, RULE_CONFIRMED
 from autolr.bench.views import profiles
 from autolr.running.io import atomic_path
 
@@ -85,7 +86,7 @@ def write_report(
     head, rows = compute_table(reports)
     if rows:
         parts += ["## Compute-inclusive view\n", COMPUTE_TEXT, markdown_table(head, rows) + "\n"]
-    parts += ["## How to read the tables\n", INTRO]
+    parts += ["## How to read the tables\n", intro(reports)]
     for rep in reports:
         parts += [
             f"## {rep.task}\n",
@@ -176,14 +177,31 @@ FAILED_TEXT = (
     "above as failed.\n"
 )
 
+# how the targets were made, by the rule the stored (or computed) targets carry
+TARGET_TEXT = {
+    RULE: (
+        "Target per task, fixed from the tuning runs before any evaluation run: the final "
+        "validation metric of the worst tuning seed of the best tuned baseline (marked *; "
+        "best mean over the tuning seeds at its tuned peak). "
+    ),
+    RULE_CONFIRMED: (
+        "Target per task, fixed before any evaluation run: the best tuned baseline (marked "
+        "*; best mean over the tuning seeds at its tuned peak) ran again at that peak on "
+        "separate target seeds, and the target is the worst final validation metric of its "
+        "runs there on the tuning seeds and the target seeds (a level each of them reached). "
+    ),
+}
+# a task whose target line names no target seeds, in a report whose other tasks have them
+TARGET_MIXED = (
+    "Where a task's target line names no target-seed runs, its target is the final "
+    "validation metric of the worst tuning seed of the best tuned baseline alone. "
+)
 INTRO = (
     "Every step a run spends (probes, range tests, rollbacks) is charged. Tuned baselines "
     "had their peak LR tuned on separate tuning seeds; untuned defaults ran at the task's "
     "default LR; peers (self-tuning optimizers, the LR range test) and controllers had no "
     "per-task tuning. "
-    "Target per task, fixed from the tuning runs before any evaluation run: the final "
-    "validation metric of the worst tuning seed of the best tuned baseline (marked *; best "
-    "mean over the tuning seeds at its tuned peak). Steps to target: the first evaluation "
+    "{target}Steps to target: the first evaluation "
     "that reaches the target and still reaches it at the next evaluation (or is the last), "
     "in charged steps; steps and time to target are medians over seeds (∞: at least half "
     "the seeds never reached it); speedup = best baseline's steps to target / the "
@@ -197,15 +215,33 @@ INTRO = (
 )
 
 
+def intro(reports: list[TaskReport]) -> str:
+    """``INTRO`` with the target rule the report's targets were made by (``RULE`` when none
+    has a target: the rule of a suite without target seeds)."""
+    rules = {rep.made.rule for rep in reports if rep.has_target and rep.made is not None}
+    if RULE_CONFIRMED in rules:
+        target = TARGET_TEXT[RULE_CONFIRMED] + (TARGET_MIXED if len(rules) > 1 else "")
+    else:
+        target = TARGET_TEXT[RULE]
+    return INTRO.format(target=target)
+
+
 def _about(rep: TaskReport) -> str:
     if not rep.has_target or rep.made is None:
         return "no target: no tuned baseline finished its tuning runs"
-    how = "stored" if rep.made.stored else "computed now: the tuning phase is incomplete"
-    runs = len(rep.made.made_from)
-    return (
-        f"target {rep.target:.4g} (from {rep.made.method}'s {runs} tuning "
-        f"run{'s' if runs != 1 else ''} at its tuned peak; {how})"
-    )
+    made = rep.made
+    confirmed = made.rule == RULE_CONFIRMED
+    phase = "tuning or target-confirmation phase" if confirmed else "tuning phase"
+    how = "stored" if made.stored else f"computed now: the {phase} is incomplete"
+    extra = rep.target_seed_runs
+    runs = _count(len(made.made_from) - extra, "tuning run")
+    if extra:
+        runs += " and " + _count(extra, "target-seed run")
+    return f"target {rep.target:.4g} (from {made.method}'s {runs} at its tuned peak; {how})"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 TINY_SPLIT = 1000  # below this many examples, one example moves an accuracy by > 0.1%

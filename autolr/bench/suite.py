@@ -5,6 +5,7 @@ A suite file::
     name: quickstart
     seeds: [0, 1]              # evaluation seeds
     tuning_seeds: [100]        # separate seeds for tuning the baselines' peak LR
+    target_seeds: [1001, 1002] # optional: confirmation seeds for the targets (default none)
     interval: 50
     threads: 1                 # torch threads per run (tiny models run best on one)
     grid: {points: 7, span: 8} # peak = task lr * span ** linspace(-1, 1, points)
@@ -31,9 +32,16 @@ level, default to ``WSM_MERGE``, and move to the run key; its warmup defaults to
 A baseline with ``tuned: false`` gets no grid: it runs at the task's default LR as its peak
 (what a user gets for free), in the first phase, as track ``"default"``.
 
-Cell tracks: ``"tune"`` and ``"eval"`` (tuned baselines), ``"default"`` (untuned ones),
-``"self"`` (controllers), ``"peer"`` (a controller class marked ``peer = True``, such as
-``lr_finder``: no replay is made of it) and ``"replay"``.
+``target_seeds`` (disjoint from ``seeds`` and ``tuning_seeds``; empty by default) are
+confirmation seeds for the targets (``autolr.bench.targets``): once tuning is over, each
+task's best tuned baseline runs at its tuned peak on each of them (``target_cells``), and the
+target becomes the worst final validation metric over its tuning and target seeds there.
+Without them a suite makes exactly the cells, keys and targets it made before.
+
+Cell tracks: ``"tune"`` and ``"eval"`` (tuned baselines), ``"target"`` (the best tuned
+baseline on the target seeds), ``"default"`` (untuned ones), ``"self"`` (controllers),
+``"peer"`` (a controller class marked ``peer = True``, such as ``lr_finder``: no replay is
+made of it) and ``"replay"``.
 """
 
 from __future__ import annotations
@@ -91,6 +99,8 @@ class SuiteConfig(BaseModel):
     # autolr.checks' field types: True and "3" are not integers (pydantic's own int is lax)
     seeds: list[Int(0)] = Field(default=[0, 1, 2], min_length=1)
     tuning_seeds: list[Int(0)] = Field(default=[1000], min_length=1)
+    # confirmation seeds of the targets: the best tuned baseline's runs at its tuned peak
+    target_seeds: list[Int(0)] = Field(default_factory=list)
     interval: Int(1) = 50
     device: str = "cpu"
     threads: Int(1) = 1
@@ -139,7 +149,7 @@ class Cell:
     suite: str
     task: str
     method: str
-    track: str  # "tune", "eval", "default", "self", "peer" or "replay"
+    track: str  # "tune", "eval", "target", "default", "self", "peer" or "replay"
     seed: int
     config: dict[str, Any]
     peak_lr: float | None = None
@@ -180,6 +190,12 @@ class Suite:
                 f"suite: tuning_seeds {self.cfg.tuning_seeds} must not overlap seeds "
                 f"{self.cfg.seeds}: baselines are tuned on separate seeds"
             )
+        for name, other in (("seeds", self.cfg.seeds), ("tuning_seeds", self.cfg.tuning_seeds)):
+            if set(self.cfg.target_seeds) & set(other):
+                raise ConfigError(
+                    f"suite: target_seeds {self.cfg.target_seeds} must not overlap {name} "
+                    f"{other}: targets are confirmed on seeds of their own"
+                )
         self.tasks = [self._task(i, t) for i, t in enumerate(self.cfg.tasks)]
         self.baselines = [self._method(i, b, "baseline") for i, b in enumerate(self.cfg.baselines)]
         self.controllers = [
@@ -339,20 +355,41 @@ class Suite:
                 if not method.tuned or (task.label, method.label) not in peaks:
                     continue
                 peak = peaks[(task.label, method.label)]
-                ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
-                for seed in self.cfg.seeds:
-                    cells.append(
-                        Cell(
-                            self.name,
-                            task.label,
-                            method.label,
-                            "eval",
-                            seed,
-                            self._run_config(task, ctrl, seed, merge=method.merge),
-                            peak,
-                        )
-                    )
+                cells += self._at_peak(task, method, peak, "eval", self.cfg.seeds)
         return cells
+
+    def target_cells(self, best: Mapping[str, tuple[str, float]]) -> list[Cell]:
+        """Each task's best tuned baseline (``best[task] = (method, tuned peak)``, as
+        ``autolr.bench.targets.best_baselines`` chooses it) at that peak on the target
+        seeds: track "target". No cell without ``target_seeds``."""
+        cells = []
+        for task in self.tasks:
+            if task.label not in best:
+                continue
+            label, peak = best[task.label]
+            method = next((m for m in self.baselines if m.label == label and m.tuned), None)
+            if method is None:  # a store's tuning runs of a baseline the suite no longer has
+                continue
+            cells += self._at_peak(task, method, peak, "target", self.cfg.target_seeds)
+        return cells
+
+    def _at_peak(
+        self, task: TaskEntry, method: Method, peak: float, track: str, seeds: list[int]
+    ) -> list[Cell]:
+        """A tuned baseline at one peak on ``seeds``: the cells of track ``track``."""
+        ctrl = {"name": "fixed", "schedule": self.baseline_schedule(task, method, peak)}
+        return [
+            Cell(
+                self.name,
+                task.label,
+                method.label,
+                track,
+                seed,
+                self._run_config(task, ctrl, seed, merge=method.merge),
+                peak,
+            )
+            for seed in seeds
+        ]
 
     def default_cells(self) -> list[Cell]:
         """Untuned baselines (``tuned: false``) on the evaluation seeds at the task's default

@@ -1,9 +1,10 @@
-"""Targets, set before evaluation: each task's target comes from the tuning runs alone.
+"""Targets, set before evaluation: each task's target comes from the tuning runs alone, or
+from them and confirmation runs on target seeds of its own.
 
 As AlgoPerf sets its targets from reference runs, a suite's target per task is fixed once
-its tuning phase is over, stored in the results store (the ``targets`` table defined here,
-with the rule and the keys of the runs it was made from), and reused by every later report
-and rerun. The
+its tuning phase (and, with ``target_seeds``, its target confirmation) is over, stored in
+the results store (the ``targets`` table defined here, with the rule and the keys of the
+runs it was made from), and reused by every later report and rerun. The
 evaluation seeds never choose it: choosing the best baseline by its evaluation-seed mean and
 taking its worst evaluation seed (the old rule) made the target a winner's-curse quantity of
 the very runs it then judged.
@@ -14,6 +15,16 @@ with the best such mean (a tie goes to the first label in sorted order); the tar
 final validation metric of its worst tuning seed at that peak, a level each of its tuning
 runs reached by the end (with one tuning seed: that run's final metric). A task whose best
 tuning runs all ended without a finite metric has no target.
+
+With one tuning seed, that rule takes the best of a whole grid of single runs: a
+winner's-curse level that runs on other seeds rarely reach. A suite with ``target_seeds``
+(``RULE_CONFIRMED``) therefore runs the best baseline, chosen as above, at its tuned peak on
+each target seed (cells of track ``"target"``, ``Suite.target_cells``), and the target is
+the worst final validation metric over its runs at that peak on the tuning seeds and the
+target seeds: a level each of them reached. The target seeds are disjoint from the
+evaluation seeds and the tuning seeds, so the target is still fixed before evaluation and
+independent of it. A stored target whose rule is not the one the suite now uses, or (with
+target seeds) whose runs are not the ones the suite now plans, is remade.
 """
 
 from __future__ import annotations
@@ -53,6 +64,13 @@ RULE = (
     "best tuned baseline = best mean final validation metric over the tuning seeds at its "
     "tuned peak; target = its worst tuning seed's final validation metric there"
 )
+# the rule of a suite with target_seeds: the best baseline chosen as by RULE, then run again
+# at its tuned peak on the target seeds
+RULE_CONFIRMED = (
+    "best tuned baseline = best mean final validation metric over the tuning seeds at its "
+    "tuned peak; target = the worst final validation metric of its runs there on the tuning "
+    "seeds and the target seeds"
+)
 
 
 @dataclass(frozen=True)
@@ -69,10 +87,12 @@ class Target:
     stored: bool = False
 
 
-def choose_targets(cells: Iterable[Mapping[str, Any]]) -> dict[str, Target]:
-    """Each task's target by ``RULE``, from the finished ``tune`` cells among ``cells``
-    (every other track is ignored, so an evaluation run cannot move it)."""
-    tune = [dict(c) for c in cells if c["track"] == "tune"]
+def _best(
+    tune: list[dict[str, Any]],
+) -> dict[str, tuple[str, float, Direction, list[dict[str, Any]]]]:
+    """Each task's best tuned baseline by ``RULE``, from its ``tune`` cells: ``{task:
+    (method, tuned peak, direction, its tuning runs at that peak)}``, for the tasks whose
+    worst tuning run there has a finite final metric (the others have no target)."""
     peaks = choose_peaks(tune)
     at_peak: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
     for (task, method), peak in peaks.items():
@@ -88,36 +108,98 @@ def choose_targets(cells: Iterable[Mapping[str, Any]]) -> dict[str, Target]:
 
         # sorted labels first, max keeps the first of equals: the tie rule of RULE
         best = max(sorted(groups), key=mean)
-        finals = [final_metric(c["summary"], direction) for c in groups[best]]
+        runs = groups[best]
+        if math.isfinite(direction.worst_of([final_metric(c["summary"], direction) for c in runs])):
+            out[task] = (best, peaks[(task, best)], direction, runs)
+    return out
+
+
+def best_baselines(cells: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, float]]:
+    """``{task: (best tuned baseline, its tuned peak)}``, chosen by ``RULE`` from the
+    finished ``tune`` cells among ``cells``: the baseline whose runs on the target seeds
+    (``Suite.target_cells``) confirm the target. A task without a target has none."""
+    tune = [dict(c) for c in cells if c["track"] == "tune"]
+    return {task: (method, peak) for task, (method, peak, _, _) in _best(tune).items()}
+
+
+def choose_targets(cells: Iterable[Mapping[str, Any]]) -> dict[str, Target]:
+    """Each task's target from the finished cells among ``cells``: the best baseline and its
+    peak chosen by ``RULE`` from the ``tune`` cells; the target is the worst final metric of
+    its tuning runs there and of its ``target`` cells at that peak (``RULE_CONFIRMED``), or,
+    with none, of its tuning runs alone (``RULE``). Every other track is ignored, so an
+    evaluation run cannot move it."""
+    cells = [dict(c) for c in cells]
+    tune = [c for c in cells if c["track"] == "tune"]
+    confirm = [c for c in cells if c["track"] == "target"]
+    out = {}
+    for task, (best, peak, direction, runs) in _best(tune).items():
+        extra = sorted(
+            (c for c in confirm if (c["task"], c["method"], c["peak_lr"]) == (task, best, peak)),
+            key=lambda c: c["key"],
+        )
+        finals = [final_metric(c["summary"], direction) for c in runs + extra]
         target = float(direction.worst_of(finals))
-        if not math.isfinite(target):
+        if not math.isfinite(target):  # a target-seed run without a finite metric
             continue
-        keys = tuple(c["key"] for c in groups[best])
-        out[task] = Target(task, target, best, RULE, keys)
+        keys = tuple(c["key"] for c in runs + extra)
+        out[task] = Target(task, target, best, RULE_CONFIRMED if extra else RULE, keys)
     return out
 
 
 def fix_targets(
-    store: ResultsStore, suite: str, tune_keys: Mapping[str, Iterable[str]]
+    store: ResultsStore,
+    suite: str,
+    tune_keys: Mapping[str, Iterable[str]],
+    target_keys: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Target]:
     """Store the target of every task whose tuning runs (``tune_keys[task]``, all the suite
-    plans) are all done and which has no stored target yet; a stored target is never
-    replaced (rerun, or a concurrent writer that stored it first). Returns the stored
-    targets of the suite after this."""
-    cells = [c for c in store.done_cells(suite) if c["track"] == "tune"]
+    plans) are all done and which has no stored target yet. ``target_keys``: with the
+    suite's ``target_seeds``, the keys of the target-seed runs it plans per task (its best
+    baseline's, ``Suite.target_cells``), which must be done too; the rule is then
+    ``RULE_CONFIRMED``, else ``RULE``.
+
+    A stored target is kept (rerun, or a concurrent writer that stored it first) unless its
+    runs are no longer all done (deleted: remade below), its rule is not the one this call
+    uses (made before or without target seeds), or, with ``target_keys``, once the task's
+    tuning is done, its runs are not the ones planned now (other target seeds, another best
+    baseline). Returns the stored targets of the suite after this."""
+    confirm = target_keys is not None
+    rule = RULE_CONFIRMED if confirm else RULE
+    planned_extra = {task: set(keys) for task, keys in (target_keys or {}).items()}
+    cells = [c for c in store.done_cells(suite) if c["track"] in ("tune", "target")]
     done = {c["key"] for c in cells}
+    tune = [c for c in cells if c["track"] == "tune"]
+    # with target seeds: the tuning runs and the planned target-seed runs, nothing else
+    mine = tune + [
+        c for c in cells if c["track"] == "target" and c["key"] in planned_extra.get(c["task"], ())
+    ]
+    chosen = choose_targets(mine if confirm else tune)
+    base = choose_targets(tune)  # made_from: the best baseline's tuning runs at its peak
+
+    def tuned(task: str) -> bool:  # every tuning run of the task the suite plans is done
+        keys = set(tune_keys.get(task, ()))
+        return bool(keys) and keys <= done
+
+    def planned(task: str) -> set[str]:
+        return set(base[task].made_from) | planned_extra.get(task, set())
+
     stored = read_targets(store, suite)
     for task, row in list(stored.items()):
-        if not set(row["made_from"]) <= done:  # its runs were deleted: remade below
+        made = set(row["made_from"])
+        stale = not made <= done  # its runs were deleted: remade below
+        stale = stale or row["rule"] != rule
+        if confirm and not stale and tuned(task) and task in base:
+            stale = made != planned(task)
+        if stale:
             forget_targets(store, suite, task)
             del stored[task]
-    chosen = choose_targets(cells)
-    for task, keys in tune_keys.items():
-        keys = set(keys)
-        if task in stored or task not in chosen or not keys or not keys <= done:
+    for task in tune_keys:
+        if task in stored or task not in chosen or not tuned(task):
             continue
         t = chosen[task]
-        put_target(store, suite, task, t.target, t.method, t.rule, list(t.made_from))
+        if confirm and (not planned_extra.get(task) or set(t.made_from) != planned(task)):
+            continue  # its target-seed runs are not all done (or not planned)
+        put_target(store, suite, task, t.target, t.method, rule, list(t.made_from))
     return stored_targets(store, suite)
 
 
@@ -131,8 +213,9 @@ def stored_targets(store: ResultsStore, suite: str) -> dict[str, Target]:
 def targets_for(
     store: ResultsStore, suite: str, cells: Iterable[Mapping[str, Any]]
 ) -> dict[str, Target]:
-    """The targets a report uses: the stored one per task, else one computed by the same
-    rule from the finished tuning runs (``stored`` False, and the report says so). A stored
+    """The targets a report uses: the stored one per task, else one computed by
+    ``choose_targets`` from the finished tuning (and target-seed) runs (``stored`` False,
+    and the report says so). A stored
     target whose runs are no longer all done (deleted, or failed since) is not used."""
     cells = list(cells)
     done = {c["key"] for c in cells}
