@@ -1,0 +1,34 @@
+"""benchmarks/auto_diagnostic.py: auto's coarse ranking against its candidates' outcomes."""
+
+import json
+import math
+
+from autolr.running.runner import run
+from benchmarks.auto_diagnostic import diagnose, main, stage_outcome
+
+
+def test_own_stage_is_the_run_autolr_run_makes(tmp_path):
+    own = stage_outcome("nqm", 0)
+    cfg = {"task": {"name": "nqm"}, "seed": 0, "controller": {"name": "auto"}}
+    summary = run(cfg, out=tmp_path / "run").summary
+    assert own["final_val_metric"] == summary["final_val_metric"]  # bit for bit
+    assert own["peak"] == own["own_peak"] == summary["controller_stats"]["peak_lr"]
+
+
+def test_a_candidate_peak_replaces_the_peak_and_keeps_the_probes():
+    own = stage_outcome("nqm", 0)
+    other = stage_outcome("nqm", 0, peak=own["lrs"][1])
+    assert other["lrs"] == own["lrs"] and other["scores"] == own["scores"]
+    assert other["peak"] == own["lrs"][1] and other["probe_steps"] == own["probe_steps"]
+    assert other["final_val_metric"] != own["final_val_metric"]
+
+
+def test_diagnose_on_nqm(capsys):
+    out = diagnose("nqm", 0)
+    assert len(out["outcomes"]) == len(out["lrs"]) == len(out["scores"])
+    assert out["rank_rho"] is None or -1.0 <= out["rank_rho"] <= 1.0
+    finite = [v for v in out["outcomes"] if math.isfinite(v)]
+    assert out["best_candidate_outcome"] == min(finite)  # nqm: a loss, lower is better
+    assert out["regret"] == out["auto_outcome"] - out["best_candidate_outcome"]
+    assert main(["--tasks", "nqm", "--seeds", "0"]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["lrs"] == out["lrs"]
