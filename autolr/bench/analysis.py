@@ -171,9 +171,15 @@ def row_order(track: str, method: str) -> tuple[int, str]:
     return track_rank("self" if track == "replay" else track), method
 
 
-def analyse(store: ResultsStore, suite: str) -> list[TaskReport]:
+def analyse(store: ResultsStore, suite: str, keys: set[str] | None = None) -> list[TaskReport]:
+    """Every task's report from the store's runs of ``suite`` (only those in ``keys`` when
+    given: the runs the suite plans now, so that runs of a method's earlier settings stored
+    under the same label are not averaged with its current ones)."""
     cells = store.done_cells(suite)
     failures = store.failed_cells(suite)
+    if keys is not None:
+        cells = [c for c in cells if c["key"] in keys]
+        failures = [c for c in failures if c["key"] in keys]
     if not cells and not failures:
         raise ValueError(f"the results store holds no finished runs of suite {suite!r}")
     peaks = choose_peaks(cells)

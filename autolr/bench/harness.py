@@ -105,16 +105,20 @@ def run_suite(
                 ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name))))
             )
             if s.cfg.replay:
-                phases.append(("open-loop replays", lambda: replay_cells(s, results)))
+                phases.append(("open-loop replays", lambda: replay_cells(s, results, planned)))
+            # every key the suite plans now: stored runs of earlier settings of a method (a
+            # changed default under the same label) are neither replayed nor reported
+            planned: set[str] = set()
             for name, make in phases:
                 cells = make()
+                planned.update(c.key for c in cells)
                 note.phase(name, len(cells))
                 keys = set(execute(results, cells, workers, note, runner))
                 failed += [c for c in cells if c.key in keys]
                 if name == fix_after:  # before evaluation
                     fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
         out_dir.mkdir(parents=True, exist_ok=True)
-        report = write_report(results, s.name, out_dir, console=True, plain=plain)
+        report = write_report(results, s.name, out_dir, console=True, plain=plain, keys=planned)
         return BenchOutcome(report, failed)
     finally:
         results.close()
@@ -150,9 +154,13 @@ def target_keys(s: Suite, results: ResultsStore) -> dict[str, list[str]] | None:
     return dict(keys)
 
 
-def replay_cells(s: Suite, results: ResultsStore) -> list[Cell]:
+def replay_cells(s: Suite, results: ResultsStore, planned: set[str] | None = None) -> list[Cell]:
+    """Replays of the suite's finished controller runs (of those in ``planned``, when given:
+    a stored run of a method's earlier settings is not replayed)."""
     cells = []
     for c in results.done_cells(s.name):
+        if planned is not None and c["key"] not in planned:
+            continue
         # the self-tuning controllers only: an optimizer peer's cell has no controller
         if c["track"] == "self" and c["config"]["controller"]["name"] != "fixed":
             cell = s.replay_cell(c, results.curves(c["key"])["lr"])

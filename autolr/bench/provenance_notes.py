@@ -14,12 +14,16 @@ from autolr.bench.store import ResultsStore
 from autolr.provenance import Run, differences
 
 
-def mixed_provenance(store: ResultsStore, suite: str) -> dict[str, list[str]]:
-    """``{task: lines}`` for each task whose done runs (tuning grid included) differ in a
-    compared provenance key; each line names the key, its values and the methods (and, when
-    a method is split, its runs) with each value."""
+def mixed_provenance(
+    store: ResultsStore, suite: str, keys: set[str] | None = None
+) -> dict[str, list[str]]:
+    """``{task: lines}`` for each task whose done runs (tuning grid included; only those in
+    ``keys`` when given) differ in a compared provenance key; each line names the key, its
+    values and the methods (and, when a method is split, its runs) with each value."""
     by_task: dict[str, list[Run]] = {}
     for cell in store.done_cells(suite):
+        if keys is not None and cell["key"] not in keys:
+            continue
         by_task.setdefault(cell["task"], []).append(_run(cell))
     out = {}
     for task, runs in by_task.items():

@@ -58,10 +58,12 @@ def write_report(
     out_dir: Path,
     console: bool = False,
     plain: bool | None = None,
+    keys: set[str] | None = None,
 ) -> Path:
     """Write report.md and its PNGs into ``out_dir``; optionally print the tables (as rich
     tables, or ``plain`` markdown; None: plain when stdout is not a terminal), then the
-    summary as plain text."""
+    summary as plain text. ``keys``: report only these runs (the ones the suite plans now;
+    ``autolr bench`` passes them), and say how many stored runs were left out."""
     from autolr.bench.figures import (
         curves_figure,
         detail_figure,
@@ -69,8 +71,8 @@ def write_report(
         profiles_figure,
     )
 
-    reports = analyse(store, suite)
-    mixed = provenance_notes.mixed_provenance(store, suite)
+    reports = analyse(store, suite, keys)
+    mixed = provenance_notes.mixed_provenance(store, suite, keys)
     styles = report_styles(reports)  # one style per method, in every figure
     summaries = [summarise(rep) for rep in reports]
     split = "test" if any(rep.has_test for rep in reports) else "validation"
@@ -87,6 +89,12 @@ def write_report(
     if rows:
         parts += ["## Compute-inclusive view\n", COMPUTE_TEXT, markdown_table(head, rows) + "\n"]
     parts += ["## How to read the tables\n", intro(reports)]
+    stale = _left_out(store, suite, keys)
+    if stale:
+        parts.append(
+            f"Left out: {stale} stored runs of this suite that it no longer plans (runs of a "
+            "method's earlier settings under the same label, or of entries since removed).\n"
+        )
     for rep in reports:
         parts += [
             f"## {rep.task}\n",
@@ -132,6 +140,14 @@ def write_report(
         print_tables(reports, plain)
         provenance_notes.warn(mixed)
     return path
+
+
+def _left_out(store: ResultsStore, suite: str, keys: set[str] | None) -> int:
+    """How many stored runs (done or failed) of ``suite`` are not in ``keys``."""
+    if keys is None:
+        return 0
+    cells = store.done_cells(suite) + store.failed_cells(suite)
+    return sum(c["key"] not in keys for c in cells)
 
 
 def _save(fig: Any, path: Path) -> Path | None:

@@ -155,6 +155,33 @@ def test_redo_reruns_one_method_and_its_replays_only(tmp_path):
     assert len(redone) == 4  # 2 seeds x (run + replay)
 
 
+def test_runs_of_a_methods_earlier_settings_are_not_replayed_or_reported(tmp_path):
+    bench(SUITE, out=tmp_path)
+    changed = {
+        **SUITE,
+        "controllers": [{"name": "plateau", "patience": 2}, SUITE["controllers"][1]],
+    }
+    report = bench(changed, out=tmp_path)
+    with sqlite3.connect(tmp_path / "results.db") as con:
+        stored = con.execute("select method from cells where method like 'plateau%'").fetchall()
+    # both settings' runs stay stored under the same label (2 seeds each); their LR traces
+    # agree on this toy (plateau never fires), so the replays are the same 2 cells
+    assert sorted(m for (m,) in stored) == ["plateau"] * 4 + ["plateau-replay"] * 2
+    store = ResultsStore(f"sqlite:///{tmp_path / 'results.db'}")
+    try:
+        planned = {c.key for c in load_suite(changed).self_cells()}
+        old_runs = [c for c in store.done_cells("tiny") if c["method"] == "plateau"]
+        assert len(old_runs) == 4 and sum(c["key"] in planned for c in old_runs) == 2
+        everything = {r.task: r for r in analyse(store, "tiny")}["toy"].rows
+        assert len(everything["plateau"].seeds) == 4  # without keys: both settings mixed
+    finally:
+        store.close()
+    text = report.read_text()
+    assert "Left out: 2 stored runs" in text  # the earlier plateau's 2 runs
+    line = next(x for x in text.splitlines() if x.startswith("| plateau |"))
+    assert line.split("|")[3].strip() == "2"  # seeds: the current settings' runs only
+
+
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
