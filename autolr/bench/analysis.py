@@ -171,15 +171,26 @@ def row_order(track: str, method: str) -> tuple[int, str]:
     return track_rank("self" if track == "replay" else track), method
 
 
-def analyse(store: ResultsStore, suite: str, keys: set[str] | None = None) -> list[TaskReport]:
-    """Every task's report from the store's runs of ``suite`` (only those in ``keys`` when
-    given: the runs the suite plans now, so that runs of a method's earlier settings stored
-    under the same label are not averaged with its current ones)."""
-    cells = store.done_cells(suite)
-    failures = store.failed_cells(suite)
-    if keys is not None:
-        cells = [c for c in cells if c["key"] in keys]
-        failures = [c for c in failures if c["key"] in keys]
+def planned(cells: list[dict[str, Any]], plan: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    """The cells the suite plans now, each under the label it plans it as: ``plan`` maps a
+    cell key to its method label (None: every cell, as stored).
+
+    A key hashes a run's config, not its label, so a method's runs under earlier settings
+    (same label, another config) are left out, and a stored run that the suite now plans
+    under another label (the same replay of two methods' identical LR traces) is labelled
+    as planned."""
+    if plan is None:
+        return cells
+    return [{**c, "method": plan[c["key"]]} for c in cells if c["key"] in plan]
+
+
+def analyse(
+    store: ResultsStore, suite: str, plan: Mapping[str, str] | None = None
+) -> list[TaskReport]:
+    """Every task's report from the store's runs of ``suite``; with ``plan`` (key -> method
+    label), only the runs the suite plans now, as it labels them (``planned``)."""
+    cells = planned(store.done_cells(suite), plan)
+    failures = planned(store.failed_cells(suite), plan)
     if not cells and not failures:
         raise ValueError(f"the results store holds no finished runs of suite {suite!r}")
     peaks = choose_peaks(cells)

@@ -92,33 +92,25 @@ def run_suite(
                 # their tuning runs are redone: the targets they made are remade after them
                 forget_targets(results, s.name)
         with _Progress(progress, results) as note:
-            phases = [
-                (
-                    "tune + self-tuning",
-                    lambda: s.tune_cells() + s.self_cells() + s.peer_cells() + s.default_cells(),
-                )
-            ]
+            phases = [("tune + self-tuning", lambda: first_cells(s))]
             if s.cfg.target_seeds:
                 phases.append(("target confirmation", lambda: target_cells(s, results)))
             fix_after = phases[-1][0]  # tuning (and confirmation) is over: fix the targets
-            phases.append(
-                ("tuned baselines", lambda: s.eval_cells(choose_peaks(results.done_cells(s.name))))
-            )
+            phases.append(("tuned baselines", lambda: eval_cells(s, results)))
             if s.cfg.replay:
-                phases.append(("open-loop replays", lambda: replay_cells(s, results, planned)))
-            # every key the suite plans now: stored runs of earlier settings of a method (a
-            # changed default under the same label) are neither replayed nor reported
-            planned: set[str] = set()
+                phases.append(
+                    ("open-loop replays", lambda: replay_cells(s, results, suite_plan(s, results)))
+                )
             for name, make in phases:
                 cells = make()
-                planned.update(c.key for c in cells)
                 note.phase(name, len(cells))
                 keys = set(execute(results, cells, workers, note, runner))
                 failed += [c for c in cells if c.key in keys]
                 if name == fix_after:  # before evaluation
                     fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
         out_dir.mkdir(parents=True, exist_ok=True)
-        report = write_report(results, s.name, out_dir, console=True, plain=plain, keys=planned)
+        plan = suite_plan(s, results)
+        report = write_report(results, s.name, out_dir, console=True, plain=plain, plan=plan)
         return BenchOutcome(report, failed)
     finally:
         results.close()
@@ -130,6 +122,30 @@ def tune_keys(s: Suite) -> dict[str, list[str]]:
     for c in s.tune_cells():
         keys[c.task].append(c.key)
     return dict(keys)
+
+
+def first_cells(s: Suite) -> list[Cell]:
+    """The first phase: the tuning runs, the controllers, the peers, the untuned baselines."""
+    return s.tune_cells() + s.self_cells() + s.peer_cells() + s.default_cells()
+
+
+def eval_cells(s: Suite, results: ResultsStore) -> list[Cell]:
+    """The tuned baselines on the evaluation seeds, at the peaks their tuning runs chose."""
+    return s.eval_cells(choose_peaks(results.done_cells(s.name)))
+
+
+def suite_plan(s: Suite, results: ResultsStore) -> dict[str, str]:
+    """Every run the suite plans now, given what the store holds: ``{cell key: method
+    label}``. What ``autolr bench`` reports (``analysis.planned``): a method's stored runs
+    under earlier settings (same label, another config) are neither replayed nor reported,
+    and a stored run is labelled as the suite labels it now."""
+    cells = first_cells(s) + eval_cells(s, results)
+    if s.cfg.target_seeds:
+        cells += target_cells(s, results)
+    plan = {c.key: c.method for c in cells}
+    if s.cfg.replay:
+        plan.update((c.key, c.method) for c in replay_cells(s, results, plan))
+    return plan
 
 
 def target_cells(s: Suite, results: ResultsStore) -> list[Cell]:
@@ -154,13 +170,18 @@ def target_keys(s: Suite, results: ResultsStore) -> dict[str, list[str]] | None:
     return dict(keys)
 
 
-def replay_cells(s: Suite, results: ResultsStore, planned: set[str] | None = None) -> list[Cell]:
-    """Replays of the suite's finished controller runs (of those in ``planned``, when given:
-    a stored run of a method's earlier settings is not replayed)."""
+def replay_cells(
+    s: Suite, results: ResultsStore, planned: Mapping[str, str] | None = None
+) -> list[Cell]:
+    """Replays of the suite's finished controller runs (with ``planned``, a key -> label
+    map: of the runs in it, as labelled there; a stored run of a method's earlier settings
+    is not replayed)."""
     cells = []
     for c in results.done_cells(s.name):
-        if planned is not None and c["key"] not in planned:
-            continue
+        if planned is not None:
+            if c["key"] not in planned:
+                continue
+            c = {**c, "method": planned[c["key"]]}  # as the suite labels it now
         # the self-tuning controllers only: an optimizer peer's cell has no controller
         if c["track"] == "self" and c["config"]["controller"]["name"] != "fixed":
             cell = s.replay_cell(c, results.curves(c["key"])["lr"])

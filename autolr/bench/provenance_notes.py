@@ -8,22 +8,23 @@ numbers that did not come from one setup, so the report says what differs, and w
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
+from autolr.bench.analysis import planned
 from autolr.bench.store import ResultsStore
 from autolr.provenance import Run, differences
 
 
 def mixed_provenance(
-    store: ResultsStore, suite: str, keys: set[str] | None = None
+    store: ResultsStore, suite: str, plan: Mapping[str, str] | None = None
 ) -> dict[str, list[str]]:
-    """``{task: lines}`` for each task whose done runs (tuning grid included; only those in
-    ``keys`` when given) differ in a compared provenance key; each line names the key, its
-    values and the methods (and, when a method is split, its runs) with each value."""
+    """``{task: lines}`` for each task whose done runs (tuning grid included; with ``plan``,
+    the planned ones as labelled there: ``analysis.planned``) differ in a compared
+    provenance key; each line names the key, its values and the methods (and, when a
+    method is split, its runs) with each value."""
     by_task: dict[str, list[Run]] = {}
-    for cell in store.done_cells(suite):
-        if keys is not None and cell["key"] not in keys:
-            continue
+    for cell in planned(store.done_cells(suite), plan):
         by_task.setdefault(cell["task"], []).append(_run(cell))
     out = {}
     for task, runs in by_task.items():

@@ -10,6 +10,7 @@ compute-inclusive view, then gives each task's table and figures. The numbers co
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,12 +59,13 @@ def write_report(
     out_dir: Path,
     console: bool = False,
     plain: bool | None = None,
-    keys: set[str] | None = None,
+    plan: Mapping[str, str] | None = None,
 ) -> Path:
     """Write report.md and its PNGs into ``out_dir``; optionally print the tables (as rich
     tables, or ``plain`` markdown; None: plain when stdout is not a terminal), then the
-    summary as plain text. ``keys``: report only these runs (the ones the suite plans now;
-    ``autolr bench`` passes them), and say how many stored runs were left out."""
+    summary as plain text. ``plan`` (cell key -> method label; ``autolr bench`` passes the
+    suite's): report only the runs the suite plans now, as it labels them
+    (``analysis.planned``), and say how many stored runs were left out."""
     from autolr.bench.figures import (
         curves_figure,
         detail_figure,
@@ -71,8 +73,8 @@ def write_report(
         profiles_figure,
     )
 
-    reports = analyse(store, suite, keys)
-    mixed = provenance_notes.mixed_provenance(store, suite, keys)
+    reports = analyse(store, suite, plan)
+    mixed = provenance_notes.mixed_provenance(store, suite, plan)
     styles = report_styles(reports)  # one style per method, in every figure
     summaries = [summarise(rep) for rep in reports]
     split = "test" if any(rep.has_test for rep in reports) else "validation"
@@ -89,7 +91,7 @@ def write_report(
     if rows:
         parts += ["## Compute-inclusive view\n", COMPUTE_TEXT, markdown_table(head, rows) + "\n"]
     parts += ["## How to read the tables\n", intro(reports)]
-    stale = _left_out(store, suite, keys)
+    stale = _left_out(store, suite, plan)
     if stale:
         parts.append(
             f"Left out: {stale} stored runs of this suite that it no longer plans (runs of a "
@@ -142,12 +144,12 @@ def write_report(
     return path
 
 
-def _left_out(store: ResultsStore, suite: str, keys: set[str] | None) -> int:
-    """How many stored runs (done or failed) of ``suite`` are not in ``keys``."""
-    if keys is None:
+def _left_out(store: ResultsStore, suite: str, plan: Mapping[str, str] | None) -> int:
+    """How many stored runs (done or failed) of ``suite`` are not in ``plan``."""
+    if plan is None:
         return 0
     cells = store.done_cells(suite) + store.failed_cells(suite)
-    return sum(c["key"] not in keys for c in cells)
+    return sum(c["key"] not in plan for c in cells)
 
 
 def _save(fig: Any, path: Path) -> Path | None:

@@ -169,7 +169,7 @@ def test_runs_of_a_methods_earlier_settings_are_not_replayed_or_reported(tmp_pat
     assert sorted(m for (m,) in stored) == ["plateau"] * 4 + ["plateau-replay"] * 2
     store = ResultsStore(f"sqlite:///{tmp_path / 'results.db'}")
     try:
-        planned = {c.key for c in load_suite(changed).self_cells()}
+        planned = {c.key for c in load_suite(changed).self_cells()}  # (replays aside)
         old_runs = [c for c in store.done_cells("tiny") if c["method"] == "plateau"]
         assert len(old_runs) == 4 and sum(c["key"] in planned for c in old_runs) == 2
         everything = {r.task: r for r in analyse(store, "tiny")}["toy"].rows
@@ -180,6 +180,28 @@ def test_runs_of_a_methods_earlier_settings_are_not_replayed_or_reported(tmp_pat
     assert "Left out: 2 stored runs" in text  # the earlier plateau's 2 runs
     line = next(x for x in text.splitlines() if x.startswith("| plateau |"))
     assert line.split("|")[3].strip() == "2"  # seeds: the current settings' runs only
+
+
+def test_a_stored_run_is_reported_under_the_label_the_suite_plans_it_as(tmp_path):
+    bench(SUITE, out=tmp_path)
+    renamed = {
+        **SUITE,
+        "controllers": [
+            {"name": "plateau", "patience": 1, "label": "plateau-1"},
+            SUITE["controllers"][1],
+        ],
+    }
+    with sqlite3.connect(tmp_path / "results.db") as con:
+        before = dict(con.execute("select key, finished from cells").fetchall())
+    text = bench(renamed, out=tmp_path).read_text()
+    with sqlite3.connect(tmp_path / "results.db") as con:
+        after = dict(con.execute("select key, finished from cells").fetchall())
+    assert after == before  # the same configs: nothing ran again
+    cols = [x.split("|") for x in text.splitlines() if x.startswith("| plateau")]
+    # the task table's rows (track column: self-tuning or replay), not the summary tables'
+    rows = {c[1].strip(): c[3].strip() for c in cols if c[2].strip() in ("self-tuning", "replay")}
+    assert rows == {"plateau-1": "2", "plateau-1-replay": "2"}
+    assert "Left out" not in text
 
 
 @pytest.mark.parametrize(
