@@ -44,7 +44,7 @@ def stage_outcome(task: str, seed: int, peak: float | None = None) -> dict[str, 
     cfg = load_config({"task": {"name": task}, "seed": seed, "controller": {"name": "auto"}})
     session = build_session(cfg)
     ctrl = session.controller
-    first = ctrl.propose(session.state, session.probe)  # the coarse round
+    ctrl.propose(session.state, session.probe)  # the coarse round; its segment is dropped
     own = float(ctrl.peak)
     if peak is not None:
         state = ctrl.state_dict()
@@ -52,11 +52,9 @@ def stage_outcome(task: str, seed: int, peak: float | None = None) -> dict[str, 
         state["plan"] = {**state["plan"], "values": [v * scale for v in state["plan"]["values"]]}
         state["peak"] = float(peak)
         ctrl.load_state_dict(state)
-        first = ctrl.propose(session.state, session.probe)
-    session.advance(first)
-    while not session.done:
-        session.advance(ctrl.propose(session.state, session.probe))
-    session.finish()
+    # the run's own loop (propose, advance, observe): the first turn proposes again, after
+    # the coarse round, and gets the same segment with no probe
+    session.run()
     return {
         "lrs": [float(x) for x in ctrl.coarse["lrs"]],
         "scores": [float(x) for x in ctrl.coarse["scores"]],

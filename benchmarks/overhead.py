@@ -96,8 +96,8 @@ def controller_loop(
     )
     session = build_session(cfg)
     start = _clock()
-    while not session.done:
-        session.advance(session.controller.propose(session.state, session.probe))
+    while session.turn():  # propose, advance, observe: the run's own loop
+        pass
     return _since(start)
 
 

@@ -15,6 +15,16 @@ def test_own_stage_is_the_run_autolr_run_makes(tmp_path):
     assert own["peak"] == own["own_peak"] == summary["controller_stats"]["peak_lr"]
 
 
+def test_the_run_observes_every_turn(monkeypatch):
+    # the controller sees each segment's outcome (a rollback halves auto's peak there)
+    from autolr.controllers.auto import Auto
+
+    seen = []
+    monkeypatch.setattr(Auto, "observe", lambda self, state: seen.append(state.step))
+    stage_outcome("nqm", 0)
+    assert len(seen) >= 19 and seen == sorted(seen)  # (1000 - probes) / 50 turns, in order
+
+
 def test_a_candidate_peak_replaces_the_peak_and_keeps_the_probes():
     own = stage_outcome("nqm", 0)
     other = stage_outcome("nqm", 0, peak=own["lrs"][1])

@@ -32,3 +32,12 @@ def test_controller_shares_measure_fixed_first():
     shares = controller_shares({"name": "nqm"}, args)
     assert list(shares) == ["fixed", "plateau"]
     assert all(math.isfinite(v) and v > -1.0 for v in shares.values())
+
+
+def test_controller_loop_observes_every_turn(monkeypatch):
+    from autolr.controllers.plateau import Plateau
+
+    seen = []
+    monkeypatch.setattr(Plateau, "observe", lambda self, state: seen.append(state.step))
+    controller_loop({"name": "nqm"}, 0, 100, 20, "plateau")
+    assert seen == [20, 40, 60, 80, 100]
