@@ -1,4 +1,4 @@
-r"""`auto` with the initial LR off by 10x, and its wall-time overhead, from one results store.
+r"""`auto` with the initial LR off by 10x, from one results store.
 
 The store holds two suites: ``cpu`` (configs/bench/cpu.yaml: every task at its default LR,
 the tuned baselines, the untuned default ``cosine-default``, ``auto`` and the other
@@ -21,18 +21,13 @@ task's direction (better, worse, tied; ``standings.verdict``), with auto's diver
 collapses and rollbacks (summed over seeds) there. A suite, task or method not in the store
 shows "–".
 
-**Wall-time overhead.** Per task of suite ``cpu``: ``auto``'s median wall time over the
-evaluation seeds divided by ``cosine-default``'s median on the same task and seeds, and the
-same ratio for ``autolrs`` and ``optuna`` rows when the suite has them. Every run is charged
-the same budget of optimizer steps: the default's are all training steps, auto's include its
-probes and rolled-back steps. At an equal cost per step the two walls would be equal, so the
-ratio minus 1 is what auto spends beyond its charged steps: its own compute, the snapshots
-and restores around its probes and rollbacks, any evaluation a probe asks for. Caveats:
-the wall times are of runs that ran concurrently (``--workers``) on a shared machine, so
-each is noisy, and the medians over (three) seeds damp that only so far; evaluations come every
-``eval_every`` kept steps, so a method whose probes take steps from training evaluates a
-little less often than the default (a slight under-estimate); a run that diverged and
-stopped early is short (the seeds column says how many did).
+Only the runs each suite file plans now are read (``autolr.bench.harness.suite_plan``, as
+``autolr bench`` reports them): runs of a method's earlier settings left in the store are
+not mixed in.
+
+Not here: the wall-time overhead beyond the charged steps. Wall times of runs made
+concurrently on a shared machine do not measure it; ``benchmarks/overhead.py
+--controllers`` times it inside each run.
 """
 
 from __future__ import annotations
@@ -40,13 +35,12 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from autolr.bench.analysis import Row, TaskReport, analyse
+from autolr.bench.harness import load_suite, suite_plan
 from autolr.bench.standings import Comparison, best_tuned, compare
 from autolr.bench.store import ResultsStore
 from autolr.bench.store_location import store_url
@@ -57,16 +51,18 @@ LR_SUITE = "cpu-lr"  # the tasks at x0.1 and x10, as tasks T-x0.1 and T-x10
 AUTO = "auto"
 DEFAULT = "cosine-default"  # the untuned default: cosine at the task's (initial) LR
 MULTS = ("x0.1", "x1", "x10")
-OVERHEAD_METHODS = ("auto", "autolrs", "optuna")  # and their labelled variants (autolrs-fast)
 _OFF = re.compile(r"^(?P<task>.+)-(?P<mult>x0\.1|x10)$")
 
 
-def reports(store: ResultsStore, suite: str) -> dict[str, TaskReport]:
-    """``analyse(store, suite)`` by task; empty when the store holds no run of ``suite``."""
+def reports(
+    store: ResultsStore, suite: str, plan: Mapping[str, str] | None = None
+) -> dict[str, TaskReport]:
+    """``analyse(store, suite, plan)`` by task; empty when the store holds no run of
+    ``suite``."""
     if suite not in store.suites():
         return {}
     try:
-        return {rep.task: rep for rep in analyse(store, suite)}
+        return {rep.task: rep for rep in analyse(store, suite, plan)}
     except ValueError:  # its cells are all pending: no finished or failed run yet
         return {}
 
@@ -97,16 +93,21 @@ def cell(row: Row | None) -> dict[str, Any] | None:
 
 
 def initial_lr_table(
-    store: ResultsStore, suite: str = SUITE, lr_suite: str = LR_SUITE
+    store: ResultsStore,
+    suite: str = SUITE,
+    lr_suite: str = LR_SUITE,
+    plans: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per task (base names, sorted): ``task``, ``metric``, ``mode``, ``tuned`` (the
     best tuned baseline's ``cell``), and per multiplier of ``MULTS``: ``auto[m]`` and
     ``default[m]`` (``cell``s), ``vs_tuned[m]`` and ``vs_default[m]`` (auto − reference, a
-    ``standings.Comparison``). None wherever a suite, task or method is missing."""
+    ``standings.Comparison``). None wherever a suite, task or method is missing. ``plans``:
+    per suite name, the runs to read (``harness.suite_plan``; a suite without one: all)."""
+    plans = plans or {}
     at: dict[str, dict[str, TaskReport]] = {}
-    for task, rep in reports(store, suite).items():
+    for task, rep in reports(store, suite, plans.get(suite)).items():
         at.setdefault(task, {})["x1"] = rep
-    for task, rep in reports(store, lr_suite).items():
+    for task, rep in reports(store, lr_suite, plans.get(lr_suite)).items():
         base, mult = base_task(task)
         if mult != "x1":  # a task of the LR suite without a multiplier has no column
             at.setdefault(base, {})[mult] = rep
@@ -133,52 +134,6 @@ def initial_lr_table(
                 ):
                     entry[key][mult] = compare(rep, auto, ref, name) if ref is not None else None
         out.append(entry)
-    return out
-
-
-def median_walls(row: Row, seeds: Iterable[int]) -> float:
-    """The median of ``row``'s wall times on ``seeds``; NaN without one."""
-    keep = set(seeds)
-    walls = [w for s, w in zip(row.seeds, row.walls, strict=True) if s in keep]
-    return float(np.median(walls)) if walls else math.nan
-
-
-def overhead_table(
-    store: ResultsStore,
-    suite: str = SUITE,
-    methods: Sequence[str] = OVERHEAD_METHODS,
-    default: str = DEFAULT,
-) -> list[dict[str, Any]]:
-    """Per task of ``suite`` and self-tuning row named in ``methods`` (or labelled
-    ``NAME-...``): ``wall`` and ``default_wall``, the medians of its and ``default``'s wall
-    times over the ``seeds`` both ran, their ``ratio`` and ``overhead`` (ratio − 1),
-    ``probes`` (median probe steps) and ``diverged`` (runs of either on those seeds that
-    diverged, from the rows' counts)."""
-    out = []
-    for task, rep in sorted(reports(store, suite).items()):
-        ref = rep.rows.get(default)
-        for row in sorted(rep.rows.values(), key=lambda r: r.method):
-            named = any(row.method == m or row.method.startswith(f"{m}-") for m in methods)
-            if row.track != "self" or not named:
-                continue
-            seeds = sorted(set(row.seeds) & set(ref.seeds)) if ref is not None else []
-            wall = median_walls(row, seeds)
-            base = median_walls(ref, seeds) if ref is not None else math.nan
-            ratio = wall / base if base > 0 else math.nan
-            probes = [p for s, p in zip(row.seeds, row.probes, strict=True) if s in seeds]
-            out.append(
-                {
-                    "task": task,
-                    "method": row.method,
-                    "seeds": seeds,
-                    "wall": wall,
-                    "default_wall": base,
-                    "ratio": ratio,
-                    "overhead": ratio - 1,
-                    "probes": float(np.median(probes)) if probes else math.nan,
-                    "diverged": row.diverged + (ref.diverged if ref is not None else 0),
-                }
-            )
     return out
 
 
@@ -212,8 +167,8 @@ def _table(head: list[str], rows: list[list[str]], none: str) -> str:
     return markdown_table(head, rows) if rows else none
 
 
-def render(lr_rows: list[dict[str, Any]], overhead_rows: list[dict[str, Any]]) -> str:
-    """Both tables as markdown: the finals, auto's standings per multiplier, the overhead."""
+def render(lr_rows: list[dict[str, Any]]) -> str:
+    """The tables as markdown: the finals, and auto's standings per multiplier."""
     head = ["task", "final", "best tuned baseline"]
     head += [f"auto {m}" for m in MULTS] + [f"{DEFAULT} {m}" for m in MULTS]
     finals = [
@@ -239,19 +194,6 @@ def render(lr_rows: list[dict[str, Any]], overhead_rows: list[dict[str, Any]]) -
         for e in lr_rows
         for m in MULTS
     ]
-    overhead = [
-        [
-            o["task"],
-            o["method"],
-            f"{len(o['seeds'])}" + (f" ({o['diverged']} diverged)" if o["diverged"] else ""),
-            _fmt(o["wall"], 3),
-            _fmt(o["default_wall"], 3),
-            _fmt(o["ratio"], 3),
-            f"{o['overhead']:+.1%}" if math.isfinite(o["overhead"]) else "–",
-            _fmt(o["probes"]),
-        ]
-        for o in overhead_rows
-    ]
     return "\n\n".join(
         [
             "## auto with the initial LR off by 10x",
@@ -276,25 +218,6 @@ def render(lr_rows: list[dict[str, Any]], overhead_rows: list[dict[str, Any]]) -
                 standing,
                 "–",
             ),
-            "## Wall-time overhead",
-            f"Median wall time over the seeds both ran (suite {SUITE}, x1), against "
-            f"{DEFAULT}'s: both charge the same budget of steps, probes included, so ratio − 1 "
-            "is the time spent beyond the charged steps. Runs ran concurrently on a shared "
-            "machine: noisy.",
-            _table(
-                [
-                    "task",
-                    "method",
-                    "seeds",
-                    "median wall (s)",
-                    f"{DEFAULT} median wall (s)",
-                    "ratio",
-                    "overhead",
-                    "median probe steps",
-                ],
-                overhead,
-                f"No {', '.join(OVERHEAD_METHODS)} run of suite {SUITE} in the store.",
-            ),
         ]
     )
 
@@ -307,10 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the results store holding suites cpu and cpu-lr (a .db file or a URL)",
     )
     p.add_argument("--out", type=Path, default=None, help="also write the markdown here")
+    p.add_argument(
+        "--suites",
+        nargs="*",
+        default=["configs/bench/cpu.yaml", "configs/bench/cpu-lr.yaml"],
+        help="the suite files whose current plans to read (none: every stored run)",
+    )
     args = p.parse_args(argv)
     store = ResultsStore(store_url(args.store, Path(".")), create=False)
     try:
-        text = render(initial_lr_table(store), overhead_table(store))
+        plans = {}
+        for path in args.suites:
+            suite = load_suite(path)
+            plans[suite.name] = suite_plan(suite, store)
+        text = render(initial_lr_table(store, plans=plans))
     finally:
         store.close()
     print(text)

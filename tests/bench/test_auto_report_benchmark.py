@@ -1,4 +1,4 @@
-"""benchmarks/auto_report.py: the initial-LR table and the overhead, from tiny real suites
+"""benchmarks/auto_report.py: the initial-LR table, from tiny real suites
 named ``cpu`` and ``cpu-lr`` (nqm, 60 steps) run into one store."""
 
 import math
@@ -10,10 +10,11 @@ import yaml
 
 from autolr.bench import ResultsStore, bench
 from autolr.bench.analysis import final_of
+from autolr.bench.harness import load_suite, suite_plan
 from autolr.bench.standings import verdict
 from autolr.bench.stats import mean_ci, welch_ci
 from autolr.loop.trainee import task_info
-from benchmarks.auto_report import initial_lr_table, main, overhead_table, render
+from benchmarks.auto_report import initial_lr_table, main, render
 
 DEFAULT = {"name": "cosine", "warmup_steps_frac": 0.05, "tuned": False, "label": "cosine-default"}
 COMMON = {"seeds": [0, 1, 2], "tuning_seeds": [1000], "interval": 10}
@@ -24,7 +25,7 @@ CPU = {
     "tasks": [{"name": "nqm", "budget_steps": 60, "eval_every": 20}],
     "baselines": [{"name": "constant"}, DEFAULT],
     "controllers": [{"name": "auto"}, {"name": "plateau"}],
-    "replay": True,  # auto-replay: a row of track "replay", not in the overhead table
+    "replay": True,  # auto-replay: a row of track "replay"
 }
 # only x10: the x0.1 column stays missing
 CPU_LR = {
@@ -54,13 +55,6 @@ def finals(store, suite, task, method):
     return [final_of(c["summary"]) for c in sorted(cells, key=lambda c: c["seed"])]
 
 
-def walls(store, suite, task, method):
-    cells = store.done_cells(suite)
-    return [
-        c["summary"]["wall_time_s"] for c in cells if (c["task"], c["method"]) == (task, method)
-    ]
-
-
 def test_the_table_holds_the_stored_finals(store):
     (row,) = initial_lr_table(store)
     assert row["task"] == "nqm" and row["mode"] == "min"
@@ -84,7 +78,7 @@ def test_the_table_holds_the_stored_finals(store):
     # x0.1 was not run: no cells, and "–" in the rendered tables
     assert row["auto"]["x0.1"] is None and row["default"]["x0.1"] is None
     assert row["vs_tuned"]["x0.1"] is None and row["vs_default"]["x0.1"] is None
-    text = render([row], [])
+    text = render([row])
     line = next(x for x in text.splitlines() if x.startswith("| nqm | loss"))
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[3] == "–" and cells[6] == "–"  # auto x0.1, cosine-default x0.1
@@ -101,34 +95,32 @@ def test_a_missing_suite_gives_dashes_not_a_crash(store):
     (only_lr,) = initial_lr_table(store, suite="not-run")
     assert only_lr["tuned"] is None and only_lr["auto"]["x1"] is None
     assert only_lr["vs_tuned"]["x10"] is None and only_lr["vs_default"]["x10"] is not None
-    text = render([only_lr], overhead_table(store, suite="not-run"))
-    assert "| nqm | x10 | – |" in text and "No auto, autolrs, optuna run" in text
+    text = render([only_lr])
+    assert "| nqm | x10 | – |" in text
 
 
-def test_overhead_is_the_ratio_of_median_walls(store):
-    rows = overhead_table(store)
-    # plateau is not one of auto, autolrs, optuna; auto-replay is not a controller run
-    assert [r["method"] for r in rows] == ["auto"]
-    (r,) = rows
-    auto, default = walls(store, "cpu", "nqm", "auto"), walls(store, "cpu", "nqm", "cosine-default")
-    assert r["seeds"] == [0, 1, 2]
-    assert r["ratio"] == pytest.approx(np.median(auto) / np.median(default), rel=1e-12)
-    assert r["overhead"] == pytest.approx(r["ratio"] - 1)
-    assert r["probes"] > 0  # auto's probes are charged steps
-    assert [x["method"] for x in overhead_table(store, methods=("plateau",))] == ["plateau"]
+def test_only_the_planned_runs_are_read(store):
+    plans = {"cpu": suite_plan(load_suite(CPU), store)}
+    assert initial_lr_table(store, plans=plans) == initial_lr_table(store)
+    # a plan without auto's runs (as if its settings had changed since): no auto at x1
+    plans["cpu"] = {k: m for k, m in plans["cpu"].items() if not m.startswith("auto")}
+    (row,) = initial_lr_table(store, plans=plans)
+    assert row["auto"]["x1"] is None and row["default"]["x1"] is not None
 
 
 def test_main_prints_and_writes(store, tmp_path, capsys):
     db = store.engine.url.database
     out = tmp_path / "auto.md"
-    assert main(["--store", db, "--out", str(out)]) == 0
+    suites = []
+    for raw in (CPU, CPU_LR):
+        suites.append(tmp_path / f"{raw['name']}.yaml")
+        suites[-1].write_text(yaml.safe_dump(raw))
+    assert main(["--store", db, "--out", str(out), "--suites", *map(str, suites)]) == 0
     printed = capsys.readouterr().out
     assert out.read_text() == printed
-    assert (
-        "## auto with the initial LR off by 10x" in printed and "## Wall-time overhead" in printed
-    )
+    assert "## auto with the initial LR off by 10x" in printed and "Wall-time" not in printed
     with pytest.raises(FileNotFoundError):
-        main(["--store", str(tmp_path / "missing.db")])
+        main(["--store", str(tmp_path / "missing.db"), "--suites"])
 
 
 def test_the_shipped_lr_suite_is_the_cpu_suites_tasks_off_by_10x():
