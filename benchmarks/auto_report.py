@@ -8,7 +8,7 @@ each task at 0.1x and 10x its default LR, as tasks ``T-x0.1`` and ``T-x10``)::
     autolr bench configs/bench/cpu.yaml --workers 2 --out bench/cpu
     autolr bench configs/bench/cpu-lr.yaml --workers 2 --store bench/cpu/results.db \
         --out bench/cpu-lr
-    python benchmarks/auto_report.py --store bench/cpu/results.db --out bench/cpu-lr/auto.md
+    python -m benchmarks.auto_report --store bench/cpu/results.db --out bench/cpu-lr/auto.md
 
 **The initial-LR table.** Per task: the best tuned baseline of suite ``cpu``
 (``standings.best_tuned``: the one its target came from, chosen on the tuning seeds; tuning
