@@ -4,10 +4,17 @@ One episode is one Session on one task instance; one step is one interval of tra
 
 Observation: ``agents.features.encode(state)``, a ``Box(-5, 5, (14,), float32)``.
 
-Action: a log2 multiplier ``a`` of the current LR, ``η_t = clip(η_{t-1} · 2^a, min_lr,
-max_lr)`` with the task's bounds (and the session's cap after a rollback). ``continuous``:
-``a ∈ Box(-1, 1, (1,))``; ``discrete``: ``Discrete(3)`` with ``a = action - 1 ∈ {-1, 0, 1}``
-(multipliers ½, 1, 2).
+Action (``agents.actions``, shared with the ``meta`` and ``rl`` controllers), always within
+the task's bounds and the session's cap after a rollback:
+
+- ``continuous``: ``a ∈ Box(-1, 1, (1,))``, ``η_t = η_{t-1} · 2^a`` (compounds freely);
+- ``discrete``: ``Discrete(3)`` with ``a = action - 1 ∈ {-1, 0, 1}`` (multipliers ½, 1, 2),
+  compounding the same way;
+- ``residual``: ``a ∈ Box(-1, 1, (1,))`` modulates a base schedule over the budget,
+  ``η(k) = base(k) · 2^(r · a)`` over the interval's steps k, with ``r = residual_range``
+  and ``base = residual_base`` (``wsd``: 5% warmup, linear decay over the last 20%; or
+  ``cosine``) peaking at the instance's LR. It cannot compound: its worst case is the
+  base ×2^±r.
 
 Reward, with ``L_t`` the mean train loss of interval t (``L_0`` the initial loss), ``m`` the
 validation metric (``m_0`` before training, ``m_T`` of the final model), ``s = +1`` if the
@@ -16,9 +23,14 @@ metric is maximised and ``-1`` if minimised::
     dense:     r_t = ln L_{t-1} − ln L_t               (sums to ln(L_0 / L_T))
     terminal:  r_T = w · s · ln(m_T / m_0)             (0 before the last step)
     both:      the sum of the two
-    divergence (a rollback): r_t = −divergence_penalty, and the episode terminates.
+    divergence (a rollback): r_t = −divergence_penalty instead of the dense term.
 
-The episode terminates when the budget is spent; it is never truncated.
+A rollback does not end the episode, as it does not end a benchmark run: the agent sees the
+post-rollback observation (the model back where it was, ``rolled_back`` set) and the
+penalty, and goes on; ``info["diverged"]`` is true on that step and ``info["rollbacks"]``
+counts the episode's rollbacks. The lost steps are charged to the budget, so an episode
+still ends. The episode terminates when the budget is spent, or when the Session gives up
+rescuing (``info["halted"]`` says why; ``autolr.loop.rescue``); it is never truncated.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from agents.actions import ACTIONS, ActionSpec, log2_multiplier
 from agents.features import CLIP, N_FEATURES, encode
 from agents.instances import Instance, InstanceSet, check_split
 from autolr.checks import check_choice, check_nonnegative
@@ -42,7 +55,6 @@ from autolr.loop.state import TrainingState
 from autolr.loop.trainee import make_task
 
 ENV_ID = "autolr/LRControl-v0"
-ACTIONS = ("continuous", "discrete")
 REWARDS = ("dense", "terminal", "both")
 _FLOOR = 1e-12
 
@@ -65,7 +77,7 @@ def open_session(instance: Instance, controller: Controller | None = None) -> Se
         instance.budget_steps,
         instance.interval,
         initial_lr=instance.lr,
-        rescue=True,  # the env's episodes see a rollback and its penalty, then end
+        rescue=True,  # a divergence is rolled back, and the episode goes on
     )
 
 
@@ -85,20 +97,15 @@ def score(final: float | None, initial: float, direction: Direction | str) -> fl
     return Direction.of(direction).sign * math.log(max(final, _FLOOR) / max(initial, _FLOOR))
 
 
-def log2_multiplier(kind: str, action: Any) -> float:
-    """An action of kind ``continuous`` or ``discrete`` as ``a`` in ``η_t = η_{t-1} · 2^a``."""
-    if kind == "discrete":
-        return float(int(np.asarray(action).reshape(-1)[0]) - 1)
-    return float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
-
-
 class LRControlEnv(gym.Env):
     """Control the LR of a training Session, one interval per step (see the module docstring).
 
     Args:
         instances: an instance-set spec (``agents.instances``); None for the default nqm set.
         split: ``"train"`` or ``"test"``; ``reset(options={"split": ...})`` overrides it.
-        action: ``"continuous"`` or ``"discrete"``.
+        action: ``"continuous"``, ``"discrete"`` or ``"residual"``.
+        residual_range: ``r`` of ``residual``, in log2 units (> 0; 1: ×½..×2).
+        residual_base: the base schedule of ``residual``: ``"wsd"`` or ``"cosine"``.
         reward: ``"dense"``, ``"terminal"`` or ``"both"``.
         terminal_weight: ``w`` in the terminal term.
         divergence_penalty: the reward of a step that diverged (its negative), >= 0.
@@ -114,6 +121,8 @@ class LRControlEnv(gym.Env):
         reward: str = "both",
         terminal_weight: float = 1.0,
         divergence_penalty: float = 1.0,
+        residual_range: float = 1.0,
+        residual_base: str = "wsd",
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -122,21 +131,19 @@ class LRControlEnv(gym.Env):
         self.instances = instances if isinstance(instances, InstanceSet) else InstanceSet(instances)
         self.split = check_split(split)
         self.action_kind = check_choice("action", action, ACTIONS)
+        self.action_spec = ActionSpec(self.action_kind, residual_range, residual_base)
         self.reward_kind = check_choice("reward", reward, REWARDS)
         self.terminal_weight = check_nonnegative("terminal_weight", terminal_weight)
         self.divergence_penalty = check_nonnegative("divergence_penalty", divergence_penalty)
         self.observation_space = spaces.Box(-CLIP, CLIP, (N_FEATURES,), np.float32)
-        if self.action_kind == "continuous":
-            self.action_space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, (1,), np.float32)
-        else:
-            self.action_space = spaces.Discrete(3)
+        self.action_space: spaces.Space[Any] = self.action_spec.space()
         self.session: Session | None = None
         self.instance: Instance | None = None
         self._m0 = math.nan
         self._over = True
 
     def log2_multiplier(self, action: Any) -> float:
-        """The action as ``a`` in ``η_t = η_{t-1} · 2^a``."""
+        """The action as ``a`` (``agents.actions.log2_multiplier``)."""
         return log2_multiplier(self.action_kind, action)
 
     def reset(
@@ -159,14 +166,11 @@ class LRControlEnv(gym.Env):
             raise RuntimeError("call reset() before step() (the episode is over)")
         session = self.session
         before = session.state
-        lr = before.lr * 2.0 ** self.log2_multiplier(action)
-        state = session.advance(Segment.constant(max(lr, _FLOOR), session.interval))
-        if state.rolled_back:
-            self._over = True
-            info = {**self._info(), "score": -CLIP}
-            return encode(state), -self.divergence_penalty, True, False, info
+        state = session.advance(self.action_spec.segment(before, self.log2_multiplier(action)))
         reward = 0.0
-        if self.reward_kind in ("dense", "both"):
+        if state.rolled_back:  # the model is back where it was; the episode goes on
+            reward -= self.divergence_penalty
+        elif self.reward_kind in ("dense", "both"):
             reward += math.log(max(before.loss_mean, _FLOOR)) - math.log(
                 max(state.loss_mean, _FLOOR)
             )
@@ -194,6 +198,8 @@ class LRControlEnv(gym.Env):
             "step": state.step,
             "fraction": state.fraction,
             "diverged": state.rolled_back,
+            "rollbacks": state.rollbacks,
+            "halted": self.session.halted,
             "instance": self.instance.key(),
             "seed": self.instance.seed,
         }

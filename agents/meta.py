@@ -2,9 +2,13 @@
 
 The policy maps the features ``x`` (``agents.features``) to a log2 LR multiplier::
 
-    a = tanh(v · x + w2 · tanh(W1 x + b1) + b2),   η_t = η_{t-1} · 2^a
+    a = tanh(v · x + w2 · tanh(W1 x + b1) + b2),   η_t = η_{t-1} · 2^a   (continuous)
+                                                  η(k) = base(k) · 2^(r · a)  (residual)
 
-(a linear term ``v · x`` beside one hidden layer: simple rules are easy for ES to find).
+(a linear term ``v · x`` beside one hidden layer: simple rules are easy for ES to find). The
+policy's action kind (``agents.actions``) is part of it and of its file (``action``, and
+``residual_range``/``residual_base`` for ``residual``); a file without ``action`` (the
+shipped default) is ``continuous``.
 
 It sees only normalised features, so it needs no per-task tuning and no knowledge of the
 task's scale. ``agents.metatrain`` fits it by evolution strategies; a default policy ships
@@ -21,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from agents.actions import ActionSpec
 from agents.features import N_FEATURES, check_header, header
 from agents.policy import PolicyController
 from autolr.running.io import atomic_path
 
 FORMAT = "autolr-meta-policy"
+META_ACTIONS = ("continuous", "residual")  # the MLP's output is a number in [-1, 1]
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "meta_default.json"
 
 
@@ -33,13 +39,21 @@ class MLPPolicy:
     """``a = tanh(v · x + w2 · tanh(W1 x + b1) + b2)``; its parameters as one flat vector.
 
     The vector is ``[W1 (hidden × n_features), b1 (hidden), w2 (hidden), b2 (1), v
-    (n_features)]``.
+    (n_features)]``. ``action`` is how ``a`` becomes the LR (default ``continuous``).
     """
 
-    def __init__(self, hidden: int, params: np.ndarray | None = None) -> None:
+    def __init__(
+        self, hidden: int, params: np.ndarray | None = None, action: ActionSpec | None = None
+    ) -> None:
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
         self.hidden = hidden
+        self.action = ActionSpec() if action is None else action
+        if self.action.kind not in META_ACTIONS:
+            raise ValueError(
+                f"a meta policy's action must be one of {', '.join(META_ACTIONS)}, "
+                f"got {self.action.kind!r}"
+            )
         self.params = np.zeros(self.size(hidden)) if params is None else np.asarray(params, float)
         if self.params.shape != (self.size(hidden),):
             raise ValueError(
@@ -52,9 +66,16 @@ class MLPPolicy:
         return hidden * N_FEATURES + 2 * hidden + 1 + N_FEATURES
 
     @classmethod
-    def initial(cls, hidden: int, rng: np.random.Generator, scale: float = 0.5) -> MLPPolicy:
-        """Random first layer, zero output and linear terms: ``a = 0`` (a constant LR)."""
-        policy = cls(hidden)
+    def initial(
+        cls,
+        hidden: int,
+        rng: np.random.Generator,
+        scale: float = 0.5,
+        action: ActionSpec | None = None,
+    ) -> MLPPolicy:
+        """Random first layer, zero output and linear terms: ``a = 0`` (a constant LR, or
+        the residual base itself)."""
+        policy = cls(hidden, action=action)
         n = hidden * N_FEATURES
         policy.params[:n] = rng.normal(0.0, scale / math.sqrt(N_FEATURES), n)
         return policy
@@ -77,6 +98,7 @@ class MLPPolicy:
         return {
             "format": FORMAT,
             **header(),
+            **self.action.header(),
             "hidden": self.hidden,
             "params": [float(v) for v in self.params],
             "meta": meta,
@@ -104,6 +126,7 @@ def load_policy(path: str | Path) -> MLPPolicy:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{source} is not an {FORMAT} file (format field missing or wrong)")
     check_header(data, source)
+    action = ActionSpec.from_header(data, source, default="continuous")
     hidden, params = data.get("hidden"), data.get("params")
     if not isinstance(params, list) or not all(isinstance(v, int | float) for v in params):
         raise ValueError(f"{source}: params must be a list of numbers")
@@ -111,9 +134,13 @@ def load_policy(path: str | Path) -> MLPPolicy:
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{source}: params contain NaN or infinity")
     try:
-        return MLPPolicy(hidden, values)
+        MLPPolicy(hidden, values)
     except ValueError as err:
         raise ValueError(f"{source}: wrong shape: {err}") from None
+    try:
+        return MLPPolicy(hidden, values, action)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
 
 
 class MetaController(PolicyController):
@@ -122,18 +149,26 @@ class MetaController(PolicyController):
     Args:
         policy: a policy file from ``autolr agents meta-train``; None for the shipped default.
         lr: the initial LR (the task's lr when built from a config).
+        action: the action kind the caller expects (``continuous`` or ``residual``); None
+            takes the policy's. A policy recorded with another kind is a ValueError.
     """
 
     name = "meta"
 
     def __init__(
-        self, policy: str | Path | MLPPolicy | None = None, lr: float | None = None
+        self,
+        policy: str | Path | MLPPolicy | None = None,
+        lr: float | None = None,
+        action: str | None = None,
     ) -> None:
         super().__init__(lr)
         if isinstance(policy, MLPPolicy):
-            self.policy = policy
+            self.policy, source = policy, "the meta policy"
         else:
-            self.policy = load_policy(DEFAULT_POLICY if policy is None else policy)
+            path = DEFAULT_POLICY if policy is None else policy
+            self.policy, source = load_policy(path), f"meta policy {path}"
+        self.policy.action.check_expected(action, source)
+        self.action_spec = self.policy.action
 
     def act(self, features: np.ndarray) -> float:
         return self.policy(features)

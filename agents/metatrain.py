@@ -11,7 +11,9 @@ estimates the gradient from centred ranks (Salimans et al. 2017)::
     g = Σ_k (u(θ + σ ε_k) − u(θ − σ ε_k)) ε_k / (population · σ)
 
 with ``u`` the centred rank in [-0.5, 0.5]; Adam ascends ``g`` with ``step_size``. One seed
-fixes everything, so a run is reproducible.
+fixes everything, so a run is reproducible. ``action`` (``continuous`` or ``residual``, with
+``residual_range`` and ``residual_base``; ``agents.actions``) is how the policy's output sets
+the LR; the policy file records it.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from agents.actions import BASES, ActionSpec
 from agents.instances import Instance, InstanceSet, InstancesField
-from agents.meta import MetaController, MLPPolicy, save_policy
+from agents.meta import META_ACTIONS, MetaController, MLPPolicy, save_policy
 from agents.outputs import check_outputs
 from agents.policy import rollout
-from autolr.checks import CheckError, Int, NonNegative
+from autolr.checks import CheckError, Choice, Int, NonNegative, Positive
 from autolr.running.config import parse_model
 from autolr.running.io import atomic_path
 
@@ -50,6 +53,9 @@ class MetaTrainConfig(BaseModel):
     sigma: NonNegative() = 0.1
     step_size: NonNegative() = 0.05
     divergence_penalty: NonNegative() = 1.0
+    action: Choice(*META_ACTIONS) = "continuous"
+    residual_range: Positive() = 1.0
+    residual_base: Choice(*BASES) = "wsd"
     workers: Int(1) = 1
     # under runs/: the shipped policy in agents/policies/ is written only by an explicit
     # --out (agents.outputs)
@@ -72,17 +78,27 @@ def check_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def fitness(
-    params: np.ndarray, hidden: int, instances: Sequence[Instance], penalty: float
+    params: np.ndarray,
+    hidden: int,
+    instances: Sequence[Instance],
+    penalty: float,
+    action: ActionSpec | None = None,
 ) -> float:
     """``J(θ)`` on these instances."""
     total = 0.0
+    policy = MLPPolicy(hidden, params, action)
     for instance in instances:
-        result = rollout(instance, MetaController(MLPPolicy(hidden, params), lr=instance.lr))
+        result = rollout(instance, MetaController(policy, lr=instance.lr))
         total += result.score - penalty * result.diverged
     return total / len(instances)
 
 
-def _fitness_job(args: tuple[np.ndarray, int, list[Instance], float]) -> float:
+def action_spec(cfg: Mapping[str, Any]) -> ActionSpec:
+    """The config's action kind as an ActionSpec."""
+    return ActionSpec(cfg["action"], cfg["residual_range"], cfg["residual_base"])
+
+
+def _fitness_job(args: tuple[np.ndarray, int, list[Instance], float, ActionSpec]) -> float:
     import torch
 
     torch.set_num_threads(1)
@@ -113,6 +129,7 @@ def meta_train(
     instances = InstanceSet(cfg["instances"])
     rng = np.random.default_rng(cfg["seed"])
     hidden, penalty, sigma = cfg["hidden"], float(cfg["divergence_penalty"]), cfg["sigma"]
+    action = action_spec(cfg)
     theta = MLPPolicy.initial(hidden, rng).params
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     beta1, beta2 = 0.9, 0.999
@@ -124,7 +141,7 @@ def meta_train(
             batch = [instances.sample("train", rng) for _ in range(cfg["episodes"])]
             eps = rng.standard_normal((cfg["population"] // 2, theta.size))
             cands = [theta] + [theta + s * sigma * e for e in eps for s in (1.0, -1.0)]
-            jobs = [(c, hidden, batch, penalty) for c in cands]
+            jobs = [(c, hidden, batch, penalty, action) for c in cands]
             values = np.array(
                 list(pool.map(_fitness_job, jobs) if pool else map(_fitness_job, jobs))
             )
@@ -152,7 +169,7 @@ def meta_train(
     finally:
         if pool is not None:
             pool.shutdown()
-    policy = MLPPolicy(hidden, theta)
+    policy = MLPPolicy(hidden, theta, action)
     plain = {k: v for k, v in cfg.items() if k != "out"}
     save_policy(policy, path, trained_by="autolr agents meta-train", config=plain)
     write_curve(curve, path.with_suffix(".csv"))

@@ -1,8 +1,10 @@
 """What the ``rl`` and ``meta`` controllers share: acting on features, and one rollout.
 
-A policy controller maps the features of the latest state to a log2 multiplier ``a`` and
-proposes ``η_t = η_{t-1} · 2^a`` for the next interval (the Session clamps it to the task's
-bounds). It times its own decisions, so an evaluation can report the overhead.
+A policy controller maps the features of the latest state to an action ``a ∈ [-1, 1]`` and
+proposes the next interval's Segment exactly as the env does (``agents.actions.ActionSpec``,
+the kind its policy file records): ``η_t = η_{t-1} · 2^a`` for a compounding policy,
+``base(k) · 2^(r · a)`` for a residual one (the Session clamps it to the task's bounds). It
+times its own decisions, so an evaluation can report the overhead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.actions import ActionSpec
 from agents.env import initial_metric, open_session, score
 from agents.features import encode
 from agents.instances import Instance
@@ -29,7 +32,11 @@ class PolicyController(Controller):
 
     Args:
         lr: the initial LR the session starts from (the task's lr when built from a config).
+
+    A subclass sets ``action_spec`` from its policy (``continuous`` until it does).
     """
+
+    action_spec = ActionSpec()
 
     def __init__(self, lr: float | None = None) -> None:
         if lr is not None and (not isinstance(lr, int | float) or not lr > 0):
@@ -40,15 +47,14 @@ class PolicyController(Controller):
 
     @abc.abstractmethod
     def act(self, features: np.ndarray) -> float:
-        """The log2 multiplier ``a ∈ [-1, 1]`` for these features."""
+        """The action ``a ∈ [-1, 1]`` for these features (``agents.actions``)."""
 
     def propose(self, state: TrainingState, probe: Probe | None) -> Segment:
         start = time.perf_counter()
-        a = float(np.clip(self.act(encode(state)), -1.0, 1.0))
-        lr = max(state.lr * 2.0**a, 1e-12)
+        segment = self.action_spec.segment(state, self.act(encode(state)))
         self.decision_time += time.perf_counter() - start
         self.decisions += 1
-        return Segment.constant(lr, state.interval)
+        return segment
 
     def stats(self) -> dict[str, float | int | None]:
         """The decision time, so that an evaluation from a run's summary can report overhead."""

@@ -3,8 +3,8 @@
 A config (YAML mapping) has the keys of ``TrainConfig`` (defaults: ``DEFAULTS``):
 ``instances`` and ``env`` go to the env, ``algo_kwargs`` to the SB3 algorithm (e.g.
 ``n_steps``, ``batch_size``), ``net_arch`` to its policy. The run writes the policy file, a
-CSV learning curve (one row per episode: timesteps, return, length, final score) and a PNG
-of it; no TensorBoard.
+CSV learning curve (one row per episode: timesteps, return, length, final score, rollbacks)
+and a PNG of it; no TensorBoard.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 
+from agents.actions import BASES, ActionSpec
 from agents.env import ACTIONS, REWARDS, LRControlEnv
 from agents.instances import InstancesField
 from agents.metatrain import CURVE_SUFFIXES, plot_curve, write_curve
 from agents.outputs import check_outputs
 from agents.rl import ALGOS, save_policy
-from autolr.checks import Choice, Int, NonNegative
+from autolr.checks import Choice, Int, NonNegative, Positive
 from autolr.running.config import parse_model
 
 
@@ -34,6 +35,8 @@ class EnvOptions(BaseModel):
     reward: Choice(*REWARDS) = "both"
     terminal_weight: NonNegative() = 1.0
     divergence_penalty: NonNegative() = 1.0
+    residual_range: Positive() = 1.0
+    residual_base: Choice(*BASES) = "wsd"
 
 
 class TrainConfig(BaseModel):
@@ -58,8 +61,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _sac_is_continuous(self) -> TrainConfig:
-        if self.algo == "sac" and self.env.get("action", "continuous") != "continuous":
-            raise ValueError("algo sac needs env.action continuous")
+        if self.algo == "sac" and self.env.get("action", "continuous") == "discrete":
+            raise ValueError("algo sac needs env.action continuous or residual (a Box)")
         return self
 
 
@@ -83,6 +86,7 @@ class EpisodeLog(BaseCallback):
                     "return": float(info["episode"]["r"]),
                     "length": int(info["episode"]["l"]),
                     "score": float(info.get("score", float("nan"))),
+                    "rollbacks": int(info.get("rollbacks", 0)),
                 }
                 self.rows.append(row)
                 if self.log and row["episode"] % 20 == 0:
@@ -134,7 +138,8 @@ def train_rl(
     )
     callback = EpisodeLog(None if progress else log)
     model.learn(total_timesteps=cfg["timesteps"], callback=callback, progress_bar=progress)
-    action = cfg["env"].get("action", "continuous")
+    env_options = EnvOptions(**cfg["env"])
+    action = ActionSpec(env_options.action, env_options.residual_range, env_options.residual_base)
     plain = {k: v for k, v in cfg.items() if k != "out"}
     save_policy(model, path, cfg["algo"], action, cfg["net_arch"], config=plain)
     write_curve(callback.rows, path.with_suffix(".csv"))

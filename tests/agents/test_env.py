@@ -13,7 +13,7 @@ from agents.instances import Instance
 from autolr.loop.segment import Segment
 
 
-@pytest.mark.parametrize("action", ["continuous", "discrete"])
+@pytest.mark.parametrize("action", ["continuous", "discrete", "residual"])
 def test_both_checkers_pass_without_warnings(small, action):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -79,15 +79,29 @@ def test_rewards_match_their_formula_on_a_scripted_rollout(reward):
     assert sum(dense) == pytest.approx(math.log(losses[0] / losses[-1]))
 
 
-def test_divergence_ends_the_episode_with_the_penalty():
-    env = LRControlEnv(action="discrete", divergence_penalty=2.5)
-    env.reset(seed=0, options={"instance": _instance(lr=4.0)})  # nqm: SGD unstable at lr > 2
-    obs, reward, terminated, truncated, info = env.step(1)
-    assert terminated and not truncated and info["diverged"]
-    assert reward == -2.5
-    assert env.observation_space.contains(obs)
+@pytest.mark.parametrize(("action", "hold"), [("discrete", 1), ("residual", [0.0])])
+def test_a_rollback_costs_the_penalty_and_the_episode_goes_on_to_the_budget(action, hold):
+    env = LRControlEnv(action=action, divergence_penalty=2.5)
+    inst = _instance(lr=4.0)  # nqm: SGD unstable at lr > 2
+    env.reset(seed=0, options={"instance": inst})
+    obs, reward, terminated, truncated, info = env.step(hold)
+    assert not terminated and not truncated and info["diverged"] and info["rollbacks"] == 1
+    assert reward == -2.5 and info["step"] == 0  # the model is back at the start
+    assert env.observation_space.contains(obs) and obs[12] == 1.0  # the rolled_back feature
+    assert "score" not in info
+    steps, infos = 1, [info]
+    while not terminated:
+        obs, reward, terminated, truncated, info = env.step(hold)
+        assert not truncated and np.isfinite(reward)
+        assert (reward == -2.5) == info["diverged"] or terminated
+        steps, infos = steps + 1, [*infos, info]
+    # the lost steps were charged: the budget ends the episode, rollbacks and all
+    assert env.session.ledger.charged == inst.budget_steps and info["halted"] is None
+    assert info["rollbacks"] == sum(i["diverged"] for i in infos) >= 1
+    assert info["step"] + env.session.ledger.lost == inst.budget_steps
+    assert steps <= inst.budget_steps and np.isfinite(info["score"])
     with pytest.raises(RuntimeError, match="reset"):
-        env.step(1)
+        env.step(hold)
 
 
 def test_the_split_option_picks_the_family(small):
@@ -110,7 +124,9 @@ def test_actions_scale_the_lr_within_the_task_bounds():
     ("kwargs", "match"),
     [
         ({"split": "val"}, "split must be 'train' or 'test', got 'val'"),
-        ({"action": "box"}, "action must be one of continuous, discrete, got 'box'"),
+        ({"action": "box"}, "action must be one of continuous, discrete, residual, got 'box'"),
+        ({"residual_range": 0}, r"^residual_range must be > 0, got 0\.0$"),
+        ({"residual_base": "step"}, "residual_base must be one of wsd, cosine, got 'step'"),
         ({"reward": "sparse"}, "reward must be one of dense, terminal, both, got 'sparse'"),
         ({"divergence_penalty": -1}, r"^divergence_penalty must be >= 0, got -1\.0$"),
         ({"instances": {"train": []}}, r"instances.train must be a non-empty list"),

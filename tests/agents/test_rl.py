@@ -32,12 +32,14 @@ def ppo_policy(tmp_path_factory):
 
 def test_ppo_trains_end_to_end_and_writes_its_curve(ppo_policy):
     path, rows = ppo_policy
-    assert path.is_file() and len(rows) >= 256 // 4 - 1  # at most 4 steps per episode
-    assert all(1 <= r["length"] <= 4 for r in rows)  # shorter: diverged (score -5)
-    assert all(r["score"] == -5.0 for r in rows if r["length"] < 4)
+    assert path.is_file() and len(rows) >= 256 // 40
+    # 4 intervals of 10 steps; a rollback charges its lost steps but goes on, so an episode
+    # is longer only when one of its segments was rolled back part-way
+    assert all(r["length"] == 4 for r in rows if r["rollbacks"] == 0)
+    assert all(1 <= r["length"] <= 40 for r in rows)
     assert all(np.isfinite(r["return"]) and np.isfinite(r["score"]) for r in rows)
     header = path.with_suffix(".csv").read_text().splitlines()[0]
-    assert header == "timesteps,episode,return,length,score"
+    assert header == "timesteps,episode,return,length,score,rollbacks"
     assert path.with_suffix(".png").stat().st_size > 0
 
 
@@ -110,6 +112,7 @@ def test_train_config_checks():
     ("algo", "action", "kwargs"),
     [
         ("sac", "continuous", {"learning_starts": 16, "batch_size": 16}),
+        ("sac", "residual", {"learning_starts": 16, "batch_size": 16}),
         ("ppo", "discrete", {"n_steps": 16, "batch_size": 16, "n_epochs": 1}),
     ],
 )

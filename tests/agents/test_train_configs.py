@@ -37,6 +37,9 @@ def test_meta_train_defaults():
         "sigma": 0.1,
         "step_size": 0.05,
         "divergence_penalty": 1.0,
+        "action": "continuous",
+        "residual_range": 1.0,
+        "residual_base": "wsd",
         "workers": 1,
         "out": "runs/agents/meta_policy.json",
     }
