@@ -42,8 +42,8 @@ from gymnasium import spaces
 from autolr.checks import check_choice, check_positive
 from autolr.loop.segment import Segment
 from autolr.loop.state import TrainingState
-from autolr.schedules import cosine, scale, shift, wsd
-from autolr.schedules.base import Schedule
+from autolr.schedules import scale, shift
+from autolr.schedules.base import Schedule, build
 
 ACTIONS = ("continuous", "discrete", "residual")
 BASES = ("wsd", "cosine")
@@ -60,14 +60,27 @@ def log2_multiplier(kind: str, action: Any) -> float:
     return float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
 
 
-def base_schedule(kind: str, lr: float, budget: int) -> Schedule:
-    """The residual base: ``wsd`` or ``cosine`` peaking at ``lr`` over ``budget`` steps."""
+def base_spec(kind: str, lr: float, budget: int) -> dict[str, Any]:
+    """The residual base as a schedule spec (``autolr.schedules.build``): ``wsd`` or
+    ``cosine`` peaking at ``lr`` over ``budget`` steps. ``agents eval`` runs it alone, as a
+    fixed schedule: the policy's worst case is this ×2^±r."""
     kind = check_choice("residual_base", kind, BASES)
     warm = round(WARMUP_FRACTION * budget)
     if kind == "cosine":
-        return cosine(lr=lr, total_steps=budget, warmup_steps=warm)
+        return {"name": "cosine", "lr": lr, "total_steps": budget, "warmup_steps": warm}
     decay = min(round(DECAY_FRACTION * budget), budget - warm)
-    return wsd(lr=lr, total_steps=budget, warmup_steps=warm, decay_steps=decay)
+    return {
+        "name": "wsd",
+        "lr": lr,
+        "total_steps": budget,
+        "warmup_steps": warm,
+        "decay_steps": decay,
+    }
+
+
+def base_schedule(kind: str, lr: float, budget: int) -> Schedule:
+    """The residual base: ``wsd`` or ``cosine`` peaking at ``lr`` over ``budget`` steps."""
+    return build(base_spec(kind, lr, budget))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,13 @@ For each test instance (a task config with an initial LR, the run seed aside):
 3. **replay**: the policy's LR trace recorded on the first tuning seed, replayed open loop
    (a piecewise schedule of the recorded per-step LRs) on the evaluation seeds; a policy
    that only learned a shape ties with it, one that reacts to the run beats it;
-4. **policy**: the controller itself, on the evaluation seeds.
+4. **policy**: the controller itself, on the evaluation seeds;
+5. **base**: the policy's base schedule alone at the instance's LR (``agents.actions``: the
+   residual base a residual policy modulates; ``wsd`` for a compounding one), the schedule
+   whose gain the policy must show;
+6. **default**: the untuned default, cosine with a 5% warmup at the instance's LR (what a
+   user gets for free, as in the CPU suite);
+7. **auto**: the ``auto`` controller from the instance's LR (``docs/auto.md``).
 
 Every run is a bench cell (``autolr.bench``): it is executed into the results store, so a
 rerun skips finished cells and a killed one loses only the runs in flight. Methods are
@@ -16,7 +22,10 @@ scored from the store by ``s · ln(m_T / m_0)`` (``agents.env.score``; higher is
 ``m_0`` the step-0 evaluation. The mean score carries a Student-t 95% confidence interval
 (``autolr.bench.stats.mean_ci``). The policy *matches or beats* a baseline on an instance
 when its mean score over the evaluation seeds is at least the baseline's minus ``tolerance``
-(0.01: 1% in the final metric).
+(0.01: 1% in the final metric). The same rate on the held-out **test** split compares the
+mean final test metrics, ``s · ln(policy / baseline) >= −tolerance``. The **paired**
+difference policy − method pairs runs of the same instance and seed, and carries a
+Student-t 95% CI over those pairs.
 """
 
 from __future__ import annotations
@@ -31,8 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.actions import base_spec
 from agents.env import score
 from agents.instances import Instance, InstanceSet
+from autolr.bench.analysis import final_of
 from autolr.bench.execute import execute
 from autolr.bench.report import markdown_table
 from autolr.bench.stats import mean_ci
@@ -40,15 +51,17 @@ from autolr.bench.store import ResultsStore
 from autolr.bench.store_location import store_url
 from autolr.bench.suite import Cell, trace_schedule
 from autolr.bench.tuning import choose_peaks
+from autolr.controllers.base import build_controller
 from autolr.loop.trainee import task_info
 
 SUITE = "agents-eval"
 # exact powers of two (a span ** linspace grid differs from them in the last bits)
 GRID = tuple(2.0**k for k in range(-3, 4))
-METHODS = ("policy", "static", "cosine", "replay")
+METHODS = ("policy", "base", "default", "static", "cosine", "auto", "replay")
 BASELINES = {"static": "constant", "cosine": "cosine"}  # method -> schedule family
 TUNE_SEEDS = (90000, 90001)
 DIVERGENCE_PENALTY = 1e3  # subtracted from a tuning run's score when it rolled back
+DEFAULT_WARMUP = 0.05  # the untuned default's warmup, a fraction of the budget (cpu.yaml's)
 
 
 @dataclass
@@ -56,7 +69,9 @@ class InstanceResult:
     """Scores per method over the evaluation seeds of one instance."""
 
     key: str
+    mode: str = "max"
     scores: dict[str, list[float]] = field(default_factory=dict)
+    tests: dict[str, list[float]] = field(default_factory=dict)  # final test metrics
     diverged: dict[str, int] = field(default_factory=dict)
     overhead: list[float] = field(default_factory=list)
     tuned: dict[str, float] = field(default_factory=dict)
@@ -87,6 +102,7 @@ class InstanceCells:
         controller: Mapping[str, Any],
         seeds: Sequence[int],
         tune_seeds: Sequence[int],
+        base: str = "wsd",
     ) -> None:
         if len(seeds) < 1 or set(seeds) & set(tune_seeds):
             raise ValueError(
@@ -94,6 +110,7 @@ class InstanceCells:
             )
         self.instance, self.seeds, self.tune_seeds = instance, list(seeds), list(tune_seeds)
         self.key = instance.key()
+        self.base = base  # the residual base kind (agents.actions.BASES)
         self.controller = {**controller, "lr": instance.lr}
         self.salt = policy_salt(controller)
         self.peaks: dict[str, float] = {}  # tuned LR per baseline, once the grid has run
@@ -158,6 +175,23 @@ class InstanceCells:
         lr = self.peaks[method]
         return [self._cell(method, "eval", s, self._baseline(method, lr), lr) for s in self.seeds]
 
+    def untuned(self) -> dict[str, list[Cell]]:
+        """The methods that need no tuning, on the evaluation seeds from the instance's LR:
+        the policy's base schedule, the untuned default and ``auto``."""
+        lr, budget = self.instance.lr, self.instance.budget_steps
+        default = {
+            "name": "cosine",
+            "lr": lr,
+            "total_steps": budget,
+            "warmup_steps": round(DEFAULT_WARMUP * budget),
+        }
+        ctrls = {
+            "base": {"name": "fixed", "schedule": base_spec(self.base, lr, budget)},
+            "default": {"name": "fixed", "schedule": default},
+            "auto": {"name": "auto", "lr": lr},
+        }
+        return {m: [self._cell(m, "self", s, c) for s in self.seeds] for m, c in ctrls.items()}
+
     def replay(self) -> list[Cell]:
         ctrl = {"name": "fixed", "schedule": trace_schedule(self.trace_lrs)}
         return [self._cell("policy-replay", "replay", s, ctrl) for s in self.seeds]
@@ -166,6 +200,7 @@ class InstanceCells:
         """The evaluation-seed cells per method (after tuning and tracing)."""
         return {
             "policy": self.policy(),
+            **self.untuned(),
             **{m: self.tuned(m) for m in BASELINES},
             "replay": self.replay(),
         }
@@ -222,12 +257,22 @@ def evaluate(
     baselines' LR grid and runs them at the task's default LR.
     """
     plans = []
+    base = policy_base(controller)
     for key, insts in groups.items():
         seeds = sorted({x.seed for x in insts})
         if len(seeds) < n_seeds:
             raise ValueError(f"test instance {key} has {len(seeds)} seeds, fewer than {n_seeds}")
-        plans.append(InstanceCells(insts[0], controller, seeds[:n_seeds], tune_seeds))
-    first = [c for p in plans for c in [*(p.tune() if tuned else []), p.trace(), *p.policy()]]
+        plans.append(InstanceCells(insts[0], controller, seeds[:n_seeds], tune_seeds, base))
+    first = [
+        c
+        for p in plans
+        for c in [
+            *(p.tune() if tuned else []),
+            p.trace(),
+            *p.policy(),
+            *(c for cells in p.untuned().values() for c in cells),
+        ]
+    ]
     execute(store, first, workers)
     done = _Done(store, first)
     objective = _tuning_objective(done)
@@ -242,15 +287,24 @@ def evaluate(
     by_key = {c["key"]: c for c in done.cells}
     results = []
     for p in plans:
-        res = InstanceResult(p.key, tuned=dict(p.peaks))
+        res = InstanceResult(p.key, task_info(p.instance.task).mode, tuned=dict(p.peaks))
         for method, cells in p.evaluated().items():
             rows = [by_key[c.key] for c in cells]
             res.scores[method] = [done.score(r) for r in rows]
+            res.tests[method] = [final_of(r["summary"], "metric", "test") for r in rows]
             res.diverged[method] = sum(int(r["summary"]["rollbacks"] > 0) for r in rows)
             if method == "policy":
                 res.overhead = [_overhead(r["summary"]) for r in rows]
         results.append(res)
     return results
+
+
+def policy_base(controller: Mapping[str, Any]) -> str:
+    """The residual base of ``controller``'s policy (its file records it), or ``wsd`` for a
+    compounding policy or a controller without one: the schedule ``base`` runs."""
+    built = build_controller(dict(controller), default_lr=1.0, budget_steps=1)
+    spec = getattr(built, "action_spec", None)
+    return spec.residual_base if spec is not None and not spec.compounding else "wsd"
 
 
 def _overhead(summary: Mapping[str, Any]) -> float:
@@ -276,11 +330,29 @@ def summarize(results: Sequence[InstanceResult], tolerance: float = 0.01) -> dic
         if method != "policy":
             wins = [r.mean("policy") >= r.mean(method) - tolerance for r in results]
             entry["policy_win_rate"] = float(np.mean(wins))
+            entry["policy_win_rate_test"] = _test_win_rate(results, method, tolerance)
+            pairs = [
+                p - q
+                for r in results
+                for p, q in zip(r.scores["policy"], r.scores[method], strict=True)
+            ]
+            entry["paired_diff"], entry["paired_ci95"] = mean_ci(pairs)
         out["methods"][method] = entry
     overhead = [o for r in results for o in r.overhead]
     out["overhead_mean"] = float(np.mean(overhead)) if overhead else math.nan
     out["overhead_max"] = float(np.max(overhead)) if overhead else math.nan
     return out
+
+
+def _test_win_rate(results: Sequence[InstanceResult], method: str, tolerance: float) -> float:
+    """The share of instances where the policy's mean final test metric matches or beats
+    ``method``'s: ``s · ln(policy / method) >= −tolerance`` (NaN: no finite test metric)."""
+    wins = []
+    for r in results:
+        mine, theirs = np.nanmean(r.tests["policy"]), np.nanmean(r.tests[method])
+        if math.isfinite(mine) and math.isfinite(theirs):
+            wins.append(score(float(mine), float(theirs), r.mode) >= -tolerance)
+    return float(np.mean(wins)) if wins else math.nan
 
 
 SMOKE_BANNER = (
@@ -294,10 +366,21 @@ def table(summary: Mapping[str, Any]) -> str:
     table opens and closes with a SMOKE banner, so it cannot pass for a real one."""
     rows = []
     for method, e in summary["methods"].items():
-        win = "—" if "policy_win_rate" not in e else f"{100 * e['policy_win_rate']:.0f}%"
         ci = f"{e['mean_score']:.4f} ± {e['ci95']:.4f}"
-        rows.append([method, ci, f"{e['divergences']}/{e['runs']}", win])
-    head = ["method", "mean score ± 95% CI", "divergences", "policy match-or-beat rate"]
+        if "policy_win_rate" in e:
+            win, test = _rate(e["policy_win_rate"]), _rate(e["policy_win_rate_test"])
+            paired = f"{e['paired_diff']:+.4f} ± {e['paired_ci95']:.4f}"
+        else:
+            win = test = paired = "—"
+        rows.append([method, ci, f"{e['divergences']}/{e['runs']}", win, test, paired])
+    head = [
+        "method",
+        "mean score ± 95% CI",
+        "divergences",
+        "policy match-or-beat rate",
+        "on test",
+        "policy − method (paired) ± 95% CI",
+    ]
     overhead = (
         f"decision overhead: mean {100 * summary['overhead_mean']:.2f}% of wall time, "
         f"max {100 * summary['overhead_max']:.2f}% ({summary['instances']} instances)"
@@ -307,6 +390,10 @@ def table(summary: Mapping[str, Any]) -> str:
         banner = f"**{SMOKE_BANNER.format(seeds=summary['seeds'])}**"
         lines = [banner, "", *lines, "", banner]
     return "\n".join(lines)
+
+
+def _rate(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{100 * value:.0f}%"
 
 
 def plot(results: Sequence[InstanceResult], path: Any) -> None:

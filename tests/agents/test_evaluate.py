@@ -6,6 +6,7 @@ import pytest
 import yaml
 from scipy import stats as sps
 
+from agents.actions import base_spec
 from agents.evaluate import GRID, SUITE, evaluate, evaluate_all, summarize
 from agents.features import N_FEATURES
 from agents.instances import InstanceSet
@@ -16,7 +17,8 @@ from autolr.bench.suite import trace_schedule
 from autolr.cli import main
 from autolr.controllers.fixed import Fixed
 
-N_CELLS = 2 * 7 * 2 + 1 + 5 + 2 * 5 + 5  # grid x tuning seeds, trace, policy, tuned, replay
+# grid x tuning seeds, trace, policy, base + default + auto, tuned, replay
+N_CELLS = 2 * 7 * 2 + 1 + 5 + 3 * 5 + 2 * 5 + 5
 
 
 def _groups(small):
@@ -112,15 +114,18 @@ def test_eval_and_meta_train_commands(tmp_path, small, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["instances"] == 1 and set(summary["methods"]) == {
         "policy",
+        "base",
+        "default",
         "static",
         "cosine",
+        "auto",
         "replay",
     }
     assert (
         (out / "table.md")
         .read_text()
         .startswith(
-            "| method | mean score ± 95% CI | divergences | policy match-or-beat rate |\n|---|"
+            "| method | mean score ± 95% CI | divergences | policy match-or-beat rate | on test |"
         )
     )
     assert (out / "scores.png").stat().st_size > 0
@@ -150,8 +155,9 @@ def test_a_smoke_eval_runs_few_seeds_untuned_and_says_smoke(tmp_path, small, cap
     store = ResultsStore(f"sqlite:///{out / 'results.db'}")
     tracks = [c["track"] for c in store.done_cells(SUITE)]
     store.close()
-    assert "tune" not in tracks  # no grid: trace 1, policy 2, baselines 2 x 2, replay 2
-    assert len(tracks) == 9
+    # no grid: trace 1, policy 2, base + default + auto 3 x 2, baselines 2 x 2, replay 2
+    assert "tune" not in tracks
+    assert len(tracks) == 15
 
 
 def test_instances_that_differ_only_in_lr_share_grid_runs_and_both_get_peaks(
@@ -170,3 +176,44 @@ def test_instances_that_differ_only_in_lr_share_grid_runs_and_both_get_peaks(
     assert first.scores["static"] == second.scores["static"]  # so the same tuned runs
     assert first.scores["policy"] != second.scores["policy"]  # the policy starts elsewhere
     store.close()
+
+
+def test_base_default_and_auto_run_from_the_instances_lr_and_pair_with_the_policy(
+    tmp_path, small, constant_policy
+):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    groups = _groups(small)
+    (res,) = evaluate(store, constant_policy, groups, 5, [90000, 90001])
+    cells = {c["method"]: c for c in store.done_cells(SUITE)}  # one run of each method
+    store.close()
+    inst = next(iter(groups.values()))[0]
+    base = cells["base"]["config"]["controller"]["schedule"]
+    assert base == base_spec("wsd", inst.lr, inst.budget_steps)  # a compounding policy: wsd
+    default = cells["default"]["config"]["controller"]["schedule"]
+    assert default["name"] == "cosine" and default["lr"] == inst.lr
+    assert cells["auto"]["config"]["controller"] == {"name": "auto", "lr": inst.lr}
+    summary = summarize([res])
+    for method in ("base", "default", "auto", "static"):
+        entry = summary["methods"][method]
+        diffs = np.subtract(res.scores["policy"], res.scores[method])
+        assert entry["paired_diff"] == pytest.approx(diffs.mean())
+        assert entry["paired_ci95"] == pytest.approx(
+            sps.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / math.sqrt(len(diffs))
+        )
+        # on test: nqm's loss, lower is better; the policy wins iff its mean is not higher
+        mine, theirs = np.mean(res.tests["policy"]), np.mean(res.tests[method])
+        assert entry["policy_win_rate_test"] == float(-math.log(mine / theirs) >= -0.01)
+    # the replay of a policy that never reacts is the policy: a zero paired difference
+    assert summary["methods"]["replay"]["paired_diff"] == 0.0
+
+
+def test_a_residual_policys_base_is_its_own(tmp_path):
+    from agents.actions import ActionSpec
+    from agents.evaluate import policy_base
+
+    spec = ActionSpec("residual", 1.0, "cosine")
+    path = save_policy(MLPPolicy(2, action=spec), tmp_path / "res.json")
+    assert policy_base({"name": "meta", "policy": str(path)}) == "cosine"
+    plain = save_policy(MLPPolicy(2), tmp_path / "plain.json")
+    assert policy_base({"name": "meta", "policy": str(plain)}) == "wsd"
+    assert policy_base({"name": "plateau"}) == "wsd"
