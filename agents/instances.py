@@ -6,23 +6,32 @@ A *family* is a mapping::
      params: {dim: [20, 50], batch_size: {low: 4, high: 64, log: true, integer: true}},
      lr_factor: {low: 0.125, high: 2.0, log: true},  # or a list; initial LR = task lr × factor
      seeds: {low: 0, high: 10000},                     # or a list of data/run seeds
-     budget_steps: 200, interval: 20}
+     budget_steps: 200, interval: 20,                  # an int, a list or {low, high}
+     family: synthetic}                                # optional label (leave-one-out)
 
 A value is either a list (uniform choice) or a distribution ``{low, high, log, integer}``
 (uniform, or log-uniform with ``log: true``). An instance set is ``{train: [family, ...],
 test: [family, ...]}``. ``sample`` draws one instance; ``enumerate`` lists every instance of a
 split whose values are all lists (the held-out evaluation needs a finite set).
+
+Where a config takes an instance set (``instances:``) it also takes the name of a shipped
+set (``agents/instance_sets/<name>.yaml``, e.g. ``instances: families``), and either form
+with ``leave_out: <family label>``: ``{set: families, leave_out: vision}`` or ``{train: ...,
+test: ..., leave_out: vision}`` (``leave_one_family_out``).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,12 +42,15 @@ from pydantic import (
     model_validator,
 )
 
-from autolr.checks import CheckError, Int
+from autolr.checks import CheckError, check_int
 from autolr.loop.trainee import task_info
 from autolr.registry import did_you_mean
 from autolr.running.config import ConfigError, parse_model
 
 SPLITS = ("train", "test")
+# keys of an instances spec besides the splits (resolved before the spec is parsed)
+SPEC_KEYS = ("set", "leave_out")
+SETS_DIR = Path(__file__).with_name("instance_sets")
 
 DEFAULT_INSTANCES: dict[str, list[dict[str, Any]]] = {
     "train": [
@@ -103,6 +115,19 @@ def check_values(name: str, value: Any) -> Any:
 Values = Annotated[Any, PlainValidator(lambda v, info: check_values(info.field_name or "", v))]
 
 
+def check_steps(name: str, value: Any) -> Any:
+    """An int >= 1, or a list or ``{low, high}`` of them (drawn like any value)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return check_int(name, value, 1)
+    value = check_values(name, value)
+    for v in [value["low"], value["high"]] if _is_dist(value) else value:
+        check_int(name, v, 1)
+    return value
+
+
+Steps = Annotated[Any, PlainValidator(lambda v, info: check_steps(info.field_name or "", v))]
+
+
 def _draw(value: Any, rng: np.random.Generator) -> Any:
     if not _is_dist(value):
         return value[int(rng.integers(len(value)))]
@@ -123,8 +148,9 @@ class Family(BaseModel):
     params: dict[str, Values] = Field(default_factory=dict)
     lr_factor: Values = Field(default_factory=lambda: [1.0])
     seeds: Values = Field(default_factory=lambda: {"low": 0, "high": 10000})
-    budget_steps: Int(1) | None = None
-    interval: Int(1) = 20
+    budget_steps: Steps | None = None
+    interval: Steps = 20
+    family: str | None = None  # a label grouping entries (e.g. vision), for leave_out
 
     @model_validator(mode="before")
     @classmethod
@@ -154,33 +180,55 @@ class Family(BaseModel):
         task_info({**self.task, **{k: _first(v) for k, v in self.params.items()}})
         return self
 
-    def make(self, params: Mapping[str, Any], scale: float, seed: int) -> Instance:
+    def make(
+        self,
+        params: Mapping[str, Any],
+        scale: float,
+        seed: int,
+        budget: int | None = None,
+        interval: int | None = None,
+    ) -> Instance:
         task = {**self.task, **params}
         info = task_info(task)
-        budget = self.budget_steps or info.budget_steps
-        return Instance(task, int(seed), info.lr * float(scale), budget, self.interval)
+        budget = budget or _scalar(self.budget_steps) or info.budget_steps
+        interval = interval or _scalar(self.interval)
+        return Instance(task, int(seed), info.lr * float(scale), int(budget), int(interval))
 
     def sample(self, rng: np.random.Generator) -> Instance:
         params = {k: _draw(v, rng) for k, v in self.params.items()}
         seed = _draw(self.seeds, rng)
-        return self.make(params, _draw(self.lr_factor, rng), int(seed))
+        scale = _draw(self.lr_factor, rng)
+        # drawn only when they vary, so a set with fixed ones samples as it always did
+        budget, interval = (
+            None if v is None or _scalar(v) else int(_draw(v, rng))
+            for v in (self.budget_steps, self.interval)
+        )
+        return self.make(params, scale, int(seed), budget, interval)
 
     def enumerate(self, where: str) -> list[Instance]:
-        values = {"lr_factor": self.lr_factor, "seeds": self.seeds, **self.params}
+        steps = {"budget_steps": self.budget_steps, "interval": self.interval}
+        values = {"lr_factor": self.lr_factor, "seeds": self.seeds, **self.params, **steps}
         for name, value in values.items():
             if _is_dist(value):
                 raise ValueError(f"{where}.{name} must be a list to enumerate, got {value!r}")
         names = list(self.params)
+        budgets, intervals = ([None] if _scalar(v) or v is None else v for v in steps.values())
         out = []
         for combo in itertools.product(*(self.params[n] for n in names)):
-            for scale in self.lr_factor:
-                for seed in self.seeds:
-                    out.append(self.make(dict(zip(names, combo, strict=True)), scale, int(seed)))
+            params = dict(zip(names, combo, strict=True))
+            for budget, interval in itertools.product(budgets, intervals):
+                for scale in self.lr_factor:
+                    for seed in self.seeds:
+                        out.append(self.make(params, scale, int(seed), budget, interval))
         return out
 
 
 def _first(value: Any) -> Any:
     return value["low"] if _is_dist(value) else value[0]
+
+
+def _scalar(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 class InstancesSpec(BaseModel):
@@ -195,26 +243,149 @@ class InstancesSpec(BaseModel):
     def _known_splits(cls, spec: Any) -> Any:
         for key in spec if isinstance(spec, Mapping) else ():
             if key not in SPLITS:
-                hint = did_you_mean(str(key), list(SPLITS))
-                raise ConfigError(f"instances: unknown split {key!r}{hint}; accepted: train, test")
+                raise _unknown_key(key)
         return spec
 
 
-class InstanceSet:
-    """Train and test families; ``sample(split, rng)`` and ``enumerate(split)``."""
+def _unknown_key(key: Any) -> ConfigError:
+    hint = did_you_mean(str(key), list(SPLITS)) or did_you_mean(str(key), list(SPEC_KEYS))
+    return ConfigError(
+        f"instances: unknown split {key!r}{hint}; accepted: train, test (and set, leave_out)"
+    )
 
-    def __init__(self, spec: Mapping[str, Any] | None = None) -> None:
-        spec = DEFAULT_INSTANCES if spec is None else spec
-        parsed = parse_model(InstancesSpec, spec, "", root=("instances",))
+
+def shipped_sets() -> list[str]:
+    """The names of the shipped instance sets (``agents/instance_sets/*.yaml``)."""
+    return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
+
+
+@functools.cache
+def _read_set(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((SETS_DIR / f"{name}.yaml").read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"instance set {name!r} ({SETS_DIR / name}.yaml) is not a mapping")
+    return data
+
+
+def load_instance_set(name: Any) -> dict[str, Any]:
+    """The spec of the shipped instance set ``name`` (a fresh copy, safe to change)."""
+    names = shipped_sets()
+    if not isinstance(name, str) or name not in names:
+        hint = did_you_mean(str(name), names) if isinstance(name, str) else ""
+        raise ConfigError(
+            f"instances: unknown instance set {name!r}{hint}; shipped: {', '.join(names)}"
+        )
+    # keys other than the splits (``x-...``) hold YAML anchors that the entries merge in
+    return {k: v for k, v in yaml.safe_load(yaml.safe_dump(_read_set(name))).items() if k in SPLITS}
+
+
+def family_labels(spec: Mapping[str, Any]) -> list[str]:
+    """The ``family`` labels of a spec's entries, in order of first appearance."""
+    labels: dict[str, None] = {}
+    for split in SPLITS:
+        for fam in spec.get(split) or ():
+            if isinstance(fam, Mapping) and fam.get("family") is not None:
+                labels.setdefault(str(fam["family"]), None)
+    return list(labels)
+
+
+def leave_one_family_out(spec: Mapping[str, Any], family: str) -> dict[str, Any]:
+    """Leave-one-family-out: train on the train entries of every family but ``family``,
+    test on the test entries of ``family`` alone. Every entry must carry a ``family``."""
+    for split in SPLITS:
+        for i, fam in enumerate(spec.get(split) or ()):
+            if not isinstance(fam, Mapping) or fam.get("family") is None:
+                raise ConfigError(
+                    f"instances.leave_out needs a family label on every entry; "
+                    f"instances.{split}[{i}] has none"
+                )
+    labels = family_labels(spec)
+    if family not in labels:
+        hint = did_you_mean(str(family), labels)
+        raise ConfigError(
+            f"instances.leave_out: unknown family {family!r}{hint}; families: {', '.join(labels)}"
+        )
+    train = [f for f in spec["train"] if f["family"] != family]
+    test = [f for f in spec["test"] if f["family"] == family]
+    if not train:
+        raise ConfigError(f"instances.leave_out: {family!r} leaves no family to train on")
+    if not test:
+        raise ConfigError(f"instances.leave_out: family {family!r} has no test entries")
+    return {"train": train, "test": test}
+
+
+def resolve_spec(spec: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
+    """A plain ``{train, test}`` spec from None (the nqm set), a shipped set's name, or a
+    mapping with ``set`` (a shipped set's name) and/or ``leave_out`` (a family label)."""
+    if spec is None:
+        return DEFAULT_INSTANCES
+    if isinstance(spec, str):
+        return load_instance_set(spec)
+    if not isinstance(spec, Mapping) or not any(k in spec for k in SPEC_KEYS):
+        return spec
+    base: Mapping[str, Any] = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    for key in base:
+        if key not in SPLITS:
+            raise _unknown_key(key)
+    if "set" in spec:
+        if base:
+            raise ConfigError(
+                f"instances: set {spec['set']!r} takes no {', '.join(map(repr, base))} "
+                "(give a shipped set's name or train and test, not both)"
+            )
+        base = load_instance_set(spec["set"])
+    if "leave_out" in spec:
+        if not isinstance(spec["leave_out"], str):
+            raise ConfigError(
+                f"instances.leave_out must be a family label, got {spec['leave_out']!r}"
+            )
+        base = leave_one_family_out(base, spec["leave_out"])
+    return base
+
+
+class InstanceSet:
+    """Train and test families; ``sample(split, rng)`` and ``enumerate(split)``.
+
+    ``spec``: a ``{train, test}`` mapping, a shipped set's name, or either with ``set`` /
+    ``leave_out`` (``resolve_spec``); None for the nqm set ``DEFAULT_INSTANCES``."""
+
+    def __init__(self, spec: Mapping[str, Any] | str | None = None) -> None:
+        parsed = parse_model(InstancesSpec, resolve_spec(spec), "", root=("instances",))
         self.families: dict[str, list[Family]] = {"train": parsed.train, "test": parsed.test}
 
+    def labels(self) -> list[str]:
+        """The family labels present, in order of first appearance."""
+        seen = [f.family for s in SPLITS for f in self.families[s] if f.family is not None]
+        return list(dict.fromkeys(seen))
+
     def sample(self, split: str, rng: np.random.Generator) -> Instance:
+        """One instance: a uniformly drawn entry of the split; where every entry carries a
+        ``family`` label, a uniformly drawn label first, then one of its entries (so a
+        family's weight does not grow with its number of entries)."""
         fams = self.families[check_split(split)]
+        labels = [f.family for f in fams]
+        if None not in labels:
+            label = list(dict.fromkeys(labels))[int(rng.integers(len(set(labels))))]
+            fams = [f for f in fams if f.family == label]
         return fams[int(rng.integers(len(fams)))].sample(rng)
 
     def enumerate(self, split: str) -> list[Instance]:
+        """Every instance of the split; a ValueError where two share a key (task, LR) but
+        differ in budget or interval (an evaluation groups an instance's seeds by key)."""
         fams = self.families[check_split(split)]
-        return [x for i, f in enumerate(fams) for x in f.enumerate(f"instances.{split}[{i}]")]
+        out = [x for i, f in enumerate(fams) for x in f.enumerate(f"instances.{split}[{i}]")]
+        steps: dict[str, tuple[int, int]] = {}
+        for inst in out:
+            if steps.setdefault(inst.key(), (inst.budget_steps, inst.interval)) != (
+                inst.budget_steps,
+                inst.interval,
+            ):
+                raise ValueError(
+                    f"instances.{split}: {inst.key()} appears with two budgets or intervals; "
+                    "an evaluation groups seeds by task and LR, so give each its own task "
+                    "parameters or LR"
+                )
+        return out
 
 
 def check_split(split: Any) -> str:
@@ -223,12 +394,12 @@ def check_split(split: Any) -> str:
     return str(split)
 
 
-def _checked_instances(instances: dict[str, Any] | None) -> dict[str, Any] | None:
+def _checked_instances(instances: dict[str, Any] | str | None) -> dict[str, Any] | str | None:
     if instances is not None:
         InstanceSet(instances)
     return instances
 
 
-# A config key holding an instance-set spec (or None for the shipped set), kept as given
-# after it is checked by building the set once.
-InstancesField = Annotated[dict[str, Any] | None, AfterValidator(_checked_instances)]
+# A config key holding an instance-set spec, a shipped set's name (``resolve_spec``) or None
+# for the nqm set, kept as given after it is checked by building the set once.
+InstancesField = Annotated[dict[str, Any] | str | None, AfterValidator(_checked_instances)]

@@ -8,6 +8,7 @@ which ``autolr.loop.trainee.TASKS`` reads, and built with
 name               what                                         data
 =================  ===========================================  =================================
 nqm                noisy quadratic model, plain SGD             none (synthetic)
+powerlaw           linear regression, power-law spectrum        generated (synthetic)
 digits-cnn         small CNN                                    sklearn's 8x8 digits
 mnist1d-mlp        MLP                                          MNIST-1D, generated locally
 mnist1d-cnn        1-D CNN                                      MNIST-1D, generated locally
@@ -21,8 +22,9 @@ idx-cnn            small CNN                                    MNIST/Fashion ID
 Every factory has the signature ``make(seed, device="cpu", *, **params)`` and carries
 ``make.describe(**params) -> TaskInfo``, which reads no data. Shared parameter names:
 ``width``, ``depth``, ``batch_size``, ``seq_len``, ``data_seed``, ``lr``, ``path``,
-``optimizer`` and ``weight_decay``. ``seed`` sets the model's initialisation and the batch
-order; ``data_seed`` sets a generated data set and its train/validation/test split, so that
-all run seeds share one data set. ``evaluate("val")`` scores validation, ``evaluate("test")``
-the held-out test split (see ``tasks.splits`` and docs/tasks.md).
+``optimizer`` (``sgd``, ``sgd-plain``, ``adam``, ``adamw``) and ``weight_decay``. ``seed``
+sets the model's initialisation and the batch order; ``data_seed`` sets a generated data
+set and its train/validation/test split, so that all run seeds share one data set.
+``evaluate("val")`` scores validation, ``evaluate("test")`` the held-out test split (see
+``tasks.splits`` and docs/tasks.md).
 """

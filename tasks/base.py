@@ -15,26 +15,38 @@ from autolr.loop.trainee import SplitSizes, TaskInfo, Trainee, check_split
 from tasks.splits import Splits
 from tasks.streams import ArrayStream
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+# ``sgd`` is SGD with momentum 0.9 (the tasks' default), ``sgd-plain`` SGD without momentum.
+OPTIMIZERS = ("sgd", "sgd-plain", "adam", "adamw")
 MOMENTUM = 0.9
 
 # The LR range that controllers and range tests may search, per optimizer family.
-LR_RANGE = {"sgd": (1e-4, 10.0), "adam": (1e-6, 1.0), "adamw": (1e-6, 1.0)}
+LR_RANGE = {
+    "sgd": (1e-4, 10.0),
+    "sgd-plain": (1e-4, 10.0),
+    "adam": (1e-6, 1.0),
+    "adamw": (1e-6, 1.0),
+}
 
 
 def describe_optimizer(name: str, weight_decay: float) -> str:
-    """A short description, e.g. ``"sgd(momentum=0.9, weight_decay=0.0005)"``."""
+    """A short description, e.g. ``"sgd(momentum=0.9, weight_decay=0.0005)"``; plain SGD
+    is ``"sgd(momentum=0, weight_decay=...)"``."""
     if name == "sgd":
         return f"sgd(momentum={MOMENTUM}, weight_decay={weight_decay:g})"
+    if name == "sgd-plain":
+        return f"sgd(momentum=0, weight_decay={weight_decay:g})"
     return f"{name}(weight_decay={weight_decay:g})"
 
 
 def build_optimizer(
     name: str, params: Iterable[nn.Parameter], lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
-    """SGD with momentum 0.9, Adam or AdamW (decoupled decay), at initial LR ``lr``."""
+    """SGD with momentum 0.9 (``sgd``) or none (``sgd-plain``), Adam or AdamW (decoupled
+    decay), at initial LR ``lr``."""
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
+    if name == "sgd-plain":
+        return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
@@ -145,8 +157,10 @@ def build_supervised(
     weight_decay: float,
     augment: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
     eval_batch: int = 1000,
+    trainee: type[SupervisedTrainee] = SupervisedTrainee,
 ) -> SupervisedTrainee:
-    """A SupervisedTrainee from ``splits`` of ``(x, y)`` arrays, copied to ``device`` once.
+    """A SupervisedTrainee (or the subclass ``trainee``) from ``splits`` of ``(x, y)``
+    arrays, copied to ``device`` once.
 
     The model is built with ``seed``, the optimizer starts at ``info.lr`` and the stream
     draws ``info.batch_size`` rows per batch.
@@ -159,7 +173,7 @@ def build_supervised(
         return x, y
 
     model = seeded_model(build_model, seed, device)
-    return SupervisedTrainee(
+    return trainee(
         info=info,
         model=model,
         optimizer=build_optimizer(optimizer, model.parameters(), info.lr, weight_decay),

@@ -30,6 +30,7 @@ def test_run_config_validates(path):
 def test_one_config_per_task_and_builtin_controller():
     assert {p.stem for p in (CONFIGS / "tasks").glob("*.yaml")} == {
         "nqm",
+        "powerlaw",
         "digits-cnn",
         "mnist1d-mlp",
         "mnist1d-cnn",

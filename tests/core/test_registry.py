@@ -28,6 +28,7 @@ SHIPPED_TASKS = [
     "mnist1d-cnn",
     "mnist1d-mlp",
     "nqm",
+    "powerlaw",
     "stdlib-lm",
     "text-lm",
 ]

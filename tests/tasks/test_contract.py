@@ -16,6 +16,7 @@ from autolr.loop.trainee import TASKS, TaskInfo, Trainee, make_task, task_info
 # Small parameters per task; "{data}" is replaced by the session's data folder.
 SMALL: dict[str, dict[str, Any]] = {
     "nqm": {"dim": 20},
+    "powerlaw": {"dim": 20, "batch_size": 16},
     "digits-cnn": {"width": 8, "depth": 2, "batch_size": 32},
     "mnist1d-mlp": {"width": 32, "depth": 1, "batch_size": 32},
     "mnist1d-cnn": {"width": 8, "depth": 2, "batch_size": 32, "lr": 0.1},

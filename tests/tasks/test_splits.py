@@ -91,6 +91,7 @@ def test_stdlib_splits_are_by_file(tmp_path, monkeypatch):
 # Sizes of the validation and test sets, at the contract tests' small parameters.
 SIZES = {
     "nqm": None,
+    "powerlaw": SplitSizes(1024, 1024, "examples"),
     "digits-cnn": SplitSizes(359, 359, "examples"),
     "mnist1d-mlp": SplitSizes(1000, 1000, "examples"),
     "mnist1d-cnn": SplitSizes(1000, 1000, "examples"),
@@ -126,6 +127,7 @@ def test_every_task_scores_both_splits_and_says_their_sizes(name, data_dir):
 # change are not comparable; update a pin only knowingly.
 DEFAULT_SHA256 = {
     "nqm": "9db61213bad22403c1204874d429c2065ccd6927fdae3374a6e290fd5d340934",
+    "powerlaw": "623393e354e80b828ff0d7bef665b7d40579f807603a3c53b005891af9402cbd",
     "digits-cnn": "36e7ae0d6adf2e579cc79bfbc7ca9e1589ff23fbfbe60de7dee3d0257e78daac",
     "mnist1d-mlp": "4d383122dcac06c0fff73365a78f95b240f2a306381deda7901c41606f967e43",
     "mnist1d-cnn": "4d383122dcac06c0fff73365a78f95b240f2a306381deda7901c41606f967e43",
