@@ -84,34 +84,38 @@ def run_suite(
     results = ResultsStore(store_url(store, out_dir))
     failed: list[Cell] = []
     try:
-        if redo:
-            gone = results.forget(s.name, redo)
-            if progress:
-                print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
-            if any(m.label in redo for m in s.baselines if m.tuned):
-                # their tuning runs are redone: the targets they made are remade after them
-                forget_targets(results, s.name)
-        with _Progress(progress, results) as note:
-            phases = [("tune + self-tuning", lambda: first_cells(s))]
-            if s.cfg.target_seeds:
-                phases.append(("target confirmation", lambda: target_cells(s, results)))
-            fix_after = phases[-1][0]  # tuning (and confirmation) is over: fix the targets
-            phases.append(("tuned baselines", lambda: eval_cells(s, results)))
-            if s.cfg.replay:
-                phases.append(
-                    ("open-loop replays", lambda: replay_cells(s, results, suite_plan(s, results)))
-                )
-            for name, make in phases:
-                cells = make()
-                note.phase(name, len(cells))
-                keys = set(execute(results, cells, workers, note, runner))
-                failed += [c for c in cells if c.key in keys]
-                if name == fix_after:  # before evaluation
-                    fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        plan = suite_plan(s, results)
-        report = write_report(results, s.name, out_dir, console=True, plain=plain, plan=plan)
-        return BenchOutcome(report, failed)
+        with results.guard():
+            if redo:
+                gone = results.forget(s.name, redo)
+                if progress:
+                    print(f"--redo {', '.join(redo)}: {gone} stored runs deleted, to run again")
+                if any(m.label in redo for m in s.baselines if m.tuned):
+                    # their tuning runs are redone: the targets they made are remade after them
+                    forget_targets(results, s.name)
+            with _Progress(progress, results) as note:
+                phases = [("tune + self-tuning", lambda: first_cells(s))]
+                if s.cfg.target_seeds:
+                    phases.append(("target confirmation", lambda: target_cells(s, results)))
+                fix_after = phases[-1][0]  # tuning (and confirmation) is over: fix the targets
+                phases.append(("tuned baselines", lambda: eval_cells(s, results)))
+                if s.cfg.replay:
+                    phases.append(
+                        (
+                            "open-loop replays",
+                            lambda: replay_cells(s, results, suite_plan(s, results)),
+                        )
+                    )
+                for name, make in phases:
+                    cells = make()
+                    note.phase(name, len(cells))
+                    keys = set(execute(results, cells, workers, note, runner))
+                    failed += [c for c in cells if c.key in keys]
+                    if name == fix_after:  # before evaluation
+                        fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            plan = suite_plan(s, results)
+            report = write_report(results, s.name, out_dir, console=True, plain=plain, plan=plan)
+            return BenchOutcome(report, failed)
     finally:
         results.close()
 

@@ -20,7 +20,8 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, InterfaceError, OperationalError
 
 from autolr.bench.store_location import check_sqlite_file, refuse_foreign, sqlite_pragmas
 from autolr.dburl import POSTGRES_HINT, engine_url, is_postgres, mask_url, scrub
@@ -96,6 +97,12 @@ curves_table = Table(
 )
 
 
+class StoreUnavailable(ValueError):
+    """The store's database stopped answering mid-run (a server stopped or restarted, a
+    dropped connection): raised in place of the driver's error, naming the store by its
+    URL without the password. A ValueError, so ``autolr`` prints it as one line."""
+
+
 def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -111,8 +118,11 @@ class ResultsStore:
         self.opened = time.time()
         if url.startswith("sqlite:///"):
             check_sqlite_file(Path(url.removeprefix("sqlite:///")), create)
+        # a server restart between two statements costs a pooled connection, not the run:
+        # each checkout tests its connection first (SQLite has no server to lose)
+        options = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
         try:
-            self.engine: Engine = create_engine(engine_url(url), future=True)
+            self.engine: Engine = create_engine(engine_url(url), future=True, **options)
         except ImportError as err:
             raise ValueError(self._driver_missing(err)) from None
         except Exception as err:
@@ -122,6 +132,27 @@ class ResultsStore:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", sqlite_pragmas)
         self._init_schema(create)
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a lost database (``OperationalError``, ``InterfaceError``) inside the block
+        into a ``StoreUnavailable`` that names the store (password masked) and says what a
+        rerun does. Nothing half-written is left behind: every write is one transaction,
+        and the cells in flight stay claimed by this process, stale once it has exited."""
+        try:
+            yield
+        except (OperationalError, InterfaceError) as err:
+            raise StoreUnavailable(
+                f"lost the results store {self.shown}: {self._reason(err)}; the runs in "
+                "flight were not recorded. Run the same command again once the database "
+                "answers: it keeps every finished run and runs the rest"
+            ) from None
+
+    def _reason(self, err: Exception, limit: int = 400) -> str:
+        """The driver's message, on one line, without the password."""
+        orig = getattr(err, "orig", None) or err
+        reason = " ".join(scrub(str(orig), self.url).split()) or type(orig).__name__
+        return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
     def _driver_missing(self, err: ImportError) -> str:
         if is_postgres(self.url):

@@ -107,11 +107,12 @@ def run_report(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such bench folder: {args.dir}")
     store = ResultsStore(store_url(args.store, args.dir), create=False)
     try:
-        suites = store.suites()
-        suite = args.suite or (suites[0] if len(suites) == 1 else None)
-        if suite is None:
-            raise ValueError(f"the store holds suites {suites}; choose one with --suite")
-        path = write_report(store, suite, args.dir, console=True, plain=args.plain)
+        with store.guard():
+            suites = store.suites()
+            suite = args.suite or (suites[0] if len(suites) == 1 else None)
+            if suite is None:
+                raise ValueError(f"the store holds suites {suites}; choose one with --suite")
+            path = write_report(store, suite, args.dir, console=True, plain=args.plain)
     finally:
         store.close()
     print(f"wrote {path}")

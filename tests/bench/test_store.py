@@ -151,12 +151,10 @@ def test_concurrent_benches_on_one_sqlite_store_run_each_cell_once(tmp_path, wri
     _run_concurrent_benches(tmp_path, writers)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("AUTOLR_TEST_POSTGRES"),
-    reason="set AUTOLR_TEST_POSTGRES to a postgresql:// URL of a scratch database",
-)
-def test_concurrent_benches_on_one_postgres_store_run_each_cell_once(tmp_path):
-    _run_concurrent_benches(tmp_path, 3, os.environ["AUTOLR_TEST_POSTGRES"])
+@pytest.mark.postgres
+def test_concurrent_benches_on_one_postgres_store_run_each_cell_once(tmp_path, postgres_url):
+    # a fresh database: the three benches also race to create the schema
+    _run_concurrent_benches(tmp_path, 3, postgres_url)
 
 
 def test_two_stores_created_at_once_on_an_empty_database(tmp_path, monkeypatch):
