@@ -18,6 +18,7 @@ import functools
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, Protocol, TypeVar
 
 from autolr.registry import Registry, load_plugins
@@ -126,6 +127,11 @@ def pool_worker_init() -> None:
     load_plugins()
 
 
+class WorkerLost(ValueError):
+    """A pool worker died mid-job (``kill -9``, the OOM killer): the pool is broken. A
+    ValueError, so ``autolr`` prints it as one line instead of a traceback."""
+
+
 @EXECUTORS.register("pool")
 class PoolExecutor(Executor):
     """In ``workers`` local processes (spawned, so no state leaks in from the parent); each
@@ -149,7 +155,15 @@ class PoolExecutor(Executor):
                 timeout = source.poll_s if source.waiting else None  # look again then
                 done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    yield running.pop(fut), fut.result()
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        raise WorkerLost(
+                            "a worker process died while it ran a job (killed, or out of "
+                            "memory); the jobs in flight were not recorded. Run the same "
+                            "command again: it keeps every finished run and runs the rest"
+                        ) from None
+                    yield running.pop(fut), result
 
 
 def make_executor(name: str | None = None, workers: int = 1) -> Executor:

@@ -1,10 +1,18 @@
 """Executors by name: same results in-process and in a pool, jobs started on demand."""
 
 import math
+import os
 
 import pytest
 
-from autolr.executor import EXECUTORS, Executor, LocalExecutor, PoolExecutor, make_executor
+from autolr.executor import (
+    EXECUTORS,
+    Executor,
+    LocalExecutor,
+    PoolExecutor,
+    WorkerLost,
+    make_executor,
+)
 from tests.core.test_registry import rescan
 from tests.fakedist import make_dist
 
@@ -50,6 +58,14 @@ def test_the_pool_gives_the_same_results_and_keeps_at_most_workers_in_flight():
         results[i] = value
     assert results == dict(LocalExecutor().run(math.sqrt, args))
     assert sorted(started) == list(range(7)) and max(in_flight) <= 2
+
+
+def test_a_worker_that_dies_mid_job_is_a_one_line_error_not_a_traceback():
+    # os._exit ends the worker process at once, as kill -9 or the OOM killer would
+    with pytest.raises(WorkerLost, match="a worker process died while it ran a job") as err:
+        list(PoolExecutor(1).run(os._exit, [3]))
+    assert isinstance(err.value, ValueError)  # so `autolr` prints it as one line (exit 2)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
 def test_a_third_party_executor_is_found_through_its_entry_point(tmp_path, monkeypatch):
