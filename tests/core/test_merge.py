@@ -3,7 +3,6 @@ hand-computed average, the WSD equivalence, rollbacks, BatchNorm, resume and the
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -27,6 +26,7 @@ from autolr.loop.session import Session
 from autolr.loop.trainee import TaskInfo, Trainee, check_split
 from autolr.running.runner import build_session, load_config
 from tests.peers.bn import BatchNormTrainee
+from tests.resume import whole_and_resumed
 from tests.toy import ToyTrainee
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,17 +275,7 @@ def test_a_merging_session_resumes_bit_identically_from_a_saved_checkpoint(turns
             merge={"window_frac": 0.25, "weights": "sqrt", "every": 3},
         )
 
-    full = fresh()
-    full.run()
-    cut = fresh()
-    for _ in range(turns):
-        cut.turn()
-    buffer = io.BytesIO()
-    torch.save(cut.state_dict(), buffer)
-    buffer.seek(0)
-    resumed = fresh()
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    resumed.run()
+    full, resumed = whole_and_resumed(fresh, turns)
     assert resumed.history.step_array("train_loss").tolist() == (
         full.history.step_array("train_loss").tolist()
     )

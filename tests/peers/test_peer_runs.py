@@ -3,7 +3,6 @@ and resume bit for bit from a checkpoint that holds their own state."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from typing import Any
@@ -17,6 +16,7 @@ from autolr.loop.plain import check_plain
 from autolr.peers import PeerTrainee, make_peer
 from autolr.running.runner import build_session, load_config
 from tests.peers.bn import BatchNormTrainee
+from tests.resume import whole_and_resumed
 
 NAMES = ["dadapt-adam", "dog", "prodigy", "schedulefree-adamw", "schedulefree-sgd"]
 CONFIG: dict[str, Any] = {
@@ -186,17 +186,7 @@ def test_a_batchnorm_model_resumes_bit_identically_from_a_saved_session(name):
             trainee, autolr.build_controller(trainee.controller), 60, 10, eval_every=10
         )
 
-    full = fresh()
-    full.run()
-    cut = fresh()
-    for _ in range(3):
-        cut.turn()
-    buffer = io.BytesIO()
-    torch.save(cut.state_dict(), buffer)
-    buffer.seek(0)
-    resumed = fresh()
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    resumed.run()
+    full, resumed = whole_and_resumed(fresh, 3)
     for col in ("train_loss", "lr"):
         assert resumed.history.step_array(col).tolist() == full.history.step_array(col).tolist()
     assert resumed.history.eval_array("val_metric").tolist() == (

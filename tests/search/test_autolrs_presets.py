@@ -3,7 +3,6 @@ controller's earlier defaults; explicit parameters win over both."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from search.autolrs import (
     PAPER_TRIAL_FRACTION,
     AutoLRS,
 )
+from tests.resume import whole_and_resumed
 from tests.search.test_autolrs import FakeProbe, _state
 from tests.toy import ToyTrainee
 
@@ -212,17 +212,7 @@ def test_state_dict_resumes_a_session_exactly(preset: str) -> None:
         ctrl = AutoLRS(preset=preset, k=3, tau0=20, trial_fraction=0.2, budget_steps=200)
         return Session(ToyTrainee(seed=0), ctrl, 200, 10)
 
-    full = session()
-    full.run()
-    cut = session()
-    for _ in range(2):
-        cut.turn()
-    buf = io.BytesIO()
-    torch.save(cut.state_dict(), buf)
-    buf.seek(0)
-    resumed = session()
-    resumed.load_state_dict(torch.load(buf, weights_only=True))
-    resumed.run()
+    full, resumed = whole_and_resumed(session, 2)
     a, b = full.controller, resumed.controller
     assert isinstance(a, AutoLRS) and isinstance(b, AutoLRS)
     assert b.log == a.log and b.stats()["probe_fraction"] == a.stats()["probe_fraction"]

@@ -1,15 +1,14 @@
 import dataclasses
-import io
 import math
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from autolr.controllers.base import build_controller
 from autolr.loop.session import Session
 from search.optuna_segments import OptunaController
+from tests.resume import whole_and_resumed
 from tests.search.test_autolrs import FakeProbe, _state
 from tests.toy import ToyTrainee
 
@@ -123,17 +122,7 @@ def test_state_dict_resumes_a_session_exactly(every: int) -> None:
         ctrl = OptunaController(lr_range=(1e-3, 0.2), every=every, trials=2)
         return Session(ToyTrainee(seed=0), ctrl, 300, 20)
 
-    full = session()
-    full.run()
-    cut = session()
-    for _ in range(3):  # with every=4, stops between two searches
-        cut.turn()
-    buf = io.BytesIO()
-    torch.save(cut.state_dict(), buf)
-    buf.seek(0)
-    resumed = session()
-    resumed.load_state_dict(torch.load(buf, weights_only=True))
-    resumed.run()
+    full, resumed = whole_and_resumed(session, 3)  # with every=4, stops between two searches
     a, b = full.controller, resumed.controller
     assert isinstance(a, OptunaController) and isinstance(b, OptunaController)
     assert b.log == a.log and b.segments == a.segments and b.wait == a.wait
