@@ -43,13 +43,6 @@ def cells_of(db) -> dict[str, tuple[str, float]]:
         return {k: (t, f) for k, t, f in con.execute("select key, track, finished from cells")}
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
-    yield s
-    s.close()
-
-
 def test_target_seeds_must_not_overlap_seeds_or_tuning_seeds():
     with pytest.raises(ConfigError, match=r"target_seeds \[1, 200\] must not overlap seeds"):
         Suite({**CONFIRMED, "target_seeds": [1, 200]}, check=False)

@@ -9,7 +9,6 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from autolr.bench import ResultsStore
 from autolr.bench.analysis import analyse, final_of
 from autolr.bench.report import compute_table, summary_table, task_table, write_report
 from autolr.bench.stats import performance_ratios
@@ -74,13 +73,6 @@ def tuning(store):
                 store, "t", method, "tune", seed, [0.1, 0.5, final], peak=peak
             )
     return keys
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
-    yield s
-    s.close()
 
 
 def test_final_of_reads_test_and_falls_back_to_validation():
