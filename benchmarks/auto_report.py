@@ -44,7 +44,7 @@ from autolr.bench.harness import load_suite, suite_plan
 from autolr.bench.standings import Comparison, best_tuned, compare
 from autolr.bench.store import ResultsStore
 from autolr.bench.store_location import store_url
-from autolr.bench.tables import _difference, _fmt, markdown_table
+from autolr.bench.tables import difference, fmt, markdown_table
 
 SUITE = "cpu"  # the tasks at their default LR (x1), the tuned baselines
 LR_SUITE = "cpu-lr"  # the tasks at x0.1 and x10, as tasks T-x0.1 and T-x10
@@ -144,7 +144,7 @@ def _mean(c: dict[str, Any] | None, label: bool = False) -> str:
         return "–"
     if not c["finite"]:  # every cell failed, or every final was not finite
         return "failed" if not c["runs"] else f"– (0/{c['runs']} finite)"
-    text = _fmt(c["mean"]) + (f" ± {_fmt(c['ci'], 2)}" if math.isfinite(c["ci"]) else "")
+    text = fmt(c["mean"]) + (f" ± {fmt(c['ci'], 2)}" if math.isfinite(c["ci"]) else "")
     if c["finite"] < c["runs"]:
         text += f" ({c['finite']}/{c['runs']} finite)"
     if c["diverged"]:  # a diverged run may still end on a finite (huge) final
@@ -153,13 +153,13 @@ def _mean(c: dict[str, Any] | None, label: bool = False) -> str:
 
 
 def _vs(c: Comparison | None) -> str:
-    return "–" if c is None else _difference(c)
+    return "–" if c is None else difference(c)
 
 
 def _count(c: dict[str, Any] | None, key: str) -> str:
     if c is None or c[key] is None:
         return "–"
-    return _fmt(c[key]) if key == "rollbacks" else f"{c[key]}/{c['runs']}"
+    return fmt(c[key]) if key == "rollbacks" else f"{c[key]}/{c['runs']}"
 
 
 def _table(head: list[str], rows: list[list[str]], none: str) -> str:

@@ -20,7 +20,9 @@ from autolr.bench.views import compute_inclusive, profiles, replay_comparisons
 R_MAX = 4.0
 
 
-def _fmt(x: float, digits: int = 4) -> str:
+def fmt(x: float, digits: int = 4) -> str:
+    """A number as the report prints it (``digits`` significant digits; "–" for NaN or
+    None, "∞" for infinity)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, float) and math.isinf(x):
@@ -30,7 +32,7 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 def _ci(row: Row, val: bool = False) -> str:
     m, h = row.val_mean_ci if val else row.mean_ci
-    return f"{_fmt(m)} ± {_fmt(h, 2)}" if not math.isnan(h) else _fmt(m)
+    return f"{fmt(m)} ± {fmt(h, 2)}" if not math.isnan(h) else fmt(m)
 
 
 def _seeds(row: Row) -> str:
@@ -80,7 +82,7 @@ def task_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
     for r in sorted(rep.rows.values(), key=lambda r: row_order(r.track, r.method)):
         track = TRACKS.get(r.track, r.track)
         if not r.finished:  # every cell failed: say so where the numbers would be
-            rows.append([r.method, track, _seeds(r), *[FAILED] * (len(head) - 4), _fmt(r.peak, 3)])
+            rows.append([r.method, track, _seeds(r), *[FAILED] * (len(head) - 4), fmt(r.peak, 3)])
             continue
         wall = float(np.median(r.walls))
         ratio = f" ({wall / base_wall:.2f}×)" if math.isfinite(base_wall) else ""
@@ -92,16 +94,16 @@ def task_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
                 _seeds(r),
                 _ci(r),
                 *([_ci(r, val=True)] if rep.has_test else []),
-                _fmt(r.median_steps),
-                _fmt(r.median_time, 3),
-                _fmt(rep.speedup(r.method), 3),
-                f"{_fmt(wall, 3)}{ratio}",
-                _fmt(float(np.mean(r.probes))),
-                _fmt(float(np.mean(r.rollbacks)), 3),
-                _fmt(float(np.mean(r.lost))),
+                fmt(r.median_steps),
+                fmt(r.median_time, 3),
+                fmt(rep.speedup(r.method), 3),
+                f"{fmt(wall, 3)}{ratio}",
+                fmt(float(np.mean(r.probes))),
+                fmt(float(np.mean(r.rollbacks)), 3),
+                fmt(float(np.mean(r.lost))),
                 f"{r.diverged}/{n}",
                 "–" if r.collapsed is None else f"{r.collapsed}/{n}",
-                _fmt(r.peak, 3),
+                fmt(r.peak, 3),
             ]
         )
     for method, track in rep.not_applicable:  # not run on this task (its kinds exclude it)
@@ -131,7 +133,7 @@ def per_corpus_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
 
     def cell(r: Row, key: str, corpus: str) -> str:
         m, h = stats.mean_ci([pc[key].get(corpus) for pc in r.per_corpus])
-        return f"{_fmt(m)} ± {_fmt(h, 2)}" if not math.isnan(h) else _fmt(m)
+        return f"{fmt(m)} ± {fmt(h, 2)}" if not math.isnan(h) else fmt(m)
 
     rows = [
         [
@@ -158,7 +160,7 @@ def summary_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]
         )
         na = sum(any(m == method for m, _ in rep.not_applicable) for rep in reports)
         reached = sum(math.isfinite(r) for r in per_task.values())
-        score = FAILED if failed_everywhere else _fmt(stats.profile_score(per_task, R_MAX), 3)
+        score = FAILED if failed_everywhere else fmt(stats.profile_score(per_task, R_MAX), 3)
         rows.append([method, score, f"{reached}/{len(per_task)}", str(na)])
     # a method with no target anywhere it ran (or no run at all) still gets its row
     for method in sorted({r.method for rep in reports for r in rep.rows.values()} - set(ratios)):
@@ -183,9 +185,9 @@ def compute_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]
             c.method + (" *" if c.method == rep.best_baseline else ""),
             TRACKS.get(c.track, c.track),
             str(c.tuning),
-            _fmt(c.steps),
-            _fmt(c.total),
-            _fmt(c.ratio, 3),
+            fmt(c.steps),
+            fmt(c.total),
+            fmt(c.ratio, 3),
         ]
         for rep in reports
         for c in compute_inclusive(rep)
@@ -204,7 +206,7 @@ def compute_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]
 def failures_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]:
     """Every failed cell, with the one-line reason from its stored traceback."""
     rows = [
-        [c["task"], c["method"], c["track"], str(c["seed"]), _fmt(c["peak_lr"], 3), c["reason"]]
+        [c["task"], c["method"], c["track"], str(c["seed"]), fmt(c["peak_lr"], 3), c["reason"]]
         for rep in reports
         for c in rep.failures
     ]
@@ -218,7 +220,7 @@ def replay_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]]
             c.closed.method,
             _ci(c.closed),
             _ci(c.replay),
-            f"{_fmt(c.advantage, 3)} ± {_fmt(c.ci, 2)}",
+            f"{fmt(c.advantage, 3)} ± {fmt(c.ci, 2)}",
             f"{c.wins}/{c.pairs}",
         ]
         for c in replay_comparisons(reports)
@@ -273,7 +275,7 @@ def _winner_verdict(s: TaskSummary) -> str:
 
 
 def _comparison(c: Comparison) -> str:
-    return f"{c.method}: {_difference(c)}"
+    return f"{c.method}: {difference(c)}"
 
 
 def winners_table(summaries: list[TaskSummary]) -> tuple[list[str], list[list[str]]]:
@@ -335,16 +337,16 @@ def summary_lines(reports: list[TaskReport]) -> list[str]:
             lines.append(f"  controller − reference: {named}")
         width = max((len(m) for m in s.standings), default=0)
         for method, comparisons in s.standings.items():
-            vs = "; ".join(f"{c.reference} {_difference(c)}" for c in comparisons)
+            vs = "; ".join(f"{c.reference} {difference(c)}" for c in comparisons)
             if not rep.rows[method].n_finite:
                 vs = NO_FINAL
             lines.append(f"  {method:<{width}}  {vs or 'nothing to compare with'}")
     return lines
 
 
-def _difference(c: Comparison) -> str:
+def difference(c: Comparison) -> str:
     """``+0.04 ± 0.023 better``; ``–`` without a difference."""
     if math.isnan(c.diff):
         return "–"
-    ci = "" if math.isnan(c.ci) else f" ± {_fmt(c.ci, 2)}"
+    ci = "" if math.isnan(c.ci) else f" ± {fmt(c.ci, 2)}"
     return f"{c.diff:+.3g}{ci} {c.verdict}"
