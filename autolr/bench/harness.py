@@ -99,21 +99,19 @@ def run_suite(
                 fix_after = phases[-1][0]  # tuning (and confirmation) is over: fix the targets
                 phases.append(("tuned baselines", lambda: eval_cells(s, results)))
                 if s.cfg.replay:
-                    phases.append(
-                        (
-                            "open-loop replays",
-                            lambda: replay_cells(s, results, suite_plan(s, results)),
-                        )
-                    )
+                    phases.append(("open-loop replays", lambda: replay_cells(s, results, plan)))
+                # the runs the suite plans, by key, as it labels them (what suite_plan
+                # computes, gathered as the phases make them: no curve is read twice)
+                plan: dict[str, str] = {}
                 for name, make in phases:
                     cells = make()
+                    plan.update((c.key, c.method) for c in cells)
                     note.phase(name, len(cells))
                     keys = set(execute(results, cells, workers, note, runner))
                     failed += [c for c in cells if c.key in keys]
                     if name == fix_after:  # before evaluation
                         fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
             out_dir.mkdir(parents=True, exist_ok=True)
-            plan = suite_plan(s, results)
             report = write_report(results, s.name, out_dir, console=True, plain=plain, plan=plan)
             return BenchOutcome(report, failed)
     finally:
@@ -140,7 +138,8 @@ def eval_cells(s: Suite, results: ResultsStore) -> list[Cell]:
 
 def suite_plan(s: Suite, results: ResultsStore) -> dict[str, str]:
     """Every run the suite plans now, given what the store holds: ``{cell key: method
-    label}``. What ``autolr bench`` reports (``analysis.planned``): a method's stored runs
+    label}``, as ``run_suite`` gathers it from its phases' cells. What ``autolr bench``
+    reports (``analysis.planned``): a method's stored runs
     under earlier settings (same label, another config) are neither replayed nor reported,
     and a stored run is labelled as the suite labels it now."""
     cells = first_cells(s) + eval_cells(s, results)
