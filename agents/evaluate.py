@@ -14,7 +14,10 @@ For each test instance (a task config with an initial LR, the run seed aside):
    whose gain the policy must show;
 6. **default**: the untuned default, cosine with a 5% warmup at the instance's LR (what a
    user gets for free, as in the CPU suite);
-7. **auto**: the ``auto`` controller from the instance's LR (``docs/auto.md``).
+7. **auto**: the ``auto`` controller from the instance's LR (``docs/auto.md``);
+8. **the optimizer peers** (``PEERS``: schedule-free SGD and AdamW, Prodigy, D-Adaptation
+   Adam, DoG), each replacing the instance's optimizer at its authors' general-use settings
+   and under its own schedule, as in the CPU suite (``autolr.peers``).
 
 Every run is a bench cell (``autolr.bench``): it is executed into the results store, so a
 rerun skips finished cells and a killed one loses only the runs in flight. Methods are
@@ -57,7 +60,9 @@ from autolr.loop.trainee import task_info
 SUITE = "agents-eval"
 # exact powers of two (a span ** linspace grid differs from them in the last bits)
 GRID = tuple(2.0**k for k in range(-3, 4))
-METHODS = ("policy", "base", "default", "static", "cosine", "auto", "replay")
+# the optimizer peers, as the CPU suite runs them (configs/bench/cpu.yaml's optimizers)
+PEERS = ("schedulefree-sgd", "schedulefree-adamw", "prodigy", "dadapt-adam", "dog")
+METHODS = ("policy", "base", "default", "static", "cosine", "auto", "replay", *PEERS)
 BASELINES = {"static": "constant", "cosine": "cosine"}  # method -> schedule family
 TUNE_SEEDS = (90000, 90001)
 DIVERGENCE_PENALTY = 1e3  # subtracted from a tuning run's score when it rolled back
@@ -117,16 +122,26 @@ class InstanceCells:
         self.trace_lrs = np.zeros(0)  # the policy's LR trace, once it has run
 
     def _cell(
-        self, method: str, track: str, seed: int, ctrl: dict[str, Any], peak: float | None = None
+        self,
+        method: str,
+        track: str,
+        seed: int,
+        ctrl: dict[str, Any] | None,
+        peak: float | None = None,
+        optimizer: str | None = None,
     ) -> Cell:
-        """A run of ``ctrl`` on this instance; the policy's own runs carry its file's hash."""
-        config = {
+        """A run of ``ctrl`` on this instance (of the optimizer peer ``optimizer`` under its
+        own schedule when ``ctrl`` is None); the policy's own runs carry its file's hash."""
+        config: dict[str, Any] = {
             "task": self.instance.task,
             "controller": ctrl,
             "seed": seed,
             "budget_steps": self.instance.budget_steps,
             "interval": self.instance.interval,
         }
+        if optimizer is not None:
+            del config["controller"]
+            config["optimizer"] = {"name": optimizer}
         salt = self.salt if ctrl is self.controller else ""
         return Cell(SUITE, self.key, method, track, seed, config, peak, salt)
 
@@ -192,6 +207,13 @@ class InstanceCells:
         }
         return {m: [self._cell(m, "self", s, c) for s in self.seeds] for m, c in ctrls.items()}
 
+    def peers(self) -> dict[str, list[Cell]]:
+        """The optimizer peers on the evaluation seeds, replacing the instance's optimizer."""
+        return {
+            name: [self._cell(name, "peer", s, None, optimizer=name) for s in self.seeds]
+            for name in PEERS
+        }
+
     def replay(self) -> list[Cell]:
         ctrl = {"name": "fixed", "schedule": trace_schedule(self.trace_lrs)}
         return [self._cell("policy-replay", "replay", s, ctrl) for s in self.seeds]
@@ -203,6 +225,7 @@ class InstanceCells:
             **self.untuned(),
             **{m: self.tuned(m) for m in BASELINES},
             "replay": self.replay(),
+            **self.peers(),
         }
 
 
@@ -271,6 +294,7 @@ def evaluate(
             p.trace(),
             *p.policy(),
             *(c for cells in p.untuned().values() for c in cells),
+            *(c for cells in p.peers().values() for c in cells),
         ]
     ]
     execute(store, first, workers)

@@ -7,7 +7,7 @@ import yaml
 from scipy import stats as sps
 
 from agents.actions import base_spec
-from agents.evaluate import GRID, SUITE, evaluate, evaluate_all, summarize
+from agents.evaluate import GRID, PEERS, SUITE, evaluate, evaluate_all, summarize
 from agents.features import N_FEATURES
 from agents.instances import InstanceSet
 from agents.meta import MLPPolicy, save_policy
@@ -17,8 +17,8 @@ from autolr.bench.suite import trace_schedule
 from autolr.cli import main
 from autolr.controllers.fixed import Fixed
 
-# grid x tuning seeds, trace, policy, base + default + auto, tuned, replay
-N_CELLS = 2 * 7 * 2 + 1 + 5 + 3 * 5 + 2 * 5 + 5
+# grid x tuning seeds, trace, policy, base + default + auto, tuned, replay, the five peers
+N_CELLS = 2 * 7 * 2 + 1 + 5 + 3 * 5 + 2 * 5 + 5 + len(PEERS) * 5
 
 
 def _groups(small):
@@ -57,7 +57,14 @@ def test_runs_land_in_the_store_a_rerun_skips_them_and_the_ci_is_student_t(
     store = ResultsStore(f"sqlite:///{out / 'results.db'}")
     cells = store.done_cells(SUITE)
     assert len(cells) == N_CELLS
-    assert {c["track"] for c in cells} == {"tune", "self", "eval", "replay"}
+    assert {c["track"] for c in cells} == {"tune", "self", "eval", "replay", "peer"}
+    # each peer replaced the task's optimizer, and ran under its own schedule
+    peers = {c["method"]: c for c in cells if c["track"] == "peer"}
+    assert sorted(peers) == sorted(PEERS)
+    for name, cell in peers.items():
+        assert cell["config"]["optimizer"] == {"name": name}
+        assert "controller" not in cell["config"]
+        assert name.split("-")[0] in cell["summary"]["optimizer"]["name"].lower()
     finished = {c["key"]: c["finished"] for c in cells}
 
     def no_training(config):
@@ -120,6 +127,7 @@ def test_eval_and_meta_train_commands(tmp_path, small, capsys):
         "cosine",
         "auto",
         "replay",
+        *PEERS,
     }
     assert (
         (out / "table.md")
@@ -155,9 +163,10 @@ def test_a_smoke_eval_runs_few_seeds_untuned_and_says_smoke(tmp_path, small, cap
     store = ResultsStore(f"sqlite:///{out / 'results.db'}")
     tracks = [c["track"] for c in store.done_cells(SUITE)]
     store.close()
-    # no grid: trace 1, policy 2, base + default + auto 3 x 2, baselines 2 x 2, replay 2
+    # no grid: trace 1, policy 2, base + default + auto 3 x 2, baselines 2 x 2, replay 2,
+    # the five peers 5 x 2
     assert "tune" not in tracks
-    assert len(tracks) == 15
+    assert len(tracks) == 25
 
 
 def test_instances_that_differ_only_in_lr_share_grid_runs_and_both_get_peaks(
