@@ -62,6 +62,11 @@ class Session:
     ``guard`` (a SharpnessGuard) caps the LR below the optimizer's stability edge
     (``autolr.loop.guard``). Both charge their seconds to the wall time and to
     ``ledger.sharpness_seconds``, and no optimizer steps.
+
+    Data-parallel (``torch.distributed``, ``autolr.loop.ddp``): every rank builds its Session
+    alike and runs it in lockstep. Each step's training loss, the evaluations and the step
+    statistics are the ranks' means, so every rank's controller decides alike; every kept
+    segment's and probe's plan is rank 0's; ``save`` is rank 0's write, ``load`` every rank's.
     """
 
     def __init__(

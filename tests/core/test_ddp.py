@@ -7,8 +7,12 @@ every rank exactly.
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,13 @@ import numpy as np
 import pytest
 import torch
 
+import autolr
 from autolr.controllers import PlateauRule
 from autolr.controllers.base import Controller, build_controller
 from autolr.loop import ddp
 from autolr.loop.segment import Segment
 from autolr.loop.session import Session
-from tests.ddp import INFO, ShardTrainee, spawn
+from tests.ddp import INFO, ShardTrainee, env, spawn
 from tests.toy import ToyTrainee
 
 # Probing controllers need room to probe; the others are checked on shorter runs.
@@ -118,6 +123,7 @@ def _fast(rank: int, folder: str) -> dict[str, Any]:
         "controllers": _run_controllers(rank, FAST, FAST_BUDGET),
         "plateau": _run_plateau(rank),
         "rank_lr": _run_rank_lr(rank),
+        "attach_plateau": _run_attach_plateau(rank),
         "saved": _save_after_one_turn(rank, folder),
     }
 
@@ -126,6 +132,7 @@ def _slow(rank: int, folder: str) -> dict[str, Any]:
     return {
         "controllers": _run_controllers(rank, [*PROBING, "rl"], BUDGET),
         "resume": _run_resume(rank, folder, 3),
+        "attach_auto": _run_attach_auto(rank),
     }
 
 
@@ -193,6 +200,58 @@ def test_plateau_cuts_where_the_mean_loss_stalls_not_where_one_rank_does(fast):
     # rank 0 alone would have cut after interval 2, rank 1 alone after interval 4
     assert _first_cut(runs[0]["own"], INFO.lr) == 30
     assert _first_cut(runs[1]["own"], INFO.lr) == 50
+
+
+def _run_attach_plateau(rank: int) -> np.ndarray:
+    shard = ShardTrainee(rank, offsets=OFFSETS, loss_scale=1e-3)
+    spec = {"name": "plateau", "patience": 0, "threshold": 0.0, "factor": 0.5}
+    handle = autolr.attach(shard.optimizer, spec, INTERVAL, 60)
+    lrs = []
+    for i in range(60):
+        lrs.append(shard.optimizer.param_groups[0]["lr"])
+        shard.optimizer.zero_grad()
+        loss = shard.loss(shard.batch(i))
+        loss.backward()
+        shard.optimizer.step()
+        handle.step(loss)
+    return np.array(lrs)
+
+
+def test_attach_cuts_where_the_mean_loss_stalls(fast):
+    first, second = (r["attach_plateau"] for r in fast[0])
+    np.testing.assert_array_equal(first, second)
+    assert int(np.flatnonzero(first < INFO.lr)[0]) == 50
+
+
+def _run_attach_auto(rank: int) -> dict[str, Any]:
+    shard = ShardTrainee(rank)
+    drawn = [0]
+
+    def train_step() -> torch.Tensor:
+        drawn[0] += 1
+        shard.optimizer.zero_grad()
+        loss = shard.loss(shard.batch(drawn[0]))
+        loss.backward()
+        shard.optimizer.step()
+        return loss.detach()
+
+    handle = autolr.attach(
+        shard.optimizer, SPECS["auto"], INTERVAL, BUDGET, train_step=train_step, model=shard.model
+    )
+    lrs = []
+    while not handle.done:
+        lrs.append(shard.optimizer.param_groups[0]["lr"])
+        handle.step(train_step())
+    return {"lrs": np.array(lrs), "probed": handle.ledger.probe, "own": shard.own}
+
+
+@pytest.mark.slow
+def test_attach_probes_in_lockstep_on_every_rank(slow):
+    first, second = (r["attach_auto"] for r in slow)
+    assert first["probed"] == second["probed"] > 0
+    assert first["lrs"].size == BUDGET - first["probed"]
+    np.testing.assert_array_equal(first["lrs"], second["lrs"])
+    assert first["own"] != second["own"]  # on shards of their own
 
 
 # ---- rank 0's plan is every rank's ------------------------------------------------------
@@ -271,6 +330,35 @@ def _save_after_one_turn(rank: int, folder: str) -> None:
     session, _ = _session(rank, SPECS["plateau"], FAST_BUDGET)
     session.turn()
     session.save(Path(folder, "checkpoint.pt"))
+
+
+# ---- the runnable example of docs/core.md --------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ddp_attach.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_the_torchrun_example_trains_at_one_lr_on_both_ranks():
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_port", str(_free_port()), str(EXAMPLE)]
+    done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert sorted(line["rank"] for line in lines) == [0, 1]
+    first, second = (line["lrs"] for line in lines)
+    assert first == second and 0 < len(first) < 300  # auto's probes took the rest
+    assert len(set(first)) > 2
+
+
+def test_the_docs_show_the_example_as_it_is():
+    docs = (EXAMPLE.parents[1] / "core.md").read_text()
+    assert f"```python\n{EXAMPLE.read_text()}```" in docs
 
 
 def test_without_a_process_group_nothing_is_reduced():
