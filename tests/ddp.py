@@ -10,6 +10,7 @@ only the all-reduced ones agree.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import pickle
 import tempfile
@@ -80,8 +81,9 @@ class ShardTrainee(Trainee):
 
     ``offsets[r][j]``, where given, is added to rank r's loss in interval j (``interval``
     steps each): it moves the loss the controller sees and not the gradients, so a test
-    can shape each rank's curve. ``own`` records each training step's local loss (batch
-    index, value) before any reduction.
+    can shape each rank's curve. ``nan_at = (r, i)`` makes rank r's batch i give a NaN
+    loss. ``own`` records each training step's local loss (batch index, value) before any
+    reduction.
     """
 
     def __init__(
@@ -91,11 +93,13 @@ class ShardTrainee(Trainee):
         offsets: Sequence[Sequence[float]] | None = None,
         interval: int = 10,
         loss_scale: float = 1.0,
+        nan_at: tuple[int, int] | None = None,
     ) -> None:
         self.info = INFO
         self.seed, self.rank = seed, rank
         self.device = torch.device("cpu")
         self.offsets, self.interval, self.loss_scale = offsets, interval, loss_scale
+        self.nan_at = nan_at
         torch.manual_seed(seed)  # the same initial weights on every rank (DDP checks them)
         net = torch.nn.Sequential(
             torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1)
@@ -114,6 +118,8 @@ class ShardTrainee(Trainee):
         rng = np.random.default_rng([self.seed, self.rank, i])
         x = torch.from_numpy(rng.normal(size=(16, 8))).float() * (1 + self.rank)
         y = x @ self.w + 0.1 * torch.from_numpy(rng.normal(size=(16, 1))).float()
+        if self.nan_at == (self.rank, i):
+            y = y * math.nan
         return x, y, i
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, int]) -> torch.Tensor:

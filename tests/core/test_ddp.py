@@ -24,6 +24,7 @@ import autolr
 from autolr.controllers import PlateauRule
 from autolr.controllers.base import Controller, build_controller
 from autolr.loop import ddp
+from autolr.loop.rescue import MAX_ROLLBACKS_IN_A_ROW
 from autolr.loop.segment import Segment
 from autolr.loop.session import Session
 from tests.ddp import INFO, ShardTrainee, env, spawn
@@ -124,6 +125,7 @@ def _fast(rank: int, folder: str) -> dict[str, Any]:
         "plateau": _run_plateau(rank),
         "rank_lr": _run_rank_lr(rank),
         "attach_plateau": _run_attach_plateau(rank),
+        "nan": _run_nan_on_rank_1(rank),
         "saved": _save_after_one_turn(rank, folder),
     }
 
@@ -252,6 +254,25 @@ def test_attach_probes_in_lockstep_on_every_rank(slow):
     assert first["lrs"].size == BUDGET - first["probed"]
     np.testing.assert_array_equal(first["lrs"], second["lrs"])
     assert first["own"] != second["own"]  # on shards of their own
+
+
+def _run_nan_on_rank_1(rank: int) -> dict[str, Any]:
+    shard = ShardTrainee(rank, nan_at=(1, 25))
+    ctrl = build_controller({"name": "fixed", "schedule": {"name": "constant", "lr": 0.05}})
+    session = Session(shard, ctrl, 60, INTERVAL, rescue=True)
+    session.run()
+    ledger = session.ledger
+    return {"halted": session.halted, "rollbacks": ledger.rollbacks, "lost": ledger.lost}
+
+
+def test_a_nan_on_one_rank_rolls_every_rank_back_at_the_same_step(fast):
+    """Rank 1's batch 25 is NaN at any LR: both ranks roll back (steps 21-26 lost) until
+    the rescue gives up, together."""
+    first, second = (r["nan"] for r in fast[0])
+    assert first == second
+    assert first["halted"] == f"diverged: {MAX_ROLLBACKS_IN_A_ROW} rollbacks in a row at step 20"
+    assert first["rollbacks"] == MAX_ROLLBACKS_IN_A_ROW
+    assert first["lost"] == 6 * MAX_ROLLBACKS_IN_A_ROW
 
 
 # ---- rank 0's plan is every rank's ------------------------------------------------------
