@@ -132,7 +132,7 @@ def _fast(rank: int, folder: str) -> dict[str, Any]:
 
 def _slow(rank: int, folder: str) -> dict[str, Any]:
     return {
-        "controllers": _run_controllers(rank, [*PROBING, "rl"], BUDGET),
+        "controllers": _run_controllers(rank, [*PROBING, "rl"], BUDGET),  # rl: SB3 is slow
         "resume": _run_resume(rank, folder, 3),
         "attach_auto": _run_attach_auto(rank),
     }
@@ -380,6 +380,25 @@ def test_the_torchrun_example_trains_at_one_lr_on_both_ranks():
 def test_the_docs_show_the_example_as_it_is():
     docs = (EXAMPLE.parents[1] / "core.md").read_text()
     assert f"```python\n{EXAMPLE.read_text()}```" in docs
+
+
+def test_save_and_load_without_a_process_group_resume_exactly(tmp_path):
+    def fresh() -> Session:
+        ctrl = build_controller({"name": "plateau", "patience": 0}, default_lr=0.05)
+        return Session(ToyTrainee(), ctrl, 60, INTERVAL)
+
+    whole = fresh()
+    whole.run()
+    cut = fresh()
+    cut.turn()
+    cut.turn()
+    cut.save(tmp_path / "run" / "checkpoint.pt")
+    assert "ranks" not in torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    resumed = fresh()
+    resumed.load(tmp_path / "run" / "checkpoint.pt")
+    resumed.run()
+    assert _untimed_history(resumed) == _untimed_history(whole)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["checkpoint.pt"]  # no temp left
 
 
 def test_without_a_process_group_nothing_is_reduced():
