@@ -127,6 +127,7 @@ def _fast(rank: int, folder: str) -> dict[str, Any]:
         "attach_plateau": _run_attach_plateau(rank),
         "nan": _run_nan_on_rank_1(rank),
         "saved": _save_after_one_turn(rank, folder),
+        "refused": _sharpness_refused(rank),
     }
 
 
@@ -380,6 +381,23 @@ def test_the_torchrun_example_trains_at_one_lr_on_both_ranks():
 def test_the_docs_show_the_example_as_it_is():
     docs = (EXAMPLE.parents[1] / "core.md").read_text()
     assert f"```python\n{EXAMPLE.read_text()}```" in docs
+
+
+def _sharpness_refused(rank: int) -> str:
+    ctrl = build_controller(SPECS["plateau"], default_lr=INFO.lr)
+    try:
+        Session(ShardTrainee(rank), ctrl, 40, INTERVAL, measure_sharpness=True)
+    except ValueError as err:
+        return str(err)
+    return "accepted"
+
+
+def test_sharpness_is_refused_under_ddp(fast):
+    for run in fast[0]:
+        assert run["refused"] == (
+            "measure_sharpness and guard are not supported under torch.distributed "
+            "(world size 2): run them single-process"
+        )
 
 
 def test_save_and_load_without_a_process_group_resume_exactly(tmp_path):
