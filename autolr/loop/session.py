@@ -117,13 +117,6 @@ class Session:
             raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
         self.divergence_factor = divergence_factor
         self.rescuer = Rescue(rollback_lr_factor, self.min_lr)
-        self.measure_sharpness = measure_sharpness
-        self.meter = SharpnessMeter() if measure_sharpness else None
-        self.guard = guard
-        if guard is not None:
-            if trainee.train_step is not None:
-                raise ValueError("the sharpness guard needs the trainee's loss, not a closure")
-            guard.bind(trainee.optimizer, self.min_lr)
         if ddp.active() and (measure_sharpness or guard is not None):
             # λmax is estimated on each rank's own batches (and Hessian-vector products
             # bypass DDP's gradient hooks): the ranks would cap their LRs differently
@@ -131,6 +124,13 @@ class Session:
                 "measure_sharpness and guard are not supported under torch.distributed "
                 f"(world size {ddp.world()}): run them single-process"
             )
+        self.measure_sharpness = measure_sharpness
+        self.meter = SharpnessMeter() if measure_sharpness else None
+        self.guard = guard
+        if guard is not None:
+            if trainee.train_step is not None:
+                raise ValueError("the sharpness guard needs the trainee's loss, not a closure")
+            guard.bind(trainee.optimizer, self.min_lr)
         self.rescue = bool(rescue)
         self.halted: str | None = None  # why the run ended before its budget, if it did
         self.history = History()
