@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -359,16 +358,11 @@ def _save_after_one_turn(rank: int, folder: str) -> None:
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ddp_attach.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_the_torchrun_example_trains_at_one_lr_on_both_ranks():
+    # the documented command; --standalone lets the rendezvous take a free port itself
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    command += ["--master_port", str(_free_port()), str(EXAMPLE)]
+    command += ["--standalone", str(EXAMPLE)]
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
