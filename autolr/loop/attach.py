@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from autolr.controllers.base import Controller, build_controller
+from autolr.loop import ddp
 from autolr.loop.closure_probe import ClosureProbe
 from autolr.loop.ledger import Ledger
 from autolr.loop.segment import Segment
@@ -39,6 +40,11 @@ class Handle:
     (``autolr.loop.closure_probe``) calls it for trial training, which it then undoes; every
     probe step is charged to ``budget_steps``. The controller's first proposal, and so its
     first probes, happen in the constructor. Other controllers get ``probe=None``.
+
+    Under ``torch.distributed`` every rank attaches and calls ``step`` once per step: at
+    each decision the controller sees the ranks' mean losses and gradient norm, probes
+    average each step's loss over the ranks, and every plan is rank 0's, so every rank
+    writes the same LR at every step (``autolr.loop.ddp``).
     """
 
     def __init__(
@@ -139,7 +145,7 @@ class Handle:
         n = segment.steps
         if self.ledger.remaining > 0:  # past the budget, the user's loop goes on uncut
             n = min(n, self.ledger.remaining)
-        self._plan = segment.plan(n, self.scales)
+        self._plan = ddp.agree(segment.plan(n, self.scales))  # under DDP: rank 0's, on all
         self.stepper.begin(self._plan)
 
     def step(self, loss: float | torch.Tensor) -> float:
@@ -151,7 +157,9 @@ class Handle:
         return self.lr
 
     def _decide(self) -> None:
-        losses = self.stepper.losses()
+        # under DDP: the ranks' mean losses and gradient norm (one collective each per
+        # interval), so every rank's controller decides from the same numbers
+        losses = ddp.mean_array(self.stepper.losses())
         first = self.ledger.kept
         self.ledger.charge("kept", losses.size)
         bad = np.flatnonzero(~np.isfinite(losses))
@@ -167,7 +175,7 @@ class Handle:
         self.state = self.tracker.after_segment(
             self.state, self.ledger, losses, float(self._plan.lrs[-1]), self._plan.lr_scale
         )
-        self.state = self.state.evolve(grad_norm=grad_norm(self.optimizer))
+        self.state = self.state.evolve(grad_norm=ddp.mean(grad_norm(self.optimizer)))
         self.controller.observe(self.state)
         self._begin(self._propose())
 

@@ -5,13 +5,19 @@ the merge (``autolr.loop.merge``), as plain Python values and tensors, so
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from autolr.loop import ddp
 from autolr.loop import snapshot as snapshots
+from autolr.loop.plain import check_plain
 from autolr.loop.state import TrainingState
 
 if TYPE_CHECKING:
@@ -75,6 +81,59 @@ def load_session_state(session: Session, state: dict[str, Any]) -> None:
         if "merge" not in state:
             raise ValueError("checkpoint has no merge state: it was written by a run without merge")
         session.merge.load_state_dict(state["merge"])
+
+
+# The RNG states in a snapshot: under DDP each rank's own (dropout, augmentation), so a
+# checkpoint keeps them all and each rank takes its own back.
+RNG_KEYS = ("torch_rng", "cuda_rng", "numpy_rng", "python_rng")
+
+
+def save(session: Session, path: str | os.PathLike[str]) -> None:
+    """Write ``session_state(session)`` to ``path`` atomically (a reader never sees half a
+    file); ``torch.load(weights_only=True)`` reads it back.
+
+    Under DDP, rank 0 writes it, with every rank's RNG states under ``"ranks"`` (gathered
+    from all), and every rank returns once the file is in place.
+    """
+    state = session_state(session)
+    ranks = None
+    if ddp.active():
+        ranks = ddp.gather({k: state["snapshot"][k] for k in RNG_KEYS})
+    if ddp.rank() == 0:
+        if ranks is not None:
+            state["ranks"] = ranks
+        check_plain(state)
+        _write_atomic(state, Path(path))
+    ddp.barrier()
+
+
+def load(session: Session, path: str | os.PathLike[str]) -> None:
+    """Resume ``session`` from the checkpoint ``save`` wrote at ``path``; under DDP every
+    rank reads it and takes back its own RNG states. A checkpoint of another number of
+    ranks is refused: each rank's data shard and RNG depend on it."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    ranks = state.get("ranks")
+    written = 1 if ranks is None else len(ranks)
+    if written != ddp.world():
+        raise ValueError(
+            f"checkpoint {path} was written by {written} rank(s) and cannot be resumed by "
+            f"{ddp.world()}: resume with the world size it was written with"
+        )
+    if ranks is not None:
+        state["snapshot"] = {**state["snapshot"], **ranks[ddp.rank()]}
+    load_session_state(session, state)
+
+
+def _write_atomic(state: dict[str, Any], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def _sharpness_state(session: Session) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
+from autolr.loop import ddp
 from autolr.loop.ledger import Ledger
 from autolr.loop.probe import Probe, check_kind
 from autolr.loop.segment import Segment
@@ -114,10 +115,13 @@ class ClosureProbe(Probe):
         check_kind(kind)
         host, train_step = self._host, self.train_step
         start = time.perf_counter()
+        plan = ddp.agree(plan)  # under DDP every rank probes rank 0's LRs, in lockstep
         saved = self.snapshot()
         out: Outcome | None = None
+        # under DDP the stop rule and the controller see the ranks' mean loss at each step
+        reduce: Callable[[float], float] = ddp.mean if ddp.active() else float
         try:
-            out = host.stepper.run(plan, lambda _k: float(train_step()), stop)
+            out = host.stepper.run(plan, lambda _k: reduce(float(train_step())), stop)
         finally:
             self.restore(saved)
             host.stepper.rewrite()

@@ -47,7 +47,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from autolr.checks import CheckError, Choice, Int, Range
-from autolr.loop import batchnorm
+from autolr.loop import batchnorm, ddp
 
 if TYPE_CHECKING:
     from autolr.loop.session import Session
@@ -241,10 +241,10 @@ class Merger:
                 trainee.loss(trainee.batch(i))
 
             report["bn_passes"] = batchnorm.reestimate(model, forward, self.config.bn_batches)
-            val_loss, val_metric = trainee.evaluate()
+            val_loss, val_metric = ddp.evaluate(trainee)
             session.ledger.seconds += time.perf_counter() - start
             if test is not None:
-                test_loss, test_metric = trainee.evaluate("test")
+                test_loss, test_metric = ddp.evaluate(trainee, "test")
         finally:
             model.load_state_dict(saved)
         history.replace_last_eval(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from autolr.loop import ddp
 from autolr.loop import snapshot as snapshots
 from autolr.loop.segment import Segment
 from autolr.loop.stepper import Outcome, Plan, StopRule
@@ -113,14 +114,14 @@ class Probe:
         check_kind(kind)
         s = self._session
         start = time.perf_counter()
+        plan = ddp.agree(plan)  # under DDP every rank probes rank 0's LRs, in lockstep
         snap = s.snapshot()
         out: Outcome | None = None
         val: tuple[float | None, float | None] = (None, None)
         try:
-            out = s.trial(plan, stop)
+            out = s.trial(plan, stop)  # its losses: the ranks' means (Session._train)
             if validate and not out.stopped:
-                loss, metric = s.trainee.evaluate()
-                val = (float(loss), float(metric))
+                val = ddp.evaluate(s.trainee)
         finally:
             snapshots.restore(s.trainee, snap)
             steps = 0 if out is None else out.steps_run

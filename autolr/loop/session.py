@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from autolr.controllers.base import Controller
-from autolr.loop import checkpoint
+from autolr.loop import checkpoint, ddp
 from autolr.loop import snapshot as snapshots
 from autolr.loop.collapse import CollapseGuard
 from autolr.loop.guard import SharpnessGuard
@@ -61,6 +62,11 @@ class Session:
     ``guard`` (a SharpnessGuard) caps the LR below the optimizer's stability edge
     (``autolr.loop.guard``). Both charge their seconds to the wall time and to
     ``ledger.sharpness_seconds``, and no optimizer steps.
+
+    Data-parallel (``torch.distributed``, ``autolr.loop.ddp``): every rank builds its Session
+    alike and runs it in lockstep. Each step's training loss, the evaluations and the step
+    statistics are the ranks' means, so every rank's controller decides alike; every kept
+    segment's and probe's plan is rank 0's; ``save`` is rank 0's write, ``load`` every rank's.
     """
 
     def __init__(
@@ -111,6 +117,13 @@ class Session:
             raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
         self.divergence_factor = divergence_factor
         self.rescuer = Rescue(rollback_lr_factor, self.min_lr)
+        if ddp.active() and (measure_sharpness or guard is not None):
+            # λmax is estimated on each rank's own batches (and Hessian-vector products
+            # bypass DDP's gradient hooks): the ranks would cap their LRs differently
+            raise ValueError(
+                "measure_sharpness and guard are not supported under torch.distributed "
+                f"(world size {ddp.world()}): run them single-process"
+            )
         self.measure_sharpness = measure_sharpness
         self.meter = SharpnessMeter() if measure_sharpness else None
         self.guard = guard
@@ -204,16 +217,17 @@ class Session:
             raise RuntimeError("the budget is spent; nothing left to advance")
         start = time.perf_counter()
         n = min(segment.steps, self.ledger.remaining)
-        # the guard's cap is applied (and re-measured) by the stepper as the steps run
-        plan = self.plan(segment, n, with_guard=False)
+        # the guard's cap is applied (and re-measured) by the stepper as the steps run;
+        # under DDP, rank 0's plan and collapse guard are every rank's: one LR at each step
+        plan, undo = ddp.agree((self.plan(segment, n, with_guard=False), segment.undo))
         self._warn_clamped(plan)
         # the snapshot a rollback returns to: only a rescue or the segment's guard needs one
-        good = self.snapshot() if self.rescue or segment.undo is not None else None
+        good = self.snapshot() if self.rescue or undo is not None else None
         merge_mark = (
             None if good is None or self.merge is None else self.merge.mark(self.step, len(plan))
         )
         guard_before = None if good is None or self.guard is None else self.guard.state_dict()
-        stop = self.divergence(self._guard(segment, len(plan)))
+        stop = self.divergence(self._guard(undo, len(plan)))
         history = History()
         stats = (
             StepStats(self.trainee.model, len(plan)) if self.controller.reads_step_stats else None
@@ -224,6 +238,10 @@ class Session:
         out = self._train(plan, stop, history=history, stats=stats, ceiling=ceiling)
         lrs = out.lrs  # as written: under the guard's cap, if there is one
         assert lrs is not None
+        if stats is not None and ddp.active():  # equal under DDP; the mean makes it certain
+            stats.grad_norm, stats.update_ratio, stats.hypergrad_cos = ddp.mean_array(
+                np.array([stats.grad_norm, stats.update_ratio, stats.hypergrad_cos])
+            ).tolist()
         if out.stopped and (stop.tripped == "extra" or self.rescue):
             assert good is not None
             snapshots.restore(self.trainee, good)
@@ -279,7 +297,7 @@ class Session:
             )
         test = self.history.test
         if (test is None or int(test["step"]) != self.step) and _has_test_split(self.trainee):
-            test_loss, test_metric = self.trainee.evaluate("test")
+            test_loss, test_metric = ddp.evaluate(self.trainee, "test")
             self.history.test = {
                 "step": self.step,
                 "charged": self.ledger.charged,
@@ -336,8 +354,12 @@ class Session:
         own_step = trainee.train_step
         measure_from = n if stats is None else stats.first
 
+        # under DDP each step's loss is the ranks' mean: the stop rules and the history
+        # (and so every controller) see the same numbers on every rank
+        reduce: Callable[[float], float] = ddp.mean if ddp.active() else float
+
         def closure_step(k: int) -> float:  # a trainee that steps itself (a user's closure)
-            return float(own_step(trainee.batch(base + k)))  # type: ignore[misc]
+            return reduce(float(own_step(trainee.batch(base + k))))  # type: ignore[misc]
 
         def step(k: int) -> float:
             opt.zero_grad(set_to_none=True)
@@ -348,7 +370,7 @@ class Session:
             opt.step()
             if k >= measure_from:
                 stats.after_step(k)  # type: ignore[union-attr]
-            return loss.item()
+            return reduce(loss.item())
 
         wall0, charged0, t0 = self.wall_time, self.ledger.charged, time.perf_counter()
         at: Callable[[int], None] | None = None
@@ -390,6 +412,16 @@ class Session:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         checkpoint.load_session_state(self, state)
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the checkpoint to ``path`` (atomically). Under DDP, rank 0 writes it, with
+        every rank's RNG states, and all ranks return once it is in place."""
+        checkpoint.save(self, path)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Resume from the checkpoint at ``path``, written by ``save`` (under DDP: by all
+        ranks, each taking back its own RNG states)."""
+        checkpoint.load(self, path)
+
     # ---- internals ---------------------------------------------------------------------
 
     def _warn_clamped(self, plan: Plan) -> None:
@@ -417,17 +449,17 @@ class Session:
         self.ledger.sharpness_seconds += time.perf_counter() - start
         return value
 
-    def _guard(self, segment: Segment, n: int) -> CollapseGuard | None:
-        """The segment's collapse guard, measured against the loss before any training (the
-        initial model on batch 0: the same on a resumed run)."""
-        if segment.undo is None:
+    def _guard(self, undo: float | None, n: int) -> CollapseGuard | None:
+        """The segment's collapse guard (its ``undo``), measured against the loss before any
+        training (the initial model on batch 0: the same on a resumed run)."""
+        if undo is None:
             return None
         t = self.tracker
-        return CollapseGuard(segment.undo, t.first, t.best, window=max(10, min(50, n // 10)))
+        return CollapseGuard(undo, t.first, t.best, window=max(10, min(50, n // 10)))
 
     def _initial_state(self, lr0: float) -> TrainingState:
         with torch.no_grad():
-            initial_loss = float(self.trainee.loss(self.trainee.batch(0)).item())
+            initial_loss = ddp.mean(float(self.trainee.loss(self.trainee.batch(0)).item()))
         if self.eval_every:
             self._evaluate_into(self.history, 0, 0, 0.0)
         return self.tracker.initial(
@@ -440,7 +472,7 @@ class Session:
         )
 
     def _evaluate_into(self, history: History, step: int, charged: int, wall: float) -> None:
-        val_loss, val_metric = self.trainee.evaluate()
+        val_loss, val_metric = ddp.evaluate(self.trainee)
         history.add_eval(
             self.trainee.extra_metrics(),
             step=step,
