@@ -118,19 +118,32 @@ def test_a_fixed_schedule_drives_every_step_and_learning_rate_monitor_logs_it():
 
 
 def test_the_controller_gets_the_losses_and_the_validation_numbers():
-    spec = {"name": "plateau", "monitor": "val_metric", "patience": 0, "factor": 0.5}
+    spec = {"name": "plateau", "monitor": "val_loss", "patience": 0, "factor": 0.5}
+    spec["threshold"] = 0.74  # better: below 0.26 times the best (it falls ~4x a validation)
     module = Regression()
     callback = AutoLRCallback(spec, interval=4, val_metric="val_score")
-    trainer, _ = fit(module, callback, val_check_interval=4)
+    trainer, logger = fit(module, callback, val_check_interval=4)
     state = callback.handle.state
     np.testing.assert_allclose(state.losses, module.losses[-4:], rtol=1e-6)
     assert state.loss_last == pytest.approx(module.losses[-1], rel=1e-6)
     assert state.val_loss == pytest.approx(float(trainer.callback_metrics["val_loss"]))
     assert state.val_metric == pytest.approx(float(trainer.callback_metrics["val_score"]))
     assert state.val_step == 24  # the last validation, after the last step
-    # a validation at every decision: the LR is halved at the first that is no better
-    lrs = np.array(module.lrs)
-    assert set(np.unique(lrs)) <= {0.1 * 0.5**k for k in range(7)}
+    # plateau on the validations: halved after each one that was no better than the best.
+    # Lightning validates after the step's decision, so the decision after step 4(k + 2)
+    # is the first to see validation k (after step 4(k + 1)); the one after step 4 sees none.
+    evals = [v for _, v in logger.metrics["val_loss"]]
+    assert len(evals) == 6
+    lr, best, expected = 0.1, np.inf, []
+    for val in evals[:-2]:
+        if val < best * 0.26:
+            best = val
+        else:
+            lr *= 0.5
+        expected.append(lr)
+    assert min(expected) < 0.1 and len(set(expected)) < len(expected)  # cut, and not always
+    np.testing.assert_allclose(module.lrs[8::4], expected, rtol=1e-12)
+    assert module.lrs[:8] == [0.1] * 8
 
 
 def test_gradient_accumulation_feeds_one_mean_loss_per_optimizer_step():
