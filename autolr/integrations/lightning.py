@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from autolr.controllers.base import Controller
+from autolr.integrations.controllers import ControllerSpec, needs_probe, spec_name
 from autolr.integrations.extras import require
 from autolr.loop.attach import Handle, attach
 
@@ -56,7 +56,7 @@ class AutoLRCallback(pl.Callback):
 
     def __init__(
         self,
-        controller: Controller | Mapping[str, Any] | str,
+        controller: ControllerSpec,
         interval: int,
         budget_steps: int | None = None,
         *,
@@ -65,6 +65,7 @@ class AutoLRCallback(pl.Callback):
     ) -> None:
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
             raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+        self.probing = needs_probe(controller)  # an unknown name is refused here
         self.controller = controller
         self.interval = interval
         self.budget_steps = budget_steps
@@ -81,22 +82,20 @@ class AutoLRCallback(pl.Callback):
         if budget is None:
             estimated = trainer.estimated_stepping_batches
             budget = int(estimated) if math.isfinite(estimated) else None
-        try:  # a controller that needs no probes never calls train_step
-            self.handle = attach(
-                optimizer,
-                self.controller,
-                self.interval,
-                budget,
-                train_step=_ProbeSteps(trainer, pl_module, optimizer),
-                model=pl_module,
+        if budget is None and self.probing:
+            raise ValueError(
+                f"controller {spec_name(self.controller)!r} needs probes, which are charged "
+                "to the budget: give AutoLRCallback budget_steps, or the Trainer max_steps "
+                "or max_epochs"
             )
-        except ValueError as err:
-            if budget is None and "budget_steps" in str(err):
-                raise ValueError(
-                    f"{err}: give AutoLRCallback budget_steps, or the Trainer max_steps or "
-                    "max_epochs"
-                ) from None
-            raise
+        self.handle = attach(
+            optimizer,
+            self.controller,
+            self.interval,
+            budget,
+            train_step=_ProbeSteps(trainer, pl_module, optimizer) if self.probing else None,
+            model=pl_module,
+        )
         self._global_step = trainer.global_step
 
     def on_train_batch_end(

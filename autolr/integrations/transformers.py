@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from autolr.controllers.base import CONTROLLERS, Controller
+from autolr.integrations.controllers import ControllerSpec, needs_probe, spec_name
 from autolr.integrations.extras import require
 from autolr.loop.attach import Handle
 from autolr.loop.attach import attach as attach_handle
@@ -29,8 +29,6 @@ from autolr.loop.attach import attach as attach_handle
 require("transformers", "hf", "autolr.integrations.transformers")
 require("accelerate", "hf", "the Hugging Face Trainer")
 import transformers  # noqa: E402  (after the checks that name the extra)
-
-ControllerSpec = Controller | Mapping[str, Any] | str
 
 
 class ControllerLR(LRScheduler):
@@ -57,12 +55,12 @@ class ControllerLR(LRScheduler):
     ) -> None:
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
             raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
-        if _needs_probe(controller):
-            name = controller if isinstance(controller, str) else _name(controller)
+        if needs_probe(controller):
             raise ValueError(
-                f"controller {name!r} needs probes, which the Trainer integration cannot run "
-                "(it does not own the training step): use autolr.integrations.lightning, "
-                "autolr.attach with train_step, or an autolr Session"
+                f"controller {spec_name(controller)!r} needs probes, which the Trainer "
+                "integration cannot run (it does not own the training step): use "
+                "autolr.integrations.lightning, autolr.attach with train_step, or an autolr "
+                "Session"
             )
         self.controller = controller
         self.interval = interval
@@ -215,16 +213,3 @@ def attach(
     decides every ``interval`` optimizer steps, as ``autolr.attach`` does in a user's loop."""
     scheduler = ControllerLR(optimizer, controller, interval, budget_steps)
     return scheduler, AutoLRTrainerCallback(scheduler, val_loss=val_loss, val_metric=val_metric)
-
-
-def _name(spec: Controller | Mapping[str, Any]) -> str:
-    return spec.name if isinstance(spec, Controller) else str(spec.get("name"))
-
-
-def _needs_probe(spec: ControllerSpec) -> bool:
-    """Whether the controller needs probes; an unknown name is an error now, not at the
-    start of training."""
-    if isinstance(spec, Controller):
-        return spec.needs_probe
-    name = spec if isinstance(spec, str) else spec.get("name")
-    return bool(CONTROLLERS.get(name).needs_probe)

@@ -186,6 +186,11 @@ def test_a_probing_controller_trains_probes_through_training_step_within_the_bud
 def test_misuse_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="interval must be an integer >= 1, got 0"):
         AutoLRCallback("plateau", interval=0)
+    with pytest.raises(ValueError, match="unknown controller 'platoe'"):
+        AutoLRCallback("platoe", interval=4)
+    endless = {"max_steps": -1, "max_epochs": -1}
+    with pytest.raises(ValueError, match=r"'auto' needs probes, .* give AutoLRCallback budget"):
+        fit(Regression(), AutoLRCallback("auto", interval=4), **endless)
     with pytest.raises(ValueError, match=r"LR schedulers \['StepLR'\]"):
         fit(Regression(scheduler=True), AutoLRCallback("plateau", interval=4))
     with pytest.raises(ValueError, match="val_metric='accuracy' is not among the logged"):
