@@ -116,7 +116,13 @@ def test_metric_tags_name_the_tasks_metric():
     assert metric_tag("val", "loss") == "val/metric"  # val/loss is the split's loss
 
 
-def test_bench_writes_one_folder_per_cell(tmp_path):
+@pytest.mark.parametrize(
+    "workers",
+    # in worker processes too, each writing the folders of the cells it runs (slow: two
+    # spawned processes that import torch)
+    [1, pytest.param(2, marks=pytest.mark.slow)],
+)
+def test_bench_writes_one_folder_per_cell(tmp_path, workers):
     suite = {
         "name": "tb",
         "seeds": [0, 1],
@@ -129,20 +135,9 @@ def test_bench_writes_one_folder_per_cell(tmp_path):
         "replay": False,
     }
     logdir = tmp_path / "tb"
-    assert (
-        main(
-            [
-                "bench",
-                yaml.safe_dump(suite),
-                "--out",
-                str(tmp_path / "b"),
-                "--quiet",
-                "--tensorboard",
-                str(logdir),
-            ]
-        )
-        == 0
-    )
+    out = tmp_path / "b"
+    args = ["bench", yaml.safe_dump(suite), "--out", str(out), "--quiet", "--workers", str(workers)]
+    assert main([*args, "--tensorboard", str(logdir)]) == 0
     folders = sorted(str(p.parent.relative_to(logdir)) for p in logdir.rglob("events.*"))
     store = ResultsStore(f"sqlite:///{tmp_path / 'b' / 'results.db'}")
     cells = store.done_cells("tb")
