@@ -54,6 +54,7 @@ def run_suite(
     redo: Sequence[str] = (),
     executor: str | None = None,
     plain: bool | None = None,
+    tensorboard: str | Path | None = None,
 ) -> BenchOutcome:
     """Run a suite into a results store and write the report.
 
@@ -70,12 +71,17 @@ def run_suite(
     label), and its redo deletes the suite's targets too, which are remade.
     ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
     worker, else ``pool``). ``plain``: the terminal tables as markdown (None: when stdout
-    is not a terminal).
+    is not a terminal). ``tensorboard``: each cell that runs writes its scalars as
+    TensorBoard events under that folder (``autolr.bench.execute.cell_logdir``).
     """
     s = load_suite(suite)  # checks the whole suite before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     runner = make_executor(executor, workers)
+    if tensorboard is not None:  # here, rather than as every cell's failure
+        from autolr.integrations.tensorboard import require_tensorboard
+
+        require_tensorboard()
     labels = [m.label for m in s.methods]
     unknown = [m for m in redo if m not in labels]
     if unknown:
@@ -107,7 +113,7 @@ def run_suite(
                     cells = make()
                     plan.update((c.key, c.method) for c in cells)
                     note.phase(name, len(cells))
-                    keys = set(execute(results, cells, workers, note, runner))
+                    keys = set(execute(results, cells, workers, note, runner, tensorboard))
                     failed += [c for c in cells if c.key in keys]
                     if name == fix_after:  # before evaluation
                         fix_targets(results, s.name, tune_keys(s), target_keys(s, results))

@@ -15,6 +15,7 @@ from types import ModuleType
 from autolr import __version__
 from autolr.cli import bench_cmd, find_lr_cmd, law_cmd, list_cmd, run_cmd, schedule_cmd
 from autolr.entrypoints import EntryPointError
+from autolr.integrations.extras import MissingExtra
 from autolr.registry import Registry, did_you_mean
 
 BUILTIN = [bench_cmd, run_cmd, find_lr_cmd, schedule_cmd, law_cmd, list_cmd]
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, MissingExtra) as err:
         print(f"autolr {args.verb}: error: {err}", file=sys.stderr)
         return 2
 

@@ -45,6 +45,13 @@ def add_parser(sub: Any) -> None:
         help="no progress bar and no line per finished cell (failed cells are still "
         "printed, on stderr)",
     )
+    p.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write each run's LR, losses, metrics and controller stats as TensorBoard "
+        "scalars into DIR/<task>/<method>/seed<k> (needs autolr[tensorboard])",
+    )
     _plain_option(p)
     p.set_defaults(func=run_bench)
 
@@ -86,6 +93,7 @@ def run_bench(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         redo=args.redo,
         plain=args.plain,
+        tensorboard=args.tensorboard,
     )
     print(f"wrote {done.report}")
     if done.failed:

@@ -38,6 +38,13 @@ def add_parser(sub: Any) -> None:
         "--resume, a folder that holds a run is refused",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write the LR, losses, metrics and controller stats as TensorBoard scalars "
+        "into DIR (needs autolr[tensorboard])",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,15 +56,27 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     out = args.out if args.out is not None else default_out(cfg.model_dump())
-    with terminate_cleanly():
-        result = run_config(
-            args.config,
-            out=out,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            overrides=args.overrides,
-            progress=not args.quiet,
-        )
+    log = None
+    if args.tensorboard is not None:
+        from autolr.integrations.tensorboard import TensorBoardLog
+
+        log = TensorBoardLog(args.tensorboard)
+    try:
+        with terminate_cleanly():
+            result = run_config(
+                args.config,
+                out=out,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                overrides=args.overrides,
+                progress=not args.quiet,
+                callbacks=[] if log is None else [log],
+            )
+        if log is not None:
+            log.finish(result.session)
+    finally:
+        if log is not None:
+            log.close()
     s = result.summary
     keys = (
         "final_test_metric",

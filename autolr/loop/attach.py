@@ -136,6 +136,20 @@ class Handle:
         ``DIVERGENCE_FACTOR`` times the best interval mean (once there is one)."""
         return self.tracker.divergence(DIVERGENCE_FACTOR)
 
+    def evaluated(self, val_loss: float | None = None, val_metric: float | None = None) -> None:
+        """Report a validation of the model as it is now (after ``step_count`` steps): the
+        controller sees it as ``state.val_loss``, ``val_metric`` and ``val_step`` from its
+        next decision on, as a Session's evaluations are seen (NaN included); None where
+        that number was not measured."""
+        for name, value in (("val_loss", val_loss), ("val_metric", val_metric)):
+            if isinstance(value, bool) or not isinstance(value, int | float | None):
+                raise ValueError(f"{name} must be a number or None, got {value!r}")
+        self.state = self.state.evolve(
+            val_loss=None if val_loss is None else float(val_loss),
+            val_metric=None if val_metric is None else float(val_metric),
+            val_step=self.step_count,
+        )
+
     def _propose(self) -> Segment:
         return self.controller.propose(
             self.state, self.probe if self.controller.needs_probe else None

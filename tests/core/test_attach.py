@@ -76,3 +76,19 @@ def test_attach_warns_on_non_finite_losses_and_flags_the_state():
         for value in (0.6, 0.5, float("nan"), 0.4):
             handle.step(value)
     assert handle.state.diverged and handle.state.step == 8
+
+
+def test_attach_evaluated_feeds_the_controller_validation_numbers():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    spec = {"name": "plateau", "monitor": "val_loss", "patience": 0, "factor": 0.5}
+    handle = autolr.attach(opt, spec, interval=2)
+    for val_loss in (1.0, 2.0):  # better, then worse: one cut, at the decision after it
+        handle.evaluated(val_loss=val_loss, val_metric=0.5)
+        handle.step(1.0)
+        assert handle.lr == 0.1
+        handle.step(1.0)
+    assert handle.lr == pytest.approx(0.05)
+    assert (handle.state.val_loss, handle.state.val_metric) == (2.0, 0.5)
+    assert handle.state.val_step == 2  # evaluated after the first two steps
+    with pytest.raises(ValueError, match="val_metric must be a number or None, got 'high'"):
+        handle.evaluated(val_metric="high")

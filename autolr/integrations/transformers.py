@@ -1,0 +1,215 @@
+"""A controller drives the LR of a Hugging Face ``Trainer``: a scheduler and callback pair.
+
+Needs ``transformers`` and ``accelerate`` (which the Trainer runs on): ``pip install
+'autolr[hf]'``.
+
+```python
+from autolr.integrations.transformers import attach
+
+scheduler, callback = attach(optimizer, "plateau", interval=50, val_metric="eval_accuracy")
+trainer = Trainer(model, args, train_dataset=train, eval_dataset=val,
+                  optimizers=(optimizer, scheduler), callbacks=[callback])
+trainer.train()
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from autolr.integrations.controllers import ControllerSpec, needs_probe, spec_name
+from autolr.integrations.extras import require
+from autolr.loop.attach import Handle
+from autolr.loop.attach import attach as attach_handle
+
+require("transformers", "hf", "autolr.integrations.transformers")
+require("accelerate", "hf", "the Hugging Face Trainer")
+import transformers  # noqa: E402  (after the checks that name the extra)
+
+
+class ControllerLR(LRScheduler):
+    """The scheduler half: the Trainer's ``lr_scheduler``, which reports the LR the
+    controller set and sets none itself.
+
+    ``start(max_steps)`` (the callback's ``on_train_begin``) attaches the controller to the
+    optimizer (``autolr.attach``, with ``budget_steps`` or else the Trainer's max_steps),
+    which writes the first LR into the param groups; the callback then steps the handle
+    after every optimizer step, before the Trainer calls ``step()`` here. So
+    ``get_last_lr()``, which the Trainer logs as ``learning_rate``, is the LR of the step
+    just taken. Before ``start``, the param groups keep their LR.
+
+    Its checkpoint (``state_dict``) holds the step count alone; a Trainer resumed from one
+    cannot continue the controller, whose state is not in it: ``load_state_dict`` refuses.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        controller: ControllerSpec,
+        interval: int,
+        budget_steps: int | None = None,
+    ) -> None:
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+        if needs_probe(controller):
+            raise ValueError(
+                f"controller {spec_name(controller)!r} needs probes, which the Trainer "
+                "integration cannot run (it does not own the training step): use "
+                "autolr.integrations.lightning, autolr.attach with train_step, or an autolr "
+                "Session"
+            )
+        self.controller = controller
+        self.interval = interval
+        self.budget_steps = budget_steps
+        self.handle: Handle | None = None
+        super().__init__(optimizer)
+
+    def start(self, max_steps: int) -> Handle:
+        """Attach the controller (once); its budget is ``budget_steps`` or ``max_steps``."""
+        if self.handle is None:
+            budget = self.budget_steps if self.budget_steps is not None else max_steps
+            self.handle = attach_handle(self.optimizer, self.controller, self.interval, budget)
+            self._last_lr = self.get_lr()
+        return self.handle
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return [float(group["lr"]) for group in self.optimizer.param_groups]
+
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Count a step and read the LRs the handle wrote for the next one."""
+        if epoch is not None:
+            raise ValueError("ControllerLR.step takes no epoch; the controller sets the LR")
+        self._step_count += 1
+        self.last_epoch += 1
+        self._last_lr = self.get_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "_step_count": self._step_count}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        raise ValueError(
+            "ControllerLR cannot resume a run from a checkpoint: the controller's state is "
+            f"not saved (the checkpoint was taken after {state_dict.get('last_epoch')} steps); "
+            "train again without resume_from_checkpoint"
+        )
+
+
+class AutoLRTrainerCallback(transformers.TrainerCallback):
+    """The callback half: feeds the controller each optimizer step's loss and the
+    evaluations' metrics, and stops training when the budget is spent.
+
+    - **Losses.** The loss of a step is read from the model's output (``outputs["loss"]``
+      or ``.loss``) on its training forwards: the mean over the micro-batches of a
+      gradient-accumulation step, or their sum where the Trainer passed the model
+      ``num_items_in_batch`` (the model then normalised each part by the step's total). A
+      model that computes no loss itself (``label_smoothing_factor``, ``compute_loss_func``)
+      is refused at the first step.
+    - **Evaluations.** ``on_evaluate``'s metrics named by ``val_loss`` (default
+      ``"eval_loss"``) and ``val_metric`` (e.g. ``"eval_accuracy"``; None: not fed) reach the
+      controller as ``state.val_loss`` and ``state.val_metric``.
+    """
+
+    def __init__(
+        self,
+        scheduler: ControllerLR,
+        val_loss: str | None = "eval_loss",
+        val_metric: str | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.val_loss, self.val_metric = val_loss, val_metric
+        self._losses: list[torch.Tensor] = []
+        self._summed = False  # the model got num_items_in_batch: its losses add up
+        self._hook: Any = None
+
+    @property
+    def handle(self) -> Handle | None:
+        return self.scheduler.handle
+
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: torch.nn.Module | None = None, **_: Any
+    ) -> None:
+        self.scheduler.start(int(state.max_steps))
+        if model is None:
+            raise ValueError("AutoLRTrainerCallback needs the Trainer's model")
+        self._hook = model.register_forward_hook(self._record, with_kwargs=True)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if not self._losses:
+            raise ValueError(
+                "AutoLRTrainerCallback reads each step's loss from the model's output "
+                "('loss'), and the model returned none in training: let the model compute "
+                "its loss (no label_smoothing_factor or compute_loss_func)"
+            )
+        losses = torch.stack(self._losses)
+        loss = losses.sum() if self._summed else losses.mean()
+        self._losses = []
+        self._started().step(float(loss))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if self._started().done:
+            control.should_training_stop = True
+
+    def on_evaluate(
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        metrics: Mapping[str, float] | None = None,
+        **_: Any,
+    ) -> None:
+        handle = self.handle
+        if handle is None:  # an evaluation outside train()
+            return
+        metrics = metrics or {}
+        values: dict[str, float | None] = {}
+        for field, key in (("val_loss", self.val_loss), ("val_metric", self.val_metric)):
+            if key is None:
+                values[field] = None
+                continue
+            if key not in metrics:
+                raise ValueError(
+                    f"AutoLRTrainerCallback {field}={key!r} is not among the evaluation's "
+                    f"metrics {sorted(metrics)}: name one of them, or pass {field}=None"
+                )
+            values[field] = float(metrics[key])
+        handle.evaluated(**values)
+
+    def _record(
+        self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any
+    ) -> None:
+        if not module.training:  # an evaluation's forward
+            return
+        loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
+        if isinstance(loss, torch.Tensor):
+            self._losses.append(loss.detach().float())
+            self._summed = kwargs.get("num_items_in_batch") is not None
+
+    def _started(self) -> Handle:
+        if self.handle is None:
+            raise RuntimeError("AutoLRTrainerCallback: a step ended before on_train_begin")
+        return self.handle
+
+
+def attach(
+    optimizer: torch.optim.Optimizer,
+    controller: ControllerSpec,
+    interval: int,
+    budget_steps: int | None = None,
+    *,
+    val_loss: str | None = "eval_loss",
+    val_metric: str | None = None,
+) -> tuple[ControllerLR, AutoLRTrainerCallback]:
+    """The pair for ``Trainer(..., optimizers=(optimizer, scheduler), callbacks=[callback])``:
+    ``controller`` (a controller, its config dict or its name; one that needs no probes)
+    decides every ``interval`` optimizer steps, as ``autolr.attach`` does in a user's loop."""
+    scheduler = ControllerLR(optimizer, controller, interval, budget_steps)
+    return scheduler, AutoLRTrainerCallback(scheduler, val_loss=val_loss, val_metric=val_metric)

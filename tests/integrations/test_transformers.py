@@ -1,0 +1,168 @@
+"""The Hugging Face Trainer pair: every step trains at the controller's LR, the Trainer
+logs that LR, and the controller gets each step's loss and the evaluations' metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import autolr
+from tests.integrations import need
+
+need("transformers")
+need("accelerate")
+import transformers  # noqa: E402
+
+from autolr.integrations.transformers import ControllerLR, attach  # noqa: E402
+
+
+class Tiny(torch.nn.Module):
+    """A linear regression whose forward returns {"loss", "logits"}; records the loss of
+    every training forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Linear(4, 1)
+        self.losses: list[float] = []
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        pred = self.net(x)
+        loss = torch.nn.functional.mse_loss(pred, labels)
+        if self.training:
+            self.losses.append(loss.item())
+        return {"loss": loss, "logits": pred}
+
+
+def rows(seed: int, n: int) -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    return [{"x": x[i], "labels": y[i]} for i in range(n)]
+
+
+class LRSeen(transformers.TrainerCallback):
+    """The LR of the optimizer's param group when each step is taken."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.lrs.append(kw["optimizer"].param_groups[0]["lr"])
+
+
+def train(
+    tmp_path: Path, controller: Any, interval: int, **options: Any
+) -> tuple[transformers.Trainer, Any, LRSeen, Tiny]:
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    feed = {k: options.pop(k) for k in ("val_loss", "val_metric", "budget_steps") if k in options}
+    budget = feed.pop("budget_steps", None)
+    scheduler, callback = attach(optimizer, controller, interval, budget, **feed)
+    settings: dict[str, Any] = {
+        "output_dir": str(tmp_path / "hf"),
+        "max_steps": 24,
+        "per_device_train_batch_size": 8,
+        "per_device_eval_batch_size": 16,
+        "logging_steps": 1,
+        "report_to": [],
+        "use_cpu": True,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        "remove_unused_columns": False,
+        "seed": 0,
+    }
+    settings.update(options)
+    seen = LRSeen()
+    trainer = transformers.Trainer(
+        model=model,
+        args=transformers.TrainingArguments(**settings),
+        train_dataset=rows(0, 64),
+        eval_dataset=rows(1, 16),
+        optimizers=(optimizer, scheduler),
+        callbacks=[callback, seen],
+    )
+    trainer.train()
+    return trainer, callback, seen, model
+
+
+def logged(trainer: transformers.Trainer, key: str) -> list[float]:
+    return [entry[key] for entry in trainer.state.log_history if key in entry]
+
+
+def test_a_fixed_schedule_drives_every_step_and_the_trainer_logs_it(tmp_path):
+    spec = {"name": "fixed", "schedule": {"name": "cosine", "lr": 0.05, "total_steps": 24}}
+    trainer, callback, seen, _ = train(tmp_path, spec, interval=5)
+    expected = autolr.schedules.cosine(lr=0.05, total_steps=24).values(np.arange(24))
+    np.testing.assert_allclose(seen.lrs, expected, rtol=1e-15)
+    np.testing.assert_allclose(logged(trainer, "learning_rate"), expected, rtol=1e-15)
+    assert trainer.state.global_step == callback.handle.step_count == 24
+
+
+def test_the_controller_gets_each_steps_loss_and_the_evaluations(tmp_path):
+    spec = {"name": "plateau", "monitor": "val_loss", "patience": 0, "factor": 0.5}
+    spec["threshold"] = 0.2  # better: 20% below the best
+    trainer, callback, seen, model = train(
+        tmp_path, spec, interval=4, eval_strategy="steps", eval_steps=4
+    )
+    state = callback.handle.state
+    np.testing.assert_allclose(state.losses, model.losses[-4:], rtol=1e-6)
+    evals = logged(trainer, "eval_loss")
+    assert len(evals) == 6 and state.val_loss == pytest.approx(evals[-1], rel=1e-12)
+    assert state.val_metric is None and state.val_step == 24
+    # plateau on the evaluations: halved after each one that was no better than the best.
+    # The Trainer evaluates after the step's decision, so the decision after step 4(k + 2)
+    # is the first to see evals[k] (at step 4(k + 1)); the one after step 4 sees none.
+    lr, best, expected = 0.1, np.inf, []
+    for val in evals[:-2]:
+        if val < best * 0.8:
+            best = val
+        else:
+            lr *= 0.5
+        expected.append(lr)
+    assert min(expected) < 0.1 and len(set(expected)) < len(expected)  # cut, and not always
+    np.testing.assert_allclose(seen.lrs[8::4], expected, rtol=1e-12)
+    assert seen.lrs[:8] == [0.1] * 8
+
+
+def test_gradient_accumulation_feeds_one_mean_loss_per_optimizer_step(tmp_path):
+    spec = {"name": "fixed", "schedule": {"name": "linear", "lr": 0.05, "total_steps": 6}}
+    trainer, callback, seen, model = train(
+        tmp_path, spec, interval=3, max_steps=6, gradient_accumulation_steps=2
+    )
+    assert trainer.state.global_step == callback.handle.step_count == 6
+    pairs = np.array(model.losses).reshape(6, 2).mean(axis=1)
+    np.testing.assert_allclose(callback.handle.state.losses, pairs[3:], rtol=1e-6)
+    expected = autolr.schedules.linear(lr=0.05, total_steps=6).values(np.arange(6))
+    np.testing.assert_allclose(seen.lrs, expected, rtol=1e-15)
+
+
+def test_budget_steps_stops_the_trainer(tmp_path):
+    trainer, callback, _, _ = train(tmp_path, "greedy", interval=5, budget_steps=10)
+    assert trainer.state.global_step == callback.handle.step_count == 10 and callback.handle.done
+
+
+def test_misuse_is_refused_with_the_reason(tmp_path):
+    opt = torch.optim.SGD(Tiny().parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="controller 'auto' needs probes"):
+        attach(opt, "auto", interval=10)
+    with pytest.raises(ValueError, match="unknown controller 'platoe'"):
+        attach(opt, "platoe", interval=10)
+    with pytest.raises(ValueError, match="interval must be an integer >= 1, got 0"):
+        attach(opt, "plateau", interval=0)
+    with pytest.raises(ValueError, match="val_metric='eval_accuracy' is not among"):
+        train(
+            tmp_path,
+            "plateau",
+            4,
+            val_metric="eval_accuracy",
+            eval_strategy="steps",
+            eval_steps=4,
+            max_steps=4,
+        )
+    with pytest.raises(ValueError, match="cannot resume a run from a checkpoint"):
+        ControllerLR(opt, "plateau", 4).load_state_dict({"last_epoch": 3})
