@@ -63,13 +63,16 @@ def execute(
     """Run every cell the store does not hold as done; returns the keys that failed.
 
     ``executor`` is an Executor or its name (default: ``local`` for one worker, else
-    ``pool``, with ``workers``). Each cell is claimed just before it starts and written done
-    (with its curves) in one transaction when it ends, so killing the process loses only
-    the cells in flight. Other processes may run the same cells into the same store: each
-    cell runs once (see ``CellQueue``), and this returns when all of them are resolved.
+    ``pool``), made here with ``workers`` and closed at the end. Each cell is claimed just
+    before it starts and written done (with its curves) in one transaction when it ends, so
+    killing the process loses only the cells in flight. Other processes may run the same
+    cells into the same store: each cell runs once (see ``CellQueue``), and this returns when
+    all of them are resolved.
     """
-    runner = executor if isinstance(executor, Executor) else make_executor(executor, workers)
+    if not isinstance(executor, Executor):
+        with make_executor(executor, workers) as runner:
+            return execute(store, cells, progress=progress, executor=runner)
     work = CellQueue(store, cells, progress)
-    for cell, outcome in runner.pull(_safe_run_cell, work):
+    for cell, outcome in executor.pull(_safe_run_cell, work):
         work.record(cell, *outcome)
     return work.failed

@@ -16,7 +16,7 @@ from autolr.bench.store_location import store_url
 from autolr.bench.suite import Cell, Suite
 from autolr.bench.targets import best_baselines, fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks
-from autolr.executor import make_executor
+from autolr.executor import Executor, make_executor
 from autolr.running.io import load_yaml_arg
 
 
@@ -52,7 +52,7 @@ def run_suite(
     workers: int = 1,
     progress: bool = False,
     redo: Sequence[str] = (),
-    executor: str | None = None,
+    executor: str | Executor | None = None,
     plain: bool | None = None,
 ) -> BenchOutcome:
     """Run a suite into a results store and write the report.
@@ -68,19 +68,34 @@ def run_suite(
     stored cells (and replays) are deleted first, to be run again (after a change to a
     controller, say); a tuned baseline's cells include its target-seed runs (they carry its
     label), and its redo deletes the suite's targets too, which are remade.
-    ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
-    worker, else ``pool``). ``plain``: the terminal tables as markdown (None: when stdout
+    ``executor`` is where cells run: an Executor (the caller closes it) or its name
+    (``autolr.executor``; default ``local`` for one worker, else ``pool``), made here with
+    ``workers`` and closed at the end. ``plain``: the terminal tables as markdown (None: when stdout
     is not a terminal).
     """
     s = load_suite(suite)  # checks the whole suite before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    runner = make_executor(executor, workers)
     labels = [m.label for m in s.methods]
     unknown = [m for m in redo if m not in labels]
     if unknown:
         raise ValueError(f"--redo {unknown[0]!r} is not a method of suite {s.name!r}: {labels}")
     out_dir = Path(out)
+    if isinstance(executor, Executor):
+        return _run_phases(s, out_dir, store, executor, progress, redo, plain)
+    with make_executor(executor, workers) as runner:
+        return _run_phases(s, out_dir, store, runner, progress, redo, plain)
+
+
+def _run_phases(
+    s: Suite,
+    out_dir: Path,
+    store: str | None,
+    runner: Executor,
+    progress: bool,
+    redo: Sequence[str],
+    plain: bool | None,
+) -> BenchOutcome:
     results = ResultsStore(store_url(store, out_dir))
     failed: list[Cell] = []
     try:
@@ -107,7 +122,7 @@ def run_suite(
                     cells = make()
                     plan.update((c.key, c.method) for c in cells)
                     note.phase(name, len(cells))
-                    keys = set(execute(results, cells, workers, note, runner))
+                    keys = set(execute(results, cells, progress=note, executor=runner))
                     failed += [c for c in cells if c.key in keys]
                     if name == fix_after:  # before evaluation
                         fix_targets(results, s.name, tune_keys(s), target_keys(s, results))
