@@ -1,5 +1,5 @@
-"""Executors: where jobs run, chosen by name (``local``, ``pool``; a package may add more
-through the ``autolr.executors`` entry-point group, e.g. ``ray``).
+"""Executors: where jobs run, chosen by name (``local``, ``pool``, ``ray``; a package may
+add more through the ``autolr.executors`` entry-point group).
 
 An executor pulls jobs from a ``JobSource`` as its workers free up: ``pull(fn, source)``
 applies a picklable ``fn`` to each job that ``source.take()`` hands out and yields ``(job,
@@ -8,20 +8,24 @@ source decides at each ``take`` what runs next, so a job can be claimed (in a re
 that other processes share, say) only when it really starts. ``run(fn, args, on_start)`` is
 the same over a fixed list: it calls ``on_start(index)`` just before job ``index`` is
 handed out and yields ``(index, result)``. An exception raised by ``fn`` propagates; wrap
-``fn`` to turn failures into results.
+``fn`` to turn failures into results. A job may say how many CPUs it uses (its ``cpus``
+attribute, default 1; a bench cell: its run's torch threads), which an executor that
+reserves CPUs per job (``ray``) reserves. An executor holds what it started (a local Ray)
+until ``close``; it is a context manager that closes on exit.
 """
 
 from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, Protocol, TypeVar
 
-from autolr.registry import Registry, load_plugins
+from autolr.registry import Registry, check_known, load_plugins
 
 A = TypeVar("A")
 J = TypeVar("J")
@@ -82,6 +86,15 @@ class Executor(abc.ABC):
     def pull(self, fn: Callable[[J], R], source: JobSource[J]) -> Iterator[tuple[J, R]]:
         """Yield ``(job, fn(job))`` for every job ``source`` hands out, as each finishes."""
 
+    def close(self) -> None:  # noqa: B027 (optional: most executors hold nothing)
+        """Release what the executor started for its jobs (nothing, by default)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def run(
         self, fn: Callable[[A], R], args: Sequence[A], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, R]]:
@@ -92,7 +105,17 @@ class Executor(abc.ABC):
             yield i, result
 
 
+def job_cpus(job: object) -> int:
+    """The CPUs ``job`` says it uses (its ``cpus`` attribute), 1 when it says nothing."""
+    cpus = getattr(job, "cpus", 1)
+    if not isinstance(cpus, int) or isinstance(cpus, bool) or cpus < 1:
+        raise ValueError(f"a job's cpus must be an integer >= 1, got {cpus!r}")
+    return cpus
+
+
 EXECUTORS: Registry[type[Executor]] = Registry("executor", group="autolr.executors")
+# imported on first use; the module imports ray only when a RayExecutor is made
+EXECUTORS.add("ray", "autolr.ray_executor:RayExecutor")
 
 
 @EXECUTORS.register("local")
@@ -166,9 +189,13 @@ class PoolExecutor(Executor):
                     yield running.pop(fut), result
 
 
-def make_executor(name: str | None = None, workers: int = 1) -> Executor:
-    """The executor ``name`` with ``workers``; with no name, ``local`` for one worker and
-    ``pool`` for more. An unknown name is an error with a did-you-mean suggestion."""
+def make_executor(name: str | None = None, workers: int = 1, **options: Any) -> Executor:
+    """The executor ``name`` with ``workers`` and its own ``options`` (``ray``: ``address``);
+    with no name, ``local`` for one worker and ``pool`` for more. An unknown name is an
+    error with a did-you-mean suggestion."""
     if name is None:
         name = "local" if workers <= 1 else "pool"
-    return EXECUTORS.get(name)(workers)
+    cls = EXECUTORS.get(name)
+    accepted = [p for p in inspect.signature(cls).parameters if p != "workers"]
+    check_known(f"executor {name!r}", options, accepted)
+    return cls(workers, **options)

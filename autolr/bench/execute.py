@@ -93,17 +93,22 @@ def execute(
     """Run every cell the store does not hold as done; returns the keys that failed.
 
     ``executor`` is an Executor or its name (default: ``local`` for one worker, else
-    ``pool``, with ``workers``). Each cell is claimed just before it starts and written done
-    (with its curves) in one transaction when it ends, so killing the process loses only
-    the cells in flight. Other processes may run the same cells into the same store: each
-    cell runs once (see ``CellQueue``), and this returns when all of them are resolved.
-    With ``tensorboard``, each cell that runs writes its scalars under ``cell_logdir``.
+    ``pool``), made here with ``workers`` and closed at the end. Each cell is claimed just
+    before it starts and written done (with its curves) in one transaction when it ends, so
+    killing the process loses only the cells in flight. Other processes may run the same
+    cells into the same store: each cell runs once (see ``CellQueue``), and this returns when
+    all of them are resolved. With ``tensorboard``, each cell that runs writes its scalars under
+    ``cell_logdir``.
     """
-    runner = executor if isinstance(executor, Executor) else make_executor(executor, workers)
+    if not isinstance(executor, Executor):
+        with make_executor(executor, workers) as runner:
+            return execute(
+                store, cells, progress=progress, executor=runner, tensorboard=tensorboard
+            )
     work = CellQueue(store, cells, progress)
     run = _safe_run_cell
     if tensorboard is not None:  # a partial of a module function: it pickles to a worker
         run = functools.partial(_safe_run_cell, tensorboard=str(tensorboard))
-    for cell, outcome in runner.pull(run, work):
+    for cell, outcome in executor.pull(run, work):
         work.record(cell, *outcome)
     return work.failed

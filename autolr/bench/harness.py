@@ -16,7 +16,7 @@ from autolr.bench.store_location import store_url
 from autolr.bench.suite import Cell, Suite
 from autolr.bench.targets import best_baselines, fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks
-from autolr.executor import make_executor
+from autolr.executor import Executor, make_executor
 from autolr.running.io import load_yaml_arg
 
 
@@ -52,7 +52,7 @@ def run_suite(
     workers: int = 1,
     progress: bool = False,
     redo: Sequence[str] = (),
-    executor: str | None = None,
+    executor: str | Executor | None = None,
     plain: bool | None = None,
     tensorboard: str | Path | None = None,
 ) -> BenchOutcome:
@@ -69,15 +69,15 @@ def run_suite(
     stored cells (and replays) are deleted first, to be run again (after a change to a
     controller, say); a tuned baseline's cells include its target-seed runs (they carry its
     label), and its redo deletes the suite's targets too, which are remade.
-    ``executor`` names where cells run (``autolr.executor``; default ``local`` for one
-    worker, else ``pool``). ``plain``: the terminal tables as markdown (None: when stdout
-    is not a terminal). ``tensorboard``: each cell that runs writes its scalars as
+    ``executor`` is where cells run: an Executor (the caller closes it) or its name
+    (``autolr.executor``; default ``local`` for one worker, else ``pool``), made here with
+    ``workers`` and closed at the end. ``plain``: the terminal tables as markdown (None: when
+    stdout is not a terminal). ``tensorboard``: each cell that runs writes its scalars as
     TensorBoard events under that folder (``autolr.bench.execute.cell_logdir``).
     """
     s = load_suite(suite)  # checks the whole suite before anything is written
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    runner = make_executor(executor, workers)
     if tensorboard is not None:  # here, rather than as every cell's failure
         from autolr.integrations.tensorboard import require_tensorboard
 
@@ -87,6 +87,22 @@ def run_suite(
     if unknown:
         raise ValueError(f"--redo {unknown[0]!r} is not a method of suite {s.name!r}: {labels}")
     out_dir = Path(out)
+    if isinstance(executor, Executor):
+        return _run_phases(s, out_dir, store, executor, progress, redo, plain, tensorboard)
+    with make_executor(executor, workers) as runner:
+        return _run_phases(s, out_dir, store, runner, progress, redo, plain, tensorboard)
+
+
+def _run_phases(
+    s: Suite,
+    out_dir: Path,
+    store: str | None,
+    runner: Executor,
+    progress: bool,
+    redo: Sequence[str],
+    plain: bool | None,
+    tensorboard: str | Path | None = None,
+) -> BenchOutcome:
     results = ResultsStore(store_url(store, out_dir))
     failed: list[Cell] = []
     try:
@@ -113,7 +129,11 @@ def run_suite(
                     cells = make()
                     plan.update((c.key, c.method) for c in cells)
                     note.phase(name, len(cells))
-                    keys = set(execute(results, cells, workers, note, runner, tensorboard))
+                    keys = set(
+                        execute(
+                            results, cells, progress=note, executor=runner, tensorboard=tensorboard
+                        )
+                    )
                     failed += [c for c in cells if c.key in keys]
                     if name == fix_after:  # before evaluation
                         fix_targets(results, s.name, tune_keys(s), target_keys(s, results))

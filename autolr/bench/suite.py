@@ -161,6 +161,11 @@ class Cell:
         blob = json.dumps([*parts, self.salt] if self.salt else parts, sort_keys=True)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:32]
 
+    @property
+    def cpus(self) -> int:
+        """The CPUs the run uses: its torch threads (what the ``ray`` executor reserves)."""
+        return int(self.config.get("threads", 1))
+
     def row(self) -> dict[str, Any]:
         return {
             "key": self.key,

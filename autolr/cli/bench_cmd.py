@@ -1,5 +1,5 @@
-"""``autolr bench SUITE.yaml [--workers N] [--executor NAME] [--store URL] [--out DIR]`` and
-``autolr report``."""
+"""``autolr bench SUITE.yaml [--workers N] [--executor NAME] [--ray-address ADDR] [--store URL]
+[--out DIR]`` and ``autolr report``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,16 @@ def add_parser(sub: Any) -> None:
         "--executor",
         default=None,
         metavar="NAME",
-        help="where cells run: local (in-process) or pool (local processes); "
-        "default: local for --workers 1, else pool",
+        help="where cells run: local (in-process), pool (local processes) or ray (Ray tasks; "
+        'pip install -e ".[ray]"); default: local for --workers 1, else pool',
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="with --executor ray: join the Ray cluster at ADDR (HOST:PORT, as `ray start "
+        "--head` prints it; auto: the one on this machine) rather than start a local Ray "
+        "of --workers CPUs",
     )
     p.add_argument(
         "--store",
@@ -81,20 +89,30 @@ def _plain_option(p: argparse.ArgumentParser) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     from autolr.bench.harness import load_suite, run_suite
+    from autolr.executor import make_executor
 
     suite = load_suite(args.suite)  # the whole suite is checked before anything is written
     out = args.out or Path("bench") / suite.name
-    done = run_suite(
-        suite,
-        out=out,
-        store=args.store,
-        workers=args.workers,
-        executor=args.executor,
-        progress=not args.quiet,
-        redo=args.redo,
-        plain=args.plain,
-        tensorboard=args.tensorboard,
-    )
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    options = {}
+    if args.ray_address is not None:
+        if args.executor != "ray":
+            given = f", not --executor {args.executor}" if args.executor else ""
+            raise ValueError(f"--ray-address needs --executor ray{given}")
+        options["address"] = args.ray_address
+    with make_executor(args.executor, args.workers, **options) as runner:
+        done = run_suite(
+            suite,
+            out=out,
+            store=args.store,
+            workers=args.workers,
+            executor=runner,
+            progress=not args.quiet,
+            redo=args.redo,
+            plain=args.plain,
+            tensorboard=args.tensorboard,
+        )
     print(f"wrote {done.report}")
     if done.failed:
         print(

@@ -24,7 +24,7 @@ def test_autolr_list_prints_each_registry(capsys):
         "controllers": ["fixed", "plateau", "hypergradient"],
         "schedules": ["constant", "cosine", "wsd"],
         "optimizers": ["adam", "adamw", "sgd"],
-        "executors": ["local", "pool"],
+        "executors": ["local", "pool", "ray"],
     }
     for what, names in expected.items():
         assert main(["list", what]) == 0
