@@ -140,13 +140,15 @@ class Handle:
         """Report a validation of the model as it is now (after ``step_count`` steps): the
         controller sees it as ``state.val_loss``, ``val_metric`` and ``val_step`` from its
         next decision on, as a Session's evaluations are seen (NaN included); None where
-        that number was not measured."""
+        that number was not measured. Under DDP every rank calls it at the same step with the
+        same numbers given (None on all or on none): each number is the mean over the ranks,
+        so every rank's controller sees the same."""
         for name, value in (("val_loss", val_loss), ("val_metric", val_metric)):
             if isinstance(value, bool) or not isinstance(value, int | float | None):
                 raise ValueError(f"{name} must be a number or None, got {value!r}")
         self.state = self.state.evolve(
-            val_loss=None if val_loss is None else float(val_loss),
-            val_metric=None if val_metric is None else float(val_metric),
+            val_loss=None if val_loss is None else ddp.mean(float(val_loss)),
+            val_metric=None if val_metric is None else ddp.mean(float(val_metric)),
             val_step=self.step_count,
         )
 
