@@ -9,16 +9,31 @@ interval's mean train loss, ``L0`` the initial loss, ``η`` the LR, ``η0`` the 
     1 loss_trend    = loss_slope · interval         (change of ln L over one interval)
     2 loss_noise    = loss_std / L                  (coefficient of variation)
     3 loss_vs_best  = ln(L / best_loss)
-    4 update_ratio  = log10(‖Δθ‖ / ‖θ‖) + 3
-    5 decrease_pred = log10(η ‖g‖² / L) / 2         (first-order relative decrease per step)
+    4 update_ratio  = log10(‖Δθ‖ / ‖θ‖) + 3         (relative weight change per step)
+    5 decrease_pred = log10(−g·Δθ / L) / 2          (first-order relative decrease of the step
+                                                     taken; 0 when the step went uphill)
     6 grad_cos      = hypergrad_cos                 (cos(−g_n, Δθ_{n−1}), Baydin et al.)
     7 lr_rel        = log2(η / η0) / 4
     8 fraction      = charged / budget
     9 val_present   = 1 if a validation loss was measured, else 0
    10 val_rel       = ln(val_loss / L0) / 4         (0 when absent)
-   11 val_gap       = ln(val_loss / L)              (0 when absent)
+   11 val_gap       = (val_loss − L) / val_loss     (at most 1; 0 when absent)
    12 rolled_back   = 1 if the last segment diverged and was rolled back, else 0
    13 rollbacks     = min(rollbacks, 4) / 4
+   14 step_cos      = cos(−g_n, Δθ_n)               (how much of the step goes downhill)
+
+Every feature means the same under every optimizer (version 2). Version 1 had
+``decrease_pred = log10(η ‖g‖² / L) / 2``, the first-order decrease of a plain-SGD step: under
+momentum the step is about ``1/(1 − β)`` times longer, under Adam it is not along ``g`` at all,
+so the same value meant a different step under each. Version 2 measures the step the
+optimizer actually took (``−g_n · Δθ_n``, equal to ``η ‖g‖²`` for plain SGD), and adds its
+direction (``step_cos``: 1 for plain SGD; below 1 under momentum, preconditioning or weight
+decay; negative when the step went uphill, a sign of an LR past the edge of stability).
+``update_ratio`` (weight change relative to the weights) needs no correction: it is the same
+quantity whatever made the step. Version 1's ``val_gap = ln(val_loss / L)`` reached the clip
+(5) when the train loss went to zero on a small vision set, a value the synthetic tasks
+never produce; ``(val_loss − L) / val_loss`` is the share of the validation loss that the
+train loss does not explain: at most 1 however small the train loss, 0 for no gap.
 
 Missing values (NaN before the first segment) encode as 0. Changing a formula, the order or
 the count means bumping ``FEATURE_VERSION``: saved policies record it and refuse to load
@@ -35,7 +50,7 @@ import numpy as np
 
 from autolr.loop.state import TrainingState
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 FEATURE_NAMES: tuple[str, ...] = (
     "loss_rel",
     "loss_trend",
@@ -51,6 +66,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "val_gap",
     "rolled_back",
     "rollbacks",
+    "step_cos",
 )
 N_FEATURES = len(FEATURE_NAMES)
 CLIP = 5.0
@@ -72,9 +88,8 @@ def encode(state: TrainingState) -> np.ndarray:
     ln10 = math.log(10.0)
     val = state.val_loss
     has_val = val is not None and math.isfinite(val)
-    # ln(η ‖g‖² / L), summed in logs so that no product overflows
-    ln_pred = _ln_ratio(state.lr, 1.0) + 2.0 * _ln_ratio(state.grad_norm, 1.0)
-    ln_pred -= _ln_ratio(loss, 1.0)
+    # ln(−g·Δθ / L): NaN (encoded 0) when the step went uphill or was not measured
+    ln_pred = _ln_ratio(state.step_decrease, loss)
     values = [
         _ln_ratio(loss, l0) / 4.0,
         state.loss_slope * state.interval,
@@ -87,9 +102,10 @@ def encode(state: TrainingState) -> np.ndarray:
         state.fraction,
         1.0 if has_val else 0.0,
         _ln_ratio(val, l0) / 4.0 if has_val else 0.0,
-        _ln_ratio(val, loss) if has_val else 0.0,
+        (val - loss) / val if has_val and val > 0 else 0.0,
         1.0 if state.rolled_back else 0.0,
         min(state.rollbacks, 4) / 4.0,
+        state.step_cos,
     ]
     out = np.asarray(values, dtype=np.float64)
     out = np.nan_to_num(out, nan=0.0, posinf=CLIP, neginf=-CLIP)

@@ -239,9 +239,10 @@ class Session:
         lrs = out.lrs  # as written: under the guard's cap, if there is one
         assert lrs is not None
         if stats is not None and ddp.active():  # equal under DDP; the mean makes it certain
-            stats.grad_norm, stats.update_ratio, stats.hypergrad_cos = ddp.mean_array(
-                np.array([stats.grad_norm, stats.update_ratio, stats.hypergrad_cos])
-            ).tolist()
+            names = ("grad_norm", "update_ratio", "hypergrad_cos", "step_decrease", "step_cos")
+            means = ddp.mean_array(np.array([getattr(stats, n) for n in names])).tolist()
+            for name, value in zip(names, means, strict=True):
+                setattr(stats, name, value)
         if out.stopped and (stop.tripped == "extra" or self.rescue):
             assert good is not None
             snapshots.restore(self.trainee, good)

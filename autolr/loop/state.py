@@ -43,6 +43,8 @@ class TrainingState:
     grad_norm: float = math.nan
     update_ratio: float = math.nan
     hypergrad_cos: float = math.nan
+    step_decrease: float = math.nan
+    step_cos: float = math.nan
     val_loss: float | None = None
     val_metric: float | None = None
     val_step: int | None = None
@@ -186,6 +188,8 @@ class StateTracker:
                 "grad_norm": stats.grad_norm,
                 "update_ratio": stats.update_ratio,
                 "hypergrad_cos": stats.hypergrad_cos,
+                "step_decrease": stats.step_decrease,
+                "step_cos": stats.step_cos,
             }
         return replace(
             prev,

@@ -22,6 +22,11 @@ class StepStats:
     update_ratio   = ||θ_n - θ_{n-1}|| / ||θ_n||
     hypergrad_cos  = cos(-g_n, θ_{n-1} - θ_{n-2}); > 0 means a larger LR would have helped
                      (the sign of -∂f(θ_n)/∂lr, Baydin et al. 2018), NaN if n < 2.
+    step_decrease  = -g_n · (θ_n - θ_{n-1}): the loss decrease a linear model predicts for the
+                     step the optimizer took with g_n, whatever the optimizer (η ||g_n||² for
+                     plain SGD; momentum, Adam's preconditioning and weight decay change it)
+    step_cos       = cos(-g_n, θ_n - θ_{n-1}): how much of that step goes downhill (1 for plain
+                     SGD without weight decay)
     """
 
     def __init__(self, model: torch.nn.Module, n: int) -> None:
@@ -31,8 +36,11 @@ class StepStats:
         self.grad_norm = math.nan
         self.update_ratio = math.nan
         self.hypergrad_cos = math.nan
+        self.step_decrease = math.nan
+        self.step_cos = math.nan
         self._prev: torch.Tensor | None = None
         self._delta: torch.Tensor | None = None
+        self._grad: torch.Tensor | None = None
 
     def _grads(self) -> torch.Tensor:
         return _flat([p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params])
@@ -42,6 +50,7 @@ class StepStats:
             return
         if k == self.last:
             g = self._grads()
+            self._grad = g
             self.grad_norm = float(g.norm())
             if self._delta is not None:
                 denom = float(g.norm() * self._delta.norm())
@@ -55,7 +64,14 @@ class StepStats:
         delta = now - self._prev
         if k == self.last:
             norm = float(now.norm())
-            self.update_ratio = float(delta.norm()) / norm if norm > 0 else math.nan
+            step = float(delta.norm())
+            self.update_ratio = step / norm if norm > 0 else math.nan
+            if self._grad is not None:
+                self.step_decrease = float(-(self._grad @ delta))
+                denom = self.grad_norm * step
+                cos = self.step_decrease / denom if denom > 0 else 0.0
+                self.step_cos = min(1.0, max(-1.0, cos))  # rounding can pass 1
+                self._grad = None
         else:
             self._delta = delta
 

@@ -158,10 +158,11 @@ def test_a_policy_runs_only_with_the_action_kind_it_records(tmp_path, residual_r
     with pytest.raises(ValueError, match="trained with action 'residual'"):
         build_controller(spec, default_lr=0.1)
     assert build_controller({**spec, "action": "residual"}, default_lr=0.1).lr == 0.1
-    # the shipped meta policy records no action: it is a compounding one
-    assert MetaController().action_spec == ActionSpec("continuous")
-    with pytest.raises(ValueError, match="trained with action 'continuous'"):
-        MetaController(action="residual")
+    # the shipped policies are residual ones on a WSD base (x1/2..x2)
+    assert MetaController().action_spec == ActionSpec("residual", 1.0, "wsd")
+    with pytest.raises(ValueError, match="trained with action 'residual'"):
+        MetaController(action="continuous")
+    assert RLController().action_spec == ActionSpec("residual", 1.0, "wsd")
 
 
 @pytest.mark.parametrize(

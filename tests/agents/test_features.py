@@ -34,6 +34,8 @@ def test_features_follow_their_formulas():
         update_ratio=1e-3,
         grad_norm=1.0,
         hypergrad_cos=0.5,
+        step_decrease=0.4,
+        step_cos=-0.25,
         val_loss=2.0 * math.e**-1,
         rollbacks=1,
     )
@@ -49,8 +51,18 @@ def test_features_follow_their_formulas():
     assert x["fraction"] == pytest.approx(0.5)
     assert x["val_present"] == 1.0
     assert x["val_rel"] == pytest.approx(-1 / 4)
-    assert x["val_gap"] == pytest.approx(1.0)
+    assert x["val_gap"] == pytest.approx(1 - math.e**-1)  # (val - L) / val
     assert x["rolled_back"] == 0.0 and x["rollbacks"] == 0.25
+    assert x["step_cos"] == pytest.approx(-0.25)
+
+
+def test_an_uphill_step_and_a_vanishing_train_loss_stay_in_range():
+    x = dict(zip(FEATURE_NAMES, encode(_state(loss_mean=1e-9, step_decrease=-0.3, val_loss=2.0))))
+    assert x["decrease_pred"] == 0.0  # no log of a negative decrease: missing
+    # version 1's ln(val / L) was 21, clipped to 5; the share of val unexplained is ~1
+    assert x["val_gap"] == pytest.approx(1.0, abs=1e-6)
+    x = dict(zip(FEATURE_NAMES, encode(_state(loss_mean=2.0, val_loss=1.0))))
+    assert x["val_gap"] == pytest.approx(-1.0)  # val below train (dropout): negative
 
 
 finite_or_not = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.0))
@@ -66,8 +78,12 @@ finite_or_not = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.jus
     ratio=finite_or_not,
     val=st.one_of(st.none(), finite_or_not),
     best=finite_or_not,
+    decrease=finite_or_not,
+    cos=finite_or_not,
 )
-def test_encoding_is_always_finite_and_bounded(loss, std, slope, lr, grad, ratio, val, best):
+def test_encoding_is_always_finite_and_bounded(
+    loss, std, slope, lr, grad, ratio, val, best, decrease, cos
+):
     s = _state(
         loss_mean=loss,
         loss_std=std,
@@ -77,6 +93,8 @@ def test_encoding_is_always_finite_and_bounded(loss, std, slope, lr, grad, ratio
         update_ratio=ratio,
         val_loss=val,
         best_loss=best,
+        step_decrease=decrease,
+        step_cos=cos,
         charged=30,
     )
     x = encode(s)

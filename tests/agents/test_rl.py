@@ -145,7 +145,7 @@ def test_rl_without_a_policy_loads_the_shipped_default():
     shipped = yaml.safe_load((ROOT / "configs/agents/rl_default.yaml").read_text())
     expected = {k: v for k, v in check_config(shipped).items() if k != "out"}
     assert saved["meta"]["config"] == expected
-    assert (saved["algo"], saved["action"], saved["net_arch"]) == ("ppo", "continuous", [32, 32])
+    assert (saved["algo"], saved["action"], saved["net_arch"]) == ("ppo", "residual", [32, 32])
     assert rl.DEFAULT_POLICY.with_suffix(".csv").is_file()
     assert rl.DEFAULT_POLICY.with_suffix(".png").is_file()
 

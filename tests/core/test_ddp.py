@@ -124,6 +124,7 @@ def _fast(rank: int, folder: str) -> dict[str, Any]:
         "plateau": _run_plateau(rank),
         "rank_lr": _run_rank_lr(rank),
         "attach_plateau": _run_attach_plateau(rank),
+        "evaluated": _run_evaluated(rank),
         "nan": _run_nan_on_rank_1(rank),
         "saved": _save_after_one_turn(rank, folder),
         "refused": _sharpness_refused(rank),
@@ -223,6 +224,18 @@ def test_attach_cuts_where_the_mean_loss_stalls(fast):
     first, second = (r["attach_plateau"] for r in fast[0])
     np.testing.assert_array_equal(first, second)
     assert int(np.flatnonzero(first < INFO.lr)[0]) == 50
+
+
+def _run_evaluated(rank: int) -> tuple[float | None, float | None]:
+    """Each rank reports its own validation numbers; the controllers see their mean."""
+    shard = ShardTrainee(rank)
+    handle = autolr.attach(shard.optimizer, {"name": "plateau"}, INTERVAL, 60)
+    handle.evaluated(val_loss=1.0 + rank, val_metric=0.5 * rank)
+    return handle.state.val_loss, handle.state.val_metric
+
+
+def test_attach_averages_the_ranks_validation_numbers(fast):
+    assert [r["evaluated"] for r in fast[0]] == [(1.5, 0.25), (1.5, 0.25)]
 
 
 def _run_attach_auto(rank: int) -> dict[str, Any]:
