@@ -57,11 +57,12 @@ def test_features_follow_their_formulas():
 
 
 def test_an_uphill_step_and_a_vanishing_train_loss_stay_in_range():
-    x = dict(zip(FEATURE_NAMES, encode(_state(loss_mean=1e-9, step_decrease=-0.3, val_loss=2.0))))
+    state = _state(loss_mean=1e-9, step_decrease=-0.3, val_loss=2.0)
+    x = dict(zip(FEATURE_NAMES, encode(state).tolist(), strict=True))
     assert x["decrease_pred"] == 0.0  # no log of a negative decrease: missing
     # version 1's ln(val / L) was 21, clipped to 5; the share of val unexplained is ~1
     assert x["val_gap"] == pytest.approx(1.0, abs=1e-6)
-    x = dict(zip(FEATURE_NAMES, encode(_state(loss_mean=2.0, val_loss=1.0))))
+    x = dict(zip(FEATURE_NAMES, encode(_state(loss_mean=2.0, val_loss=1.0)).tolist(), strict=True))
     assert x["val_gap"] == pytest.approx(-1.0)  # val below train (dropout): negative
 
 
