@@ -17,7 +17,14 @@ from autolr.provenance import provenance
 
 
 def run_cell(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Train one cell's run config; returns its summary and curves (runs in a worker)."""
+    """Train one cell's run config; returns its summary and curves (runs in a worker). A
+    config with the key ``population`` is a whole population run (``autolr.population``)."""
+    if "population" in config:
+        from autolr.population.run import run_population
+
+        summary, curves = run_population(config)
+        summary.setdefault("provenance", provenance())
+        return summary, curves
     from autolr.running.config import validate
     from autolr.running.runner import build_session, summarize
 
