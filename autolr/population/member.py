@@ -7,9 +7,10 @@ Ray restarts the trial from a better member's checkpoint with an explored LR: th
 history, kept in the checkpoint, goes with it, so a final Session holds the LR and
 evaluations of its whole lineage.
 
-Every stretch a member trains is appended to ``<log_dir>/<trial id>.jsonl``,
-with every restore: the driver charges the population from these lines, steps trained
-again after a restore included (``autolr.population.lineage``).
+Every stretch a member trains is appended to ``<log_dir>/<trial id>.jsonl``, with every
+restore: the driver charges the population from these lines, steps trained again after a
+restore included (``autolr.population.lineage``). Its final checkpoint goes to
+``final_folder``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def load_member(session: Session, folder: Path) -> dict[str, Any]:
     """Put ``session`` where the checkpoint in ``folder`` was; returns its owner record."""
     session.load_state_dict(load_plain(folder / SESSION, f"member checkpoint {folder}"))
     return json.loads((folder / OWNER).read_text())
+
+
+def final_folder(log_dir: str | Path, trial: str) -> Path:
+    """Where a member writes its final checkpoint (Ray may still exploit at the last
+    report; the member's own final state is this one)."""
+    return Path(log_dir) / "final" / trial
 
 
 def boundary(step: int, interval: int, budget: int) -> int:
@@ -132,6 +139,10 @@ def train_member(
                 "ended": session.halted,
             },
         )
+        if now >= budget:  # the member's final state, where the driver finds it
+            final = final_folder(log_dir, trial)
+            final.mkdir(parents=True, exist_ok=True)
+            save_member(session, final, trial, now)
         with tempfile.TemporaryDirectory() as folder:
             save_member(session, Path(folder), trial, now)
             tune.report(

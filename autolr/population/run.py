@@ -13,7 +13,9 @@ to, under a Ray executor), and summarises the run as a single cell:
   through every exploit), with the population's charged steps and seconds on the x axis
   (``Accounts.charged_at``), so steps to target count the whole population;
 - ``controller_stats``: the population size, the exploits and the members' finals;
-  ``summary["population"]``: the same per member, and the scheduler's settings.
+  ``summary["population"]``: the scheduler's settings, the selected member, each member's
+  final numbers, every exploit (a restore from another member's checkpoint) and every
+  stretch a member trained (its trial, kept steps, LR and validation metric).
 
 All members start from the cell's seed (same initial model and batches as every other
 method's run on that seed) and differ in their LR, log-spaced across the LR range.
@@ -41,7 +43,13 @@ from autolr.population.config import (
     parse_population,
 )
 from autolr.population.lineage import Accounts
-from autolr.population.member import LR_KEYS, load_member, member_session, train_member
+from autolr.population.member import (
+    LR_KEYS,
+    final_folder,
+    load_member,
+    member_session,
+    train_member,
+)
 
 RAY_HINT = 'population methods (pbt, pb2) run on Ray Tune: pip install -e ".[ray]"'
 
@@ -182,10 +190,8 @@ def run_population(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         accounts = Accounts.read(logs)
         members = accounts.members()
         selected = select(members, info.direction)
-        result = next(r for r in grid if r.metrics["trial_id"] == selected)
         session = member_session(run, members[selected]["lr"])
-        with result.checkpoint.as_directory() as folder:
-            load_member(session, Path(folder))
+        load_member(session, final_folder(logs, selected))
     session.finish()  # the final validation (if not made at the end) and the test split
     return _summary(session, run, cfg, accounts, selected, ray_seconds), _curves(session, accounts)
 
@@ -237,6 +243,10 @@ def _summary(
             "lineage_steps": session.ledger.charged,
             "exploits": accounts.exploits,
             "members": members,
+            "stretches": [
+                {k: r[k] for k in ("trial", "time", "start", "end", "lr", "val_metric", "charged")}
+                for r in accounts.stretches
+            ],
             "ray_seconds": ray_seconds,
         },
     )
