@@ -42,7 +42,8 @@ Without them a suite makes exactly the cells, keys and targets it made before.
 
 A ``populations`` entry (``pbt`` or ``pb2``; its keys: ``autolr.population.config``) is one
 cell per task and seed: a whole population run, charged every member's steps, whose final
-metric is its selected member's; its ``perturbation_interval`` must be below each task's
+metric is its selected member's; its ``perturbation_interval`` (or
+``perturbation_interval_frac``, a fraction of each task's budget) must be below each task's
 budget.
 
 Cell tracks: ``"tune"`` and ``"eval"`` (tuned baselines), ``"target"`` (the best tuned
@@ -67,13 +68,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from autolr.bench.checking import check_run_keys, check_suite, check_task_params, reworded
-from autolr.checks import Int, Range
+from autolr.checks import CheckError, Int, Range, check_range
 from autolr.controllers.base import CONTROLLERS
 from autolr.loop.merge import MergeConfig
 from autolr.loop.trainee import TASKS, TaskInfo, task_info
 from autolr.peers.base import PEERS
 from autolr.population.config import check_against_budget, parse_population
-from autolr.running.config import ConfigError, parse_model
+from autolr.running.config import ConfigError, key_path, parse_model
 from autolr.schedules.base import family_factory
 
 RUN_KEYS = ("budget_steps", "eval_every", "interval", "device", "threads")
@@ -302,18 +303,41 @@ class Suite:
         return Method(label, "peer", spec, tuple(kinds) if kinds else None)
 
     def _population(self, i: int, entry: dict[str, Any]) -> Method:
-        """A ``populations`` entry: its keys checked (``autolr.population.config``), and its
-        perturbation interval against the budget of each task it runs on."""
+        """A ``populations`` entry: its keys checked (``autolr.population.config``) as each
+        task it runs on resolves them, its perturbation interval against that task's
+        budget."""
         spec = dict(entry)
         label = spec.pop("label", spec.get("name"))
         kinds = spec.pop("kinds", None)
-        cfg = parse_population(spec, "suite", root=("populations", i))
+        root: tuple[str | int, ...] = ("populations", i)
+        if "perturbation_interval_frac" in spec:
+            if "perturbation_interval" in spec:
+                raise ConfigError(
+                    f"suite: populations[{i}]: give perturbation_interval or "
+                    "perturbation_interval_frac, not both"
+                )
+            frac = spec["perturbation_interval_frac"]
+            try:
+                check_range("perturbation_interval_frac", frac, 0, 1, low_open=True)
+            except CheckError as err:
+                raise ConfigError(f"suite: {err.message(key_path((*root, err.name)))}") from None
         method = Method(str(label), "population", spec, tuple(kinds) if kinds else None)
-        for task in self.tasks:
-            if method.applies(task):
-                budget = task.run["budget_steps"]
-                check_against_budget(cfg, budget, "suite", ("populations", i), task.label)
+        tasks = [t for t in self.tasks if method.applies(t)] or self.tasks[:1]
+        for task in tasks:
+            cfg = parse_population(self.population_spec(task, method), "suite", root=root)
+            budget = task.run["budget_steps"]
+            check_against_budget(cfg, budget, "suite", root, task.label)
         return method
+
+    def population_spec(self, task: TaskEntry, method: Method) -> dict[str, Any]:
+        """A population's keys on a task: ``perturbation_interval_frac`` (a fraction of the
+        task's budget, as the baselines' ``*_frac`` keys) resolved to
+        ``perturbation_interval``."""
+        spec = dict(method.spec)
+        frac = spec.pop("perturbation_interval_frac", None)
+        if frac is not None:
+            spec["perturbation_interval"] = max(1, round(float(frac) * task.run["budget_steps"]))
+        return spec
 
     # ---- cells ------------------------------------------------------------------------
 
@@ -477,7 +501,7 @@ class Suite:
                 for seed in self.cfg.seeds:
                     config = self._run_config(task, {}, seed)
                     del config["controller"]
-                    config["population"] = dict(method.spec)
+                    config["population"] = self.population_spec(task, method)
                     cells.append(Cell(self.name, task.label, method.label, "self", seed, config))
         return cells
 

@@ -145,3 +145,19 @@ def test_a_bench_runs_a_population_and_reports_it(tmp_path):
     text = report.read_text()
     assert "| pbt | self-tuning, population 2 |" in text
     assert "| nqm | pbt | self-tuning, population 2 |" in text
+
+
+def test_a_perturbation_interval_frac_is_resolved_per_task():
+    tasks = [*BASE["tasks"], {"name": "nqm", "label": "long", "budget_steps": 200}]
+    entry = {"name": "pbt", "perturbation_interval_frac": 0.25}
+    suite = Suite({**BASE, "tasks": tasks, "populations": [entry]})
+    intervals = {c.task: c.config["population"] for c in suite.population_cells()}
+    assert intervals["nqm"] == {"name": "pbt", "perturbation_interval": 15}
+    assert intervals["long"] == {"name": "pbt", "perturbation_interval": 50}
+    for bad, message in (
+        ({**entry, "perturbation_interval": 5}, "perturbation_interval_frac, not both"),
+        ({"name": "pbt", "perturbation_interval_frac": 0}, "must be in (0, 1], got 0"),
+    ):
+        with pytest.raises(ValueError, match=None) as err:
+            Suite({**BASE, "populations": [bad]})
+        assert message in str(err.value) and "populations[0]" in str(err.value)
