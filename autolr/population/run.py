@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from autolr.loop.direction import Direction
+from autolr.loop.session import Session
 from autolr.population.config import (
     PB2Config,
     PBTConfig,
@@ -196,7 +198,7 @@ def run_population(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     return _summary(session, run, cfg, accounts, selected, ray_seconds), _curves(session, accounts)
 
 
-def select(members: Mapping[str, Mapping[str, Any]], direction: Any) -> str:
+def select(members: Mapping[str, Mapping[str, Any]], direction: Direction) -> str:
     """The member with the best final validation metric (ties: the first trial id), among
     those whose run did not end early if any did not."""
     alive = {t: m for t, m in members.items() if m["ended"] is None} or members
@@ -207,7 +209,7 @@ def select(members: Mapping[str, Mapping[str, Any]], direction: Any) -> str:
 
 
 def _summary(
-    session: Any,
+    session: Session,
     run: Mapping[str, Any],
     cfg: PopulationConfig,
     accounts: Accounts,
@@ -253,7 +255,7 @@ def _summary(
     return summary
 
 
-def _curves(session: Any, accounts: Accounts) -> dict[str, np.ndarray]:
+def _curves(session: Session, accounts: Accounts) -> dict[str, np.ndarray]:
     h = session.history
     steps, evals = h.step_array("step"), h.eval_array("step")
     return {
