@@ -34,6 +34,7 @@ from autolr.running.runner import build_session
 SESSION = "session.pt"
 OWNER = "owner.json"
 LR_KEYS = {"pbt": "lr", "pb2": "log10_lr"}  # the hyperparameter each scheduler mutates
+WORST = 1e30  # a score's stand-in when neither the metric nor the start is finite
 
 
 def member_lr(config: Mapping[str, Any]) -> float:
@@ -83,12 +84,25 @@ def val_metric_now(session: Session) -> float:
     return float(session.trainee.evaluate()[1])
 
 
-def score(metric: float, mode: str, ended: str | None = None) -> float:
-    """What the scheduler ranks: the metric, or the worst value when it is not finite or
-    the member's run has ``ended`` (a diverged member must rank last; NaN does not sort)."""
+def start_metric(session: Session) -> float:
+    """The validation metric of the untrained model (the session's step-0 evaluation, or a
+    fresh one before any training when it made none)."""
+    evals = session.history.evals
+    if evals["step"] and int(evals["step"][0]) == 0:
+        return float(evals["val_metric"][0])
+    return float(session.trainee.evaluate()[1])
+
+
+def score(metric: float, start: float, mode: str, ended: str | None = None) -> float:
+    """What the scheduler ranks: the metric; for a member whose run has ``ended`` (it
+    diverged) or whose metric is not finite, the untrained model's ``start``, so it ranks
+    at the bottom. Always finite: PB2's GP fits the scores' changes, and inf - inf is NaN
+    (a huge stand-in if ``start`` is not finite either)."""
     if ended is None and math.isfinite(metric):
         return metric
-    return -math.inf if mode == "max" else math.inf
+    if math.isfinite(start):
+        return start
+    return -WORST if mode == "max" else WORST
 
 
 def train_member(
@@ -103,6 +117,7 @@ def train_member(
     session = member_session(run, lr)
     log = Path(log_dir) / f"{trial}.jsonl"
     budget, mode = session.ledger.budget, session.trainee.info.mode
+    start_value = start_metric(session)  # before any restore: the same for every member
     checkpoint = tune.get_checkpoint()
     now = 0  # the perturbation step the member has reached (its kept step, unless it ended)
     if checkpoint is not None:
@@ -146,7 +161,7 @@ def train_member(
         with tempfile.TemporaryDirectory() as folder:
             save_member(session, Path(folder), trial, now)
             tune.report(
-                {"step": now, "score": score(metric, mode, session.halted), "lr": lr},
+                {"step": now, "score": score(metric, start_value, mode, session.halted), "lr": lr},
                 checkpoint=tune.Checkpoint.from_directory(folder),
             )
 
