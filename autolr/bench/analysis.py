@@ -73,6 +73,12 @@ class Row:
     collapsed: int | None = None  # None: not judged (no step-0 evaluation, or no progress)
     # the summaries' ``per_corpus`` entries, for tasks that record one (continual-lm)
     per_corpus: list[dict[str, Any]] = field(default_factory=list)
+    # a population method (pbt, pb2): its members, and per seed the selected lineage's own
+    # kept steps to target (``steps`` are the whole population's) and the other members'
+    # charged steps over the whole run
+    population: int | None = None
+    lineage_steps: list[float] = field(default_factory=list)
+    others: list[float] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -290,8 +296,29 @@ def _row(
         row.seeds.append(int(c["seed"]))
         if s.get("per_corpus"):
             row.per_corpus.append(s["per_corpus"])
+        if s.get("population"):
+            _population(row, s, cv, target, direction)
     row.collapsed = collapsed(row.val_finals, row.starts, direction)
     return row
+
+
+def _population(
+    row: Row,
+    summary: Mapping[str, Any],
+    cv: Mapping[str, np.ndarray],
+    target: float,
+    direction: Direction,
+) -> None:
+    """A population cell's size, lineage steps to target and the other members' cost."""
+    pop = summary["population"]
+    row.population = int(pop["population"])
+    row.others.append(float(summary["steps_charged"] - pop["lineage_steps"]))
+    if math.isnan(target):
+        row.lineage_steps.append(math.nan)
+    else:
+        row.lineage_steps.append(
+            stats.steps_to_target(cv["eval_step"], cv["eval_metric"], target, direction)
+        )
 
 
 def collapsed(finals: list[float], starts: list[float], direction: Direction) -> int | None:

@@ -1,5 +1,6 @@
 """Checking a whole suite before anything is written: every task's run keys, every baseline's
-schedule, every controller and every optimizer peer, built once per task they run on.
+schedule, every controller and every optimizer peer, built once per task they run on, and
+every population's keys.
 
 A run that can only fail should fail here, with the suite's key path in the message
 (``suite: controllers[0].patience must be an integer >= 0, got -3``), not as a ``[failed]``
@@ -135,6 +136,20 @@ def check_suite(suite: Suite) -> None:
                 raise reworded(path, err, method.spec, _context(task)) from None
 
     check_peers(suite)
+    check_populations(suite)
+
+
+def check_populations(suite: Suite) -> None:
+    """Every population entry's kinds, and Ray Tune installed if the suite has one (its
+    keys and interval were checked when the suite read them)."""
+    import importlib.util
+
+    from autolr.population.run import RAY_HINT
+
+    for i, _method in enumerate(suite.populations):
+        check_kinds(f"populations[{i}]", suite.cfg.populations[i].get("kinds"))
+    if suite.populations and importlib.util.find_spec("ray") is None:
+        raise ConfigError(f"{HEAD}populations: {RAY_HINT}")
 
 
 def check_peers(suite: Suite) -> None:

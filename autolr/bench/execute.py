@@ -22,7 +22,15 @@ def run_cell(
     config: dict[str, Any], tensorboard: str | Path | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train one cell's run config; returns its summary and curves (runs in a worker).
-    With ``tensorboard``, the run's scalars go there too (``TensorBoardLog``)."""
+    With ``tensorboard``, the run's scalars go there too (``TensorBoardLog``). A config with
+    the key ``population`` is a whole population run (``autolr.population``; no TensorBoard
+    scalars)."""
+    if "population" in config:
+        from autolr.population.run import run_population
+
+        summary, curves = run_population(config)
+        summary.setdefault("provenance", provenance())
+        return summary, curves
     from autolr.running.config import validate
     from autolr.running.runner import build_session, summarize
 

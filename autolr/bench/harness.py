@@ -64,7 +64,8 @@ def run_suite(
     confirmation: each task's best tuned baseline at its tuned peak on the target seeds;
     then the targets are fixed (``autolr.bench.targets``); (2) the tuned baselines on the
     evaluation seeds at their tuned peak; (3) open-loop replays of the adaptive controllers'
-    LR traces (track "self" only: peers' schedules are fixed or set by their range test).
+    LR traces (track "self" only: peers' schedules are fixed or set by their range test;
+    a population's trace is its selected member's lineage's).
     A rerun skips finished cells (and runs failed ones again); ``redo`` names methods whose
     stored cells (and replays) are deleted first, to be run again (after a change to a
     controller, say); a tuned baseline's cells include its target-seed runs (they carry its
@@ -153,8 +154,11 @@ def tune_keys(s: Suite) -> dict[str, list[str]]:
 
 
 def first_cells(s: Suite) -> list[Cell]:
-    """The first phase: the tuning runs, the controllers, the peers, the untuned baselines."""
-    return s.tune_cells() + s.self_cells() + s.peer_cells() + s.default_cells()
+    """The first phase: the tuning runs, the controllers, the peers, the populations, the
+    untuned baselines."""
+    return (
+        s.tune_cells() + s.self_cells() + s.peer_cells() + s.population_cells() + s.default_cells()
+    )
 
 
 def eval_cells(s: Suite, results: ResultsStore) -> list[Cell]:
@@ -211,8 +215,10 @@ def replay_cells(
             if c["key"] not in planned:
                 continue
             c = {**c, "method": planned[c["key"]]}  # as the suite labels it now
-        # the self-tuning controllers only: an optimizer peer's cell has no controller
-        if c["track"] == "self" and c["config"]["controller"]["name"] != "fixed":
+        # the self-tuning controllers and populations (the selected member's lineage): an
+        # optimizer peer's cell is of track "peer"
+        controller = c["config"].get("controller") or {}
+        if c["track"] == "self" and controller.get("name") != "fixed":
             cell = s.replay_cell(c, results.curves(c["key"])["lr"])
             if cell is not None:
                 cells.append(cell)

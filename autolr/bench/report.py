@@ -171,7 +171,9 @@ CURVES_TEXT = (
 COMPUTE_TEXT = (
     "Charged steps to the target with tuning included: a tuned baseline's own tuning grid "
     "(every peak × tuning seed) plus its median steps to target; an untuned default's, a "
-    "peer's or a controller's run alone. The last column divides by the best tuned "
+    "peer's or a controller's run alone; a population's (PBT, PB2) other members' steps "
+    "until its selected member's lineage reached the target (all of them if it never did), "
+    "plus the lineage's own. The last column divides by the best tuned "
     "baseline's (*) total: below 1, the method got there on less compute than tuning the "
     "baseline and running it.\n"
 )
@@ -217,8 +219,9 @@ TARGET_MIXED = (
 INTRO = (
     "Every step a run spends (probes, range tests, rollbacks) is charged. Tuned baselines "
     "had their peak LR tuned on separate tuning seeds; untuned defaults ran at the task's "
-    "default LR; peers (self-tuning optimizers, the LR range test) and controllers had no "
-    "per-task tuning. "
+    "default LR; peers (self-tuning optimizers, the LR range test), controllers and "
+    "populations (PBT, PB2: charged every member's steps, their final metric their selected "
+    "member's) had no per-task tuning. "
     "{target}Steps to target: the first evaluation "
     "that reaches the target and still reaches it at the next evaluation (or is the last), "
     "in charged steps; steps and time to target are medians over seeds (∞: at least half "
@@ -376,7 +379,8 @@ def _rich_table(title: str, head: list[str], rows: list[list[str]]) -> Table:
         column.overflow = "fold"  # a long word breaks, it is never cut to "…"
     for r in rows:
         cells = list(r)
-        if track is not None:
-            cells[track] = TERMINAL_TRACKS.get(cells[track], cells[track])
+        if track is not None:  # "self-tuning, population 4" is "self, population 4"
+            name, sep, rest = cells[track].partition(",")
+            cells[track] = TERMINAL_TRACKS.get(name, name) + sep + rest
         table.add_row(*(cells[i] for i in keep))
     return table

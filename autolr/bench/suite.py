@@ -20,6 +20,8 @@ A suite file::
       - {name: plateau}
     optimizers:                # self-tuning track too: optimizer peers (autolr.peers)
       - {name: prodigy}
+    populations:               # self-tuning track too: PBT/PB2 on Ray Tune (autolr.population)
+      - {name: pbt, population: 4, perturbation_interval: 100}
     replay: true               # open-loop replay of each adaptive controller's LR trace
     rescue: false              # on divergence, roll back and cap the LR (default: end the run)
 
@@ -38,8 +40,15 @@ task's best tuned baseline runs at its tuned peak on each of them (``target_cell
 target becomes the worst final validation metric over its tuning and target seeds there.
 Without them a suite makes exactly the cells, keys and targets it made before.
 
+A ``populations`` entry (``pbt`` or ``pb2``; its keys: ``autolr.population.config``) is one
+cell per task and seed: a whole population run, charged every member's steps, whose final
+metric is its selected member's; its ``perturbation_interval`` (or
+``perturbation_interval_frac``, a fraction of each task's budget) must be below each task's
+budget.
+
 Cell tracks: ``"tune"`` and ``"eval"`` (tuned baselines), ``"target"`` (the best tuned
-baseline on the target seeds), ``"default"`` (untuned ones), ``"self"`` (controllers),
+baseline on the target seeds), ``"default"`` (untuned ones), ``"self"`` (controllers and
+populations),
 ``"peer"`` (a controller class marked ``peer = True``, such as ``lr_finder``: no replay is
 made of it) and ``"replay"``.
 """
@@ -59,12 +68,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from autolr.bench.checking import check_run_keys, check_suite, check_task_params, reworded
-from autolr.checks import Int, Range
+from autolr.checks import CheckError, Int, Range, check_range
 from autolr.controllers.base import CONTROLLERS
 from autolr.loop.merge import MergeConfig
 from autolr.loop.trainee import TASKS, TaskInfo, task_info
 from autolr.peers.base import PEERS
-from autolr.running.config import ConfigError, parse_model
+from autolr.population.config import check_against_budget, parse_population
+from autolr.running.config import ConfigError, key_path, parse_model
 from autolr.schedules.base import family_factory
 
 RUN_KEYS = ("budget_steps", "eval_every", "interval", "device", "threads")
@@ -111,6 +121,8 @@ class SuiteConfig(BaseModel):
     controllers: list[dict[str, Any]] = Field(default_factory=list)
     # optimizer peers: self-tuning optimizers that replace each task's optimizer
     optimizers: list[dict[str, Any]] = Field(default_factory=list)
+    # population methods: PBT and PB2 on Ray Tune, one cell = one whole population
+    populations: list[dict[str, Any]] = Field(default_factory=list)
     replay: bool = True
     # passed to every run; strict, so that "yes" or 1 is refused rather than read as true
     rescue: StrictBool = False
@@ -127,7 +139,7 @@ class TaskEntry:
 @dataclass(frozen=True)
 class Method:
     label: str
-    track: str  # "baseline" (external tuning), "controller" or "peer" (self-tuning)
+    track: str  # "baseline" (external tuning), "controller", "peer" or "population"
     spec: dict[str, Any]
     kinds: tuple[str, ...] | None = None
     tuned: bool = True  # a baseline's peak is tuned on the grid; False: the task's default LR
@@ -207,6 +219,7 @@ class Suite:
             self._method(i, c, "controller") for i, c in enumerate(self.cfg.controllers)
         ]
         self.optimizers = [self._peer(i, o) for i, o in enumerate(self.cfg.optimizers)]
+        self.populations = [self._population(i, p) for i, p in enumerate(self.cfg.populations)]
         labels = [m.label for m in self.methods]
         dupes = {x for x in labels if labels.count(x) > 1}
         if dupes:
@@ -216,8 +229,8 @@ class Suite:
 
     @property
     def methods(self) -> list[Method]:
-        """Every method of the suite: baselines, controllers and optimizer peers."""
-        return self.baselines + self.controllers + self.optimizers
+        """Every method of the suite: baselines, controllers, optimizer peers, populations."""
+        return self.baselines + self.controllers + self.optimizers + self.populations
 
     # ---- validation -------------------------------------------------------------------
 
@@ -293,6 +306,43 @@ class Suite:
         except ValueError as err:
             raise ValueError(f"suite: optimizers[{i}]: {err}") from None
         return Method(label, "peer", spec, tuple(kinds) if kinds else None)
+
+    def _population(self, i: int, entry: dict[str, Any]) -> Method:
+        """A ``populations`` entry: its keys checked (``autolr.population.config``) as each
+        task it runs on resolves them, its perturbation interval against that task's
+        budget."""
+        spec = dict(entry)
+        label = spec.pop("label", spec.get("name"))
+        kinds = spec.pop("kinds", None)
+        root: tuple[str | int, ...] = ("populations", i)
+        if "perturbation_interval_frac" in spec:
+            if "perturbation_interval" in spec:
+                raise ConfigError(
+                    f"suite: populations[{i}]: give perturbation_interval or "
+                    "perturbation_interval_frac, not both"
+                )
+            frac = spec["perturbation_interval_frac"]
+            try:
+                check_range("perturbation_interval_frac", frac, 0, 1, low_open=True)
+            except CheckError as err:
+                raise ConfigError(f"suite: {err.message(key_path((*root, err.name)))}") from None
+        method = Method(str(label), "population", spec, tuple(kinds) if kinds else None)
+        tasks = [t for t in self.tasks if method.applies(t)] or self.tasks[:1]
+        for task in tasks:
+            cfg = parse_population(self.population_spec(task, method), "suite", root=root)
+            budget = task.run["budget_steps"]
+            check_against_budget(cfg, budget, "suite", root, task.label)
+        return method
+
+    def population_spec(self, task: TaskEntry, method: Method) -> dict[str, Any]:
+        """A population's keys on a task: ``perturbation_interval_frac`` (a fraction of the
+        task's budget, as the baselines' ``*_frac`` keys) resolved to
+        ``perturbation_interval``."""
+        spec = dict(method.spec)
+        frac = spec.pop("perturbation_interval_frac", None)
+        if frac is not None:
+            spec["perturbation_interval"] = max(1, round(float(frac) * task.run["budget_steps"]))
+        return spec
 
     # ---- cells ------------------------------------------------------------------------
 
@@ -443,6 +493,21 @@ class Suite:
                     del config["controller"]
                     config["optimizer"] = dict(method.spec)
                     cells.append(Cell(self.name, task.label, method.label, "peer", seed, config))
+        return cells
+
+    def population_cells(self) -> list[Cell]:
+        """The populations on the evaluation seeds (track "self"): the run key
+        ``population`` in place of ``controller``; every member starts from the seed."""
+        cells = []
+        for task in self.tasks:
+            for method in self.populations:
+                if not method.applies(task):
+                    continue
+                for seed in self.cfg.seeds:
+                    config = self._run_config(task, {}, seed)
+                    del config["controller"]
+                    config["population"] = self.population_spec(task, method)
+                    cells.append(Cell(self.name, task.label, method.label, "self", seed, config))
         return cells
 
     def replay_cell(self, source: Mapping[str, Any], lrs: np.ndarray) -> Cell | None:

@@ -57,6 +57,13 @@ TRACKS = {
 }
 
 
+def track_label(track: str, population: int | None = None) -> str:
+    """A row's track as the tables name it; a population's says its size (its cost:
+    ``self-tuning, population 4``)."""
+    label = TRACKS.get(track, track)
+    return label if population is None else f"{label}, population {population}"
+
+
 def task_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
     split = "test" if rep.has_test else "validation"
     head = [
@@ -80,7 +87,7 @@ def task_table(rep: TaskReport) -> tuple[list[str], list[list[str]]]:
     base_wall = np.median(best.walls) if best is not None and best.finished else math.nan
     rows = []
     for r in sorted(rep.rows.values(), key=lambda r: row_order(r.track, r.method)):
-        track = TRACKS.get(r.track, r.track)
+        track = track_label(r.track, r.population)
         if not r.finished:  # every cell failed: say so where the numbers would be
             rows.append([r.method, track, _seeds(r), *[FAILED] * (len(head) - 4), fmt(r.peak, 3)])
             continue
@@ -183,7 +190,7 @@ def compute_table(reports: list[TaskReport]) -> tuple[list[str], list[list[str]]
         [
             c.task,
             c.method + (" *" if c.method == rep.best_baseline else ""),
-            TRACKS.get(c.track, c.track),
+            track_label(c.track, c.population),
             str(c.tuning),
             fmt(c.steps),
             fmt(c.total),

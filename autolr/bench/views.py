@@ -7,9 +7,12 @@ renders them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+
+import numpy as np
 
 from autolr.bench import stats
 from autolr.bench.analysis import Row, TaskReport, row_order
@@ -78,7 +81,9 @@ def replay_comparisons(reports: list[TaskReport]) -> list[ReplayComparison]:
 class ComputeRow:
     """A method's charged steps to the target with its tuning included: a tuned baseline's
     whole grid (every peak × tuning seed of it) plus its median run's steps to target; a
-    self-tuning method's run alone. ``ratio``: ``total`` / the best baseline's ``total``."""
+    self-tuning method's run alone; a population's (``population``: its size) other
+    members' steps until its selected lineage reached the target (all of their steps if it
+    never did) plus the lineage's own. ``ratio``: ``total`` / the best baseline's."""
 
     task: str
     method: str
@@ -87,6 +92,7 @@ class ComputeRow:
     steps: float
     total: float
     ratio: float
+    population: int | None = None
 
 
 def compute_inclusive(rep: TaskReport) -> list[ComputeRow]:
@@ -100,12 +106,23 @@ def compute_inclusive(rep: TaskReport) -> list[ComputeRow]:
             continue
         tuning = rep.tuning_by_method.get(r.method, 0) if r.track == "eval" else 0
         steps = r.median_steps if r.finished else math.inf
+        if r.population is not None and r.finished:
+            rows.append(_population_row(rep.task, r))
+            continue
         rows.append(ComputeRow(rep.task, r.method, r.track, tuning, steps, tuning + steps, 0.0))
     best = next((c.total for c in rows if c.method == rep.best_baseline), math.inf)
-    return [
-        ComputeRow(c.task, c.method, c.track, c.tuning, c.steps, c.total, _ratio(c.total, best))
-        for c in rows
-    ]
+    return [dataclasses.replace(c, ratio=_ratio(c.total, best)) for c in rows]
+
+
+def _population_row(task: str, r: Row) -> ComputeRow:
+    """A population's row: its steps to target (the whole population's, in ``r.steps``)
+    split into the other members' part and the selected lineage's own."""
+    total, lineage = r.median_steps, stats.median_time(r.lineage_steps)
+    if math.isfinite(total) and math.isfinite(lineage):
+        others = round(total - lineage)
+    else:  # never reached: the other members' whole run, and no steps to target
+        others, lineage = round(float(np.median(r.others))), math.inf
+    return ComputeRow(task, r.method, r.track, others, lineage, total, 0.0, r.population)
 
 
 def _ratio(total: float, best: float) -> float:
