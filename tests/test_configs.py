@@ -13,8 +13,8 @@ from autolr.running.runner import load_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUNS = sorted([*(CONFIGS / "tasks").glob("*.yaml"), *(CONFIGS / "controllers").glob("*.yaml")])
 SUITES = sorted((CONFIGS / "bench").glob("*.yaml"))
-# suites that run no tuned baseline: cpu-lr's tuned reference is the cpu suite's
-UNTUNED_SUITES = {"cpu-lr"}
+# suites that run no tuned baseline: their tuned reference is the cpu suite's
+UNTUNED_SUITES = {"cpu-lr", "cpu-agents"}
 
 
 @pytest.mark.parametrize("path", RUNS, ids=lambda p: f"{p.parent.name}/{p.stem}")
