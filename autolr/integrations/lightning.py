@@ -21,6 +21,7 @@ import torch
 
 from autolr.integrations.controllers import ControllerSpec, needs_probe, spec_name
 from autolr.integrations.extras import require
+from autolr.integrations.metrics import validation_numbers
 from autolr.loop.attach import Handle, attach
 
 require("lightning", "lightning", "autolr.integrations.lightning")
@@ -121,18 +122,16 @@ class AutoLRCallback(pl.Callback):
         if trainer.sanity_checking or self.handle is None:
             return
         metrics = trainer.callback_metrics
-        values: dict[str, float | None] = {}
-        for field, key in (("val_loss", self.val_loss), ("val_metric", self.val_metric)):
-            if key is None:
-                values[field] = None
-                continue
-            if key not in metrics:
-                raise ValueError(
-                    f"AutoLRCallback {field}={key!r} is not among the logged metrics "
-                    f"{sorted(metrics)}: log it in validation_step, or pass {field}=None"
-                )
-            values[field] = float(metrics[key])
-        self.handle.evaluated(**values)
+
+        def missing(field: str, key: str) -> str:
+            return (
+                f"AutoLRCallback {field}={key!r} is not among the logged metrics "
+                f"{sorted(metrics)}: log it in validation_step, or pass {field}=None"
+            )
+
+        self.handle.evaluated(
+            **validation_numbers(metrics, self.val_loss, self.val_metric, missing)
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"steps": 0 if self.handle is None else self.handle.step_count}

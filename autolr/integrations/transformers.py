@@ -23,6 +23,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from autolr.integrations.controllers import ControllerSpec, needs_probe, spec_name
 from autolr.integrations.extras import require
+from autolr.integrations.metrics import validation_numbers
 from autolr.loop.attach import Handle
 from autolr.loop.attach import attach as attach_handle
 
@@ -170,18 +171,14 @@ class AutoLRTrainerCallback(transformers.TrainerCallback):
         if handle is None:  # an evaluation outside train()
             return
         metrics = metrics or {}
-        values: dict[str, float | None] = {}
-        for field, key in (("val_loss", self.val_loss), ("val_metric", self.val_metric)):
-            if key is None:
-                values[field] = None
-                continue
-            if key not in metrics:
-                raise ValueError(
-                    f"AutoLRTrainerCallback {field}={key!r} is not among the evaluation's "
-                    f"metrics {sorted(metrics)}: name one of them, or pass {field}=None"
-                )
-            values[field] = float(metrics[key])
-        handle.evaluated(**values)
+
+        def missing(field: str, key: str) -> str:
+            return (
+                f"AutoLRTrainerCallback {field}={key!r} is not among the evaluation's "
+                f"metrics {sorted(metrics)}: name one of them, or pass {field}=None"
+            )
+
+        handle.evaluated(**validation_numbers(metrics, self.val_loss, self.val_metric, missing))
 
     def _record(
         self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any
