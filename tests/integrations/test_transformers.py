@@ -3,6 +3,7 @@ logs that LR, and the controller gets each step's loss and the evaluations' metr
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,11 @@ need("transformers")
 need("accelerate")
 import transformers  # noqa: E402
 
-from autolr.integrations.transformers import ControllerLR, attach  # noqa: E402
+from autolr.integrations.transformers import (  # noqa: E402
+    ControllerLR,
+    TrainerProbeSteps,
+    attach,
+)
 
 
 class Tiny(torch.nn.Module):
@@ -146,10 +151,93 @@ def test_budget_steps_stops_the_trainer(tmp_path):
     assert trainer.state.global_step == callback.handle.step_count == 10 and callback.handle.done
 
 
+def replayed(tmp_path: Path, lrs: list[float], max_steps: int) -> Tiny:
+    """The same Trainer run at ``lrs`` given by a plain torch scheduler (no controller)."""
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lrs[min(i, len(lrs) - 1)])
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "replay"),
+        max_steps=max_steps,
+        per_device_train_batch_size=8,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        seed=0,
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=rows(0, 64),
+        optimizers=(optimizer, schedule),
+    )
+    trainer.train()
+    return model
+
+
+def test_auto_probes_are_charged_undone_and_leave_the_run_its_batches(tmp_path):
+    spec = {"name": "auto", "lr": 0.02, "coarse_frac": 0.05}
+    trainer, callback, seen, model = train(tmp_path, spec, interval=5, max_steps=80)
+    handle = callback.handle
+    stats = handle.controller.stats()
+    probes = int(stats["probe_steps"])
+    assert probes > 0 and handle.charged == 80 == handle.step_count + probes
+    # the Trainer stopped when kept and probe steps had spent max_steps
+    assert trainer.state.global_step == handle.step_count == len(seen.lrs) < 80
+    # the probes chose a peak other than the initial LR, and the steps followed it
+    assert stats["peak_lr"] != pytest.approx(0.02) and max(seen.lrs) == pytest.approx(
+        stats["peak_lr"], rel=1e-12
+    )
+    # each training forward of a probe went to the model, none to the controller's losses
+    assert len(model.losses) == handle.step_count + probes
+    np.testing.assert_allclose(handle.state.losses, model.losses[-len(handle.state.losses) :])
+    # undone: the same run at the same LRs without a controller ends at the same weights
+    replay = replayed(tmp_path, seen.lrs, trainer.state.global_step)
+    for ours, theirs in zip(model.parameters(), replay.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_a_probe_step_accumulates_clips_and_steps_as_the_trainer_does(tmp_path):
+    data = rows(1, 16)
+    loader = torch.utils.data.DataLoader(data, batch_size=4)  # stands for the Trainer's
+    args = transformers.TrainingArguments(
+        str(tmp_path / "p"),
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        max_grad_norm=0.5,
+        use_cpu=True,
+        seed=3,
+        report_to=[],
+    )
+    model = Tiny()
+    reference = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    probe = TrainerProbeSteps(model, optimizer, loader, args)
+    loss = probe()
+    # the same two micro-batches, drawn by the probe's own loader seeded by args.seed
+    seeded = torch.Generator().manual_seed(3)
+    batches = iter(torch.utils.data.DataLoader(data, batch_size=4, shuffle=True, generator=seeded))
+    losses = [reference(**next(batches))["loss"] for _ in range(2)]
+    (sum(losses) / 2).backward()
+    norm = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+    assert norm > 0.5  # the clipping mattered
+    with torch.no_grad():
+        for w in reference.parameters():
+            w -= 0.1 * w.grad
+    assert loss == pytest.approx(float(sum(losses).detach()) / 2, rel=1e-6)
+    for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs)
+    assert not probe.running and all(w.grad is None for w in model.parameters())
+
+
 def test_misuse_is_refused_with_the_reason(tmp_path):
     opt = torch.optim.SGD(Tiny().parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="controller 'auto' needs probes"):
-        attach(opt, "auto", interval=10)
+    with pytest.raises(ValueError, match="controller 'auto' needs probes: start it through"):
+        ControllerLR(opt, "auto", interval=10).start(100)
+    with pytest.raises(ValueError, match="cannot run a probing controller with fp16=True"):
+        TrainerProbeSteps(Tiny(), opt, None, transformers.TrainingArguments("x", fp16=True))
     with pytest.raises(ValueError, match="unknown controller 'platoe'"):
         attach(opt, "platoe", interval=10)
     with pytest.raises(ValueError, match="interval must be an integer >= 1, got 0"):
