@@ -1,4 +1,4 @@
-"""``autolr list tasks|controllers|schedules|optimizers|peers|executors``: the names the
+"""``autolr list tasks|controllers|schedules|optimizers|peers|populations|executors``: the names the
 registries know, one per line, with the first line of each one's docstring.
 
 Registries load their entries lazily; listing loads every entry, so an entry whose package
@@ -22,11 +22,13 @@ Entries = list[tuple[str, str]]
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "list",
-        help="list the registered tasks, controllers, schedules, optimizers, peers or executors",
+        help="list the registered tasks, controllers, schedules, optimizers, peers, populations "
+        "or executors",
         description="Print the names a config may use, one per line, with a one-line "
         "description. 'optimizers' are the optimizer families the registered tasks accept "
         "(their 'optimizer' parameter); 'peers' are the self-tuning optimizers that may "
-        "replace a task's optimizer (a run's 'optimizer' key, a suite's 'optimizers').",
+        "replace a task's optimizer (a run's 'optimizer' key, a suite's 'optimizers'); "
+        "'populations' are the population methods of a suite's 'populations'.",
     )
     p.add_argument("what", choices=sorted(LISTS), help="which names to list")
     p.set_defaults(func=run_list)
@@ -84,6 +86,12 @@ def peers() -> Entries:
     return registry_entries(PEERS)
 
 
+def populations() -> Entries:
+    from autolr.population.config import MODELS
+
+    return [(name, first_line(model)) for name, model in MODELS.items()]
+
+
 def optimizers() -> Entries:
     """The values each task's ``optimizer`` parameter accepts, read from the task's own check
     (its ``describe`` refuses an impossible name with the list of choices), so autolr names
@@ -126,6 +134,7 @@ LISTS: dict[str, Callable[[], Entries]] = {
     "schedules": schedules,
     "optimizers": optimizers,
     "peers": peers,
+    "populations": populations,
     "executors": executors,
 }
 

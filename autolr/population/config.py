@@ -69,6 +69,9 @@ class PopulationConfig(BaseModel):
 
 
 class PBTConfig(PopulationConfig):
+    """Population-based training (Ray Tune's PopulationBasedTraining): the bottom members
+    copy the top ones and perturb or resample their LR."""
+
     name: Literal["pbt"]
     burn_in_period: Int(0) = 0
     resample_probability: Range(0.0, 1.0) = 0.25
@@ -76,6 +79,9 @@ class PBTConfig(PopulationConfig):
 
 
 class PB2Config(PopulationConfig):
+    """Population-based bandits (Ray Tune's PB2): as pbt, but a GP bandit over log10 LR
+    picks the copied members' new LR."""
+
     name: Literal["pb2"]
 
 

@@ -25,6 +25,7 @@ def test_autolr_list_prints_each_registry(capsys):
         "schedules": ["constant", "cosine", "wsd"],
         "optimizers": ["adam", "adamw", "sgd"],
         "executors": ["local", "pool", "ray"],
+        "populations": ["pbt", "pb2"],
     }
     for what, names in expected.items():
         assert main(["list", what]) == 0
