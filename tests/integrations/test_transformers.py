@@ -232,6 +232,92 @@ def test_a_probe_step_accumulates_clips_and_steps_as_the_trainer_does(tmp_path):
     assert not probe.running and all(w.grad is None for w in model.parameters())
 
 
+def sequences(seed: int, n: int) -> list[dict[str, torch.Tensor]]:
+    """Token sequences of arithmetic progressions mod 32: next-token prediction learnable."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 4, (n, 1), generator=g) * torch.arange(16) + torch.randint(
+        0, 32, (n, 1), generator=g
+    )
+    return [{"input_ids": row % 32, "labels": row % 32} for row in ids]
+
+
+def train_gpt2(
+    tmp_path: Path, controller: Any, interval: int, max_steps: int, **options: Any
+) -> tuple[transformers.Trainer, Any, LRSeen]:
+    """A one-layer GPT-2 built from its config (no download) under AdamW and the pair."""
+    config = transformers.GPT2Config(
+        vocab_size=32, n_positions=16, n_embd=16, n_layer=1, n_head=2, bos_token_id=0,
+        eos_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+    scheduler, callback = attach(optimizer, controller, interval)
+    seen = LRSeen()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "gpt2"),
+        max_steps=max_steps,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=16,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        **options,
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=sequences(0, 128),
+        eval_dataset=sequences(1, 32),
+        optimizers=(optimizer, scheduler),
+        callbacks=[callback, seen],
+    )
+    trainer.train()
+    return trainer, callback, seen
+
+
+def test_a_gpt2_from_a_config_follows_plateau_on_its_evaluations(tmp_path):
+    spec = {"name": "plateau", "monitor": "val_loss", "patience": 0, "factor": 0.5}
+    spec["threshold"] = 0.1
+    trainer, callback, seen = train_gpt2(
+        tmp_path, spec, interval=4, max_steps=32, eval_strategy="steps", eval_steps=4
+    )
+    handle = callback.handle
+    assert trainer.state.global_step == handle.step_count == len(seen.lrs) == 32
+    # GPT-2 takes num_items_in_batch: the model's per-step loss is the one the Trainer logs
+    np.testing.assert_allclose(
+        handle.state.losses, logged(trainer, "loss")[-len(handle.state.losses) :], rtol=1e-5
+    )
+    evals = logged(trainer, "eval_loss")
+    lr, best, expected = 0.01, np.inf, []
+    for val in evals[:-2]:  # the decision after step 4(k + 2) is the first to see evals[k]
+        if val < best * 0.9:
+            best = val
+        else:
+            lr *= 0.5
+        expected.append(lr)
+    assert min(expected) < 0.01 and len(set(expected)) < len(expected)  # cut, and not always
+    np.testing.assert_allclose(seen.lrs[8::4], expected, rtol=1e-12)
+    assert seen.lrs[:8] == [0.01] * 8
+
+
+def test_a_gpt2_from_a_config_trains_under_auto_with_its_probes_charged(tmp_path):
+    spec = {"name": "auto", "lr": 0.01, "coarse_frac": 0.05}
+    trainer, callback, seen = train_gpt2(tmp_path, spec, interval=5, max_steps=60)
+    handle = callback.handle
+    stats = handle.controller.stats()
+    assert stats["probe_steps"] > 0 and handle.charged == 60
+    assert trainer.state.global_step == handle.step_count == len(seen.lrs) < 60
+    assert handle.step_count + stats["probe_steps"] == 60
+    # the steps trained at the controller's LRs: its peak is the largest the Trainer took
+    assert max(seen.lrs) == pytest.approx(stats["peak_lr"], rel=1e-12)
+    np.testing.assert_allclose(logged(trainer, "learning_rate"), seen.lrs, rtol=1e-15)
+    assert np.isfinite(handle.state.losses).all()
+
+
 def test_misuse_is_refused_with_the_reason(tmp_path):
     opt = torch.optim.SGD(Tiny().parameters(), lr=0.1)
     with pytest.raises(ValueError, match="controller 'auto' needs probes: start it through"):
