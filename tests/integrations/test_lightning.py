@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import autolr
-from tests.integrations import need
+from tests.integrations import need, plateau_lrs
 
 need("lightning")
 import lightning.pytorch as pl  # noqa: E402
@@ -134,14 +134,7 @@ def test_the_controller_gets_the_losses_and_the_validation_numbers():
     # is the first to see validation k (after step 4(k + 1)); the one after step 4 sees none.
     evals = [v for _, v in logger.metrics["val_loss"]]
     assert len(evals) == 6
-    lr, best, expected = 0.1, np.inf, []
-    for val in evals[:-2]:
-        if val < best * 0.26:
-            best = val
-        else:
-            lr *= 0.5
-        expected.append(lr)
-    assert min(expected) < 0.1 and len(set(expected)) < len(expected)  # cut, and not always
+    expected = plateau_lrs(evals[:-2], 0.1, better=0.26)
     np.testing.assert_allclose(module.lrs[8::4], expected, rtol=1e-12)
     assert module.lrs[:8] == [0.1] * 8
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import autolr
-from tests.integrations import need
+from tests.integrations import need, plateau_lrs
 
 need("transformers")
 need("accelerate")
@@ -122,14 +122,7 @@ def test_the_controller_gets_each_steps_loss_and_the_evaluations(tmp_path):
     # plateau on the evaluations: halved after each one that was no better than the best.
     # The Trainer evaluates after the step's decision, so the decision after step 4(k + 2)
     # is the first to see evals[k] (at step 4(k + 1)); the one after step 4 sees none.
-    lr, best, expected = 0.1, np.inf, []
-    for val in evals[:-2]:
-        if val < best * 0.8:
-            best = val
-        else:
-            lr *= 0.5
-        expected.append(lr)
-    assert min(expected) < 0.1 and len(set(expected)) < len(expected)  # cut, and not always
+    expected = plateau_lrs(evals[:-2], 0.1, better=0.8)
     np.testing.assert_allclose(seen.lrs[8::4], expected, rtol=1e-12)
     assert seen.lrs[:8] == [0.1] * 8
 
@@ -292,14 +285,7 @@ def test_a_gpt2_from_a_config_follows_plateau_on_its_evaluations(tmp_path):
         handle.state.losses, logged(trainer, "loss")[-len(handle.state.losses) :], rtol=1e-5
     )
     evals = logged(trainer, "eval_loss")
-    lr, best, expected = 0.01, np.inf, []
-    for val in evals[:-2]:  # the decision after step 4(k + 2) is the first to see evals[k]
-        if val < best * 0.9:
-            best = val
-        else:
-            lr *= 0.5
-        expected.append(lr)
-    assert min(expected) < 0.01 and len(set(expected)) < len(expected)  # cut, and not always
+    expected = plateau_lrs(evals[:-2], 0.01, better=0.9)
     np.testing.assert_allclose(seen.lrs[8::4], expected, rtol=1e-12)
     assert seen.lrs[:8] == [0.01] * 8
 
