@@ -160,12 +160,12 @@ class AutoLRTrainerCallback(transformers.TrainerCallback):
     ) -> None:
         if model is None:
             raise ValueError("AutoLRTrainerCallback needs the Trainer's model")
-        self._hook = model.register_forward_hook(self._record, with_kwargs=True)
         probes = None
-        if self.scheduler.probing:
+        if self.scheduler.probing:  # refused (fp16, several processes) before any hook
             probes = TrainerProbeSteps(model, self.scheduler.optimizer, train_dataloader, args)
             self._probes = probes
         self.scheduler.start(int(state.max_steps), train_step=probes, model=model)
+        self._hook = model.register_forward_hook(self._record, with_kwargs=True)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         if self._hook is not None:
