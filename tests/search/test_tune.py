@@ -56,7 +56,11 @@ def test_two_workers_survive_a_killed_worker_and_resume(tmp_path: Path) -> None:
     while victim is None and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
         if journal.exists():
-            running = [t for t in _trials(journal, TrialState.RUNNING) if "worker" in t.user_attrs]
+            try:
+                trials = _trials(journal, TrialState.RUNNING)
+            except KeyError:  # the journal's file is there before the study is written in it
+                continue
+            running = [t for t in trials if "worker" in t.user_attrs]
             if running:
                 victim = running[0]
                 time.sleep(0.3)  # well inside the trial, not in the gap between two
