@@ -168,25 +168,27 @@ class PoolExecutor(Executor):
             max_workers=self.workers, mp_context=ctx, initializer=pool_worker_init
         ) as pool:
             running: dict[Future[Any], J] = {}
-            while True:
-                while len(running) < self.workers and (
-                    (job := source.take(block=not running)) is not None
-                ):
-                    running[pool.submit(fn, job)] = job
-                if not running:
-                    break
-                timeout = source.poll_s if source.waiting else None  # look again then
-                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    try:
+            try:
+                while True:
+                    while len(running) < self.workers and (
+                        (job := source.take(block=not running)) is not None
+                    ):
+                        running[pool.submit(fn, job)] = job
+                    if not running:
+                        break
+                    timeout = source.poll_s if source.waiting else None  # look again then
+                    done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+                    for fut in done:
                         result = fut.result()
-                    except BrokenProcessPool:
-                        raise WorkerLost(
-                            "a worker process died while it ran a job (killed, or out of "
-                            "memory); the jobs in flight were not recorded. Run the same "
-                            "command again: it keeps every finished run and runs the rest"
-                        ) from None
-                    yield running.pop(fut), result
+                        yield running.pop(fut), result
+            # a dead worker breaks the pool: its futures raise this, and so does a submit
+            # that comes after the break but before wait() has returned the failed future
+            except BrokenProcessPool:
+                raise WorkerLost(
+                    "a worker process died while it ran a job (killed, or out of "
+                    "memory); the jobs in flight were not recorded. Run the same "
+                    "command again: it keeps every finished run and runs the rest"
+                ) from None
 
 
 def make_executor(name: str | None = None, workers: int = 1, **options: Any) -> Executor:

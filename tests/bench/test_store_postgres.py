@@ -138,7 +138,7 @@ def test_kill_9_of_a_worker_mid_cell_then_rerun_loses_and_duplicates_nothing(
         assert workers, "no busy worker to kill"
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=120)  # the bench stops: its pool is broken
-        assert proc.returncode == 2
+        assert proc.returncode == 2, err
         assert "a worker process died while it ran a job" in err and "Traceback" not in err
     finally:
         if proc.poll() is None:

@@ -68,6 +68,26 @@ def test_a_worker_that_dies_mid_job_is_a_one_line_error_not_a_traceback():
     assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
+def test_a_submit_after_the_pool_broke_is_the_same_one_line_error(monkeypatch):
+    # a worker dies while the loop is submitting the next job: submit itself raises
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    real_submit = ProcessPoolExecutor.submit
+    calls: list[int] = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        return real_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    with pytest.raises(WorkerLost, match="a worker process died while it ran a job") as err:
+        list(PoolExecutor(2).run(math.sqrt, [1.0, 4.0, 9.0]))
+    assert len(calls) == 2 and err.value.__suppress_context__
+
+
 def test_a_third_party_executor_is_found_through_its_entry_point(tmp_path, monkeypatch):
     module = (
         "from autolr.executor import LocalExecutor\n"
