@@ -58,6 +58,7 @@ def main() -> None:
         lrs.append(optimizer.param_groups[0]["lr"])
         handle.step(train_step())
     print(json.dumps({"rank": rank, "world": int(os.environ["WORLD_SIZE"]), "lrs": lrs}))
+    dist.barrier()  # no rank tears its connections down while another still uses them
     dist.destroy_process_group()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -371,13 +372,38 @@ def _save_after_one_turn(rank: int, folder: str) -> None:
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ddp_attach.py"
 
 
-@pytest.mark.slow
-def test_the_torchrun_example_trains_at_one_lr_on_both_ranks():
+def _torchrun_example() -> subprocess.CompletedProcess[str]:
     # the documented command; --standalone lets the rendezvous take a free port itself
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     command += ["--standalone", str(EXAMPLE)]
-    done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    return subprocess.run(command, env=env(), capture_output=True, text=True, timeout=600)
+
+
+def _why(done: subprocess.CompletedProcess[str]) -> str:
+    """What a failed run printed: the ranks' own lines (C++ ``terminate``/``what()``, a
+    Python traceback) come before torchrun's summary, which names only the signal."""
+    err = done.stderr
+    head = err if len(err) <= 4000 else f"{err[:2500]}\n[...]\n{err[-1500:]}"
+    return f"exit {done.returncode}\nstdout tail:\n{done.stdout[-500:]}\nstderr:\n{head}"
+
+
+def _a_rank_died_of_a_signal(done: subprocess.CompletedProcess[str]) -> bool:
+    # torchrun's summary gives the first failed rank a negative exit code ("exitcode : -6
+    # (pid: ...) (SIGABRT)") when a signal ended it; a Python exception in a rank is exit 1
+    root = done.stderr.partition("Root Cause")[2]
+    return done.returncode != 0 and re.search(r"exitcode\s*:\s*-\d+", root) is not None
+
+
+@pytest.mark.slow
+def test_the_torchrun_example_trains_at_one_lr_on_both_ranks():
+    done = _torchrun_example()
+    if _a_rank_died_of_a_signal(done):
+        # Once in ~20 CI runs (never in 68 runs here, idle or loaded) a rank has died of
+        # SIGABRT inside torch's gloo transport, with no Python error: run it once more and
+        # say so. A Python error, a second native death or a wrong trace still fails.
+        print(f"the first torchrun died of a signal; running it again:\n{_why(done)}")
+        done = _torchrun_example()
+    assert done.returncode == 0, _why(done)
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert sorted(line["rank"] for line in lines) == [0, 1]
     first, second = (line["lrs"] for line in lines)
