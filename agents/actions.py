@@ -32,6 +32,7 @@ A policy file records its ``ActionSpec`` (``header``): ``action``, and for ``res
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,14 @@ def base_schedule(kind: str, lr: float, budget: int) -> Schedule:
     return build(base_spec(kind, lr, budget))
 
 
+@functools.lru_cache(maxsize=64)
+def _shared_base(kind: str, lr: float, budget: int) -> Schedule:
+    # a session asks for the same base at every decision; building a schedule from its
+    # spec (validation, signature binding) was most of a decision's time on fast tasks.
+    # Schedules are pure functions of the step, so one object serves every decision.
+    return base_schedule(kind, lr, budget)
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     """An action kind and, for ``residual``, its range ``r`` and base (module docstring)."""
@@ -114,7 +123,7 @@ class ActionSpec:
 
     def base(self, state: TrainingState) -> Schedule:
         """The residual base of this session (its initial LR and budget), in global steps."""
-        return base_schedule(self.residual_base, state.initial_lr, state.budget)
+        return _shared_base(self.residual_base, state.initial_lr, state.budget)
 
     def segment(self, state: TrainingState, a: float) -> Segment:
         """The next interval's Segment after ``state`` for ``a ∈ [−1, 1]``."""

@@ -66,6 +66,18 @@ def test_an_uphill_step_and_a_vanishing_train_loss_stay_in_range():
     assert x["val_gap"] == pytest.approx(-1.0)  # val below train (dropout): negative
 
 
+def test_missing_and_infinite_values_encode_to_zero_and_the_bounds():
+    inf = float("inf")
+    state = _state(loss_slope=inf, hypergrad_cos=float("nan"), step_cos=-inf, lr=1e300)
+    x = encode(state)
+    assert x.dtype == np.float32 and x.shape == (N_FEATURES,)
+    named = dict(zip(FEATURE_NAMES, x.tolist(), strict=True))
+    assert named["loss_trend"] == CLIP and named["step_cos"] == -CLIP
+    assert named["grad_cos"] == 0.0  # NaN: not measured
+    assert named["lr_rel"] == CLIP  # finite but beyond the bound: clipped
+    assert named["loss_rel"] == 0.0 and named["fraction"] == 0.0
+
+
 finite_or_not = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.0))
 
 
