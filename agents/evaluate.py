@@ -47,12 +47,12 @@ from agents.actions import base_spec
 from agents.env import score
 from agents.instances import Instance, InstanceSet
 from autolr.bench.analysis import final_of
+from autolr.bench.cells import Cell, trace_schedule
 from autolr.bench.execute import execute
 from autolr.bench.report import markdown_table
 from autolr.bench.stats import mean_ci
 from autolr.bench.store import ResultsStore
 from autolr.bench.store_location import store_url
-from autolr.bench.suite import Cell, trace_schedule
 from autolr.bench.tuning import choose_peaks
 from autolr.controllers.base import build_controller
 from autolr.loop.trainee import task_info

@@ -22,7 +22,8 @@ from autolr.registry import did_you_mean
 from autolr.running.config import ConfigError, RunConfig, parse_model
 
 if TYPE_CHECKING:
-    from autolr.bench.suite import Method, Suite, TaskEntry
+    from autolr.bench.cells import Method, TaskEntry
+    from autolr.bench.suite import Suite
 
 HEAD = "suite: "
 TASK_KINDS: tuple[str, ...] = get_args(get_type_hints(TaskInfo)["kind"])

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from autolr.bench.cells import Cell
 from autolr.bench.store import ResultsStore
-from autolr.bench.suite import Cell
 
 # "done"/"failed": run here; "skipped": done before we looked; "elsewhere": run (or failed)
 # by another process while this one was running the phase

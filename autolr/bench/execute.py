@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from autolr.bench.cells import Cell
 from autolr.bench.claims import CellQueue, Progress
 from autolr.bench.store import ResultsStore
-from autolr.bench.suite import Cell
 from autolr.executor import Executor, make_executor
 from autolr.provenance import provenance
 

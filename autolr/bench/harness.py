@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autolr.bench.cells import Cell
 from autolr.bench.execute import execute
 from autolr.bench.report import terminal_console, write_report
 from autolr.bench.store import ResultsStore, error_reason
 from autolr.bench.store_location import store_url
-from autolr.bench.suite import Cell, Suite
+from autolr.bench.suite import Suite
 from autolr.bench.targets import best_baselines, fix_targets, forget_targets
 from autolr.bench.tuning import choose_peaks
 from autolr.executor import Executor, make_executor

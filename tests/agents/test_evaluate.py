@@ -12,8 +12,8 @@ from agents.features import N_FEATURES
 from agents.instances import InstanceSet
 from agents.meta import MLPPolicy, save_policy
 from autolr.bench import execute as bench_execute
+from autolr.bench.cells import trace_schedule
 from autolr.bench.store import ResultsStore
-from autolr.bench.suite import trace_schedule
 from autolr.cli import main
 from autolr.controllers.fixed import Fixed
 
