@@ -40,6 +40,10 @@ def main() -> None:
     parser.add_argument("--rl", help="an RL policy file (.pt), or 'default', to measure too")
     parser.add_argument("--repeats", type=int, default=1, help="seeds per cell (medians)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if args.steps < args.interval or args.interval < 1:
+        parser.error(f"--steps ({args.steps}) must be at least --interval ({args.interval}) >= 1")
     factories = {"meta": lambda inst: MetaController(lr=inst.lr)}
     if args.rl:
         from agents.rl import RLController
