@@ -146,21 +146,65 @@ def _spec_value(value: Any) -> Any:
     return value
 
 
+def _fast_binder(
+    signature: inspect.Signature,
+) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any] | None]:
+    """``signature.bind(*args, **kwargs)`` with its defaults applied, as a dict in the
+    signature's order, for a signature of plain parameters (neither positional-only nor
+    variadic); None for a call it cannot bind, or for another signature, so that the caller
+    falls back to ``inspect`` (and its error message). A schedule is built at every segment
+    a controller hands out, and ``inspect``'s binding was most of that cost."""
+    params = list(signature.parameters.values())
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(p.kind not in plain for p in params):
+        return lambda args, kwargs: None
+    names = [p.name for p in params]
+    positional = sum(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+    empty = inspect.Parameter.empty
+    defaults = {p.name: p.default for p in params if p.default is not empty}
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        if len(args) > positional:
+            return None
+        given = dict(zip(names, args, strict=False))  # args may be fewer
+        for key, value in kwargs.items():
+            if key in given or key not in signature.parameters:
+                return None
+            given[key] = value
+        out = {}
+        for key in names:
+            if key in given:
+                out[key] = given[key]
+            elif key in defaults:
+                out[key] = defaults[key]
+            else:
+                return None
+        return out
+
+    return bind
+
+
 def family(name: str) -> Callable[[Callable[..., Schedule]], Callable[..., Schedule]]:
     """Register a schedule family; its Schedule's spec records every bound argument."""
 
     def decorator(fn: Callable[..., Schedule]) -> Callable[..., Schedule]:
         signature = inspect.signature(fn)
+        bind = _fast_binder(signature)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Schedule:
-            try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError as err:
-                raise ValueError(f"schedule {name!r}: {err}") from None
-            bound.apply_defaults()
-            sched = fn(*bound.args, **bound.kwargs)
-            sched.spec = {"name": name, **{k: _spec_value(v) for k, v in bound.arguments.items()}}
+            arguments = bind(args, kwargs)
+            if arguments is not None:
+                sched = fn(**arguments)
+            else:  # inspect's binding, and its error message
+                try:
+                    bound = signature.bind(*args, **kwargs)
+                except TypeError as err:
+                    raise ValueError(f"schedule {name!r}: {err}") from None
+                bound.apply_defaults()
+                arguments = bound.arguments
+                sched = fn(*bound.args, **bound.kwargs)
+            sched.spec = {"name": name, **{k: _spec_value(v) for k, v in arguments.items()}}
             return sched
 
         SCHEDULES.add(name, wrapper)
