@@ -58,7 +58,12 @@ def log2_multiplier(kind: str, action: Any) -> float:
     ``[−1, 1]`` (for ``residual``, the log2 multiplier is ``r · a``)."""
     if kind == "discrete":
         return float(int(np.asarray(action).reshape(-1)[0]) - 1)
-    return float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+    return _clip_unit(float(np.asarray(action, dtype=np.float64).reshape(-1)[0]))
+
+
+def _clip_unit(a: float) -> float:
+    # np.clip's result, NaN included, without its dispatch on a scalar at every decision
+    return min(max(a, -1.0), 1.0)
 
 
 def base_spec(kind: str, lr: float, budget: int) -> dict[str, Any]:
@@ -127,7 +132,7 @@ class ActionSpec:
 
     def segment(self, state: TrainingState, a: float) -> Segment:
         """The next interval's Segment after ``state`` for ``a ∈ [−1, 1]``."""
-        a = float(np.clip(a, -1.0, 1.0))
+        a = _clip_unit(float(a))
         if self.compounding:
             return Segment.constant(max(state.lr * 2.0**a, FLOOR), state.interval)
         factor = 2.0 ** (self.residual_range * a)

@@ -18,12 +18,14 @@ exactly as in the env (``agents.actions.ActionSpec``, the one the file records).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from agents.actions import ActionSpec, log2_multiplier
 from agents.env import LRControlEnv
@@ -87,13 +89,55 @@ def save_policy(
     return path
 
 
+def _plain_layers(modules: Any) -> list[Callable[[torch.Tensor], torch.Tensor]] | None:
+    """The functions that ``modules`` (Linear layers and Tanh or ReLU activations, as SB3's
+    MLPs are built) apply in turn, without ``nn.Module.__call__``; None for anything else.
+    Each is the very call the module's ``forward`` makes, so the output is the same bits."""
+    out: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for module in modules:
+        if type(module) is torch.nn.Linear:
+            out.append(functools.partial(F.linear, weight=module.weight, bias=module.bias))
+        elif type(module) is torch.nn.Tanh:
+            out.append(torch.tanh)
+        elif type(module) is torch.nn.ReLU and not module.inplace:
+            out.append(torch.relu)
+        else:
+            return None
+    return out
+
+
+def _plain_net(extractor: Any, *parts: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``parts`` applied in turn after a flattening features ``extractor``, as plain torch
+    calls (``_plain_layers``); None when an extractor or a layer is of another kind."""
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    if type(extractor) is not FlattenExtractor:
+        return None
+    layers: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for part in parts:
+        plain = _plain_layers(part if isinstance(part, torch.nn.Sequential) else [part])
+        if plain is None:
+            return None
+        layers += plain
+
+    def net(obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float().flatten(1)  # SB3's preprocessing of a Box observation, then Flatten
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    return net
+
+
 def deterministic_actor(policy: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     """``policy._predict(obs, deterministic=True)`` without building the action distribution.
 
     The deterministic action is the distribution's mode, a function of the actor head's
     output alone: PPO's Gaussian mean, or its most likely discrete action; SAC's tanh of its
     mean. Building the torch distribution to take its mode was over half of a decision's
-    time. Policies with state-dependent exploration (gSDE) take SB3's own path.
+    time, and ``nn.Module.__call__`` most of the rest: an MLP actor (SB3's default) runs as
+    the plain torch calls its modules make. Policies with state-dependent exploration (gSDE)
+    take SB3's own path, and other feature extractors or layers their modules.
     """
     from stable_baselines3.common.distributions import (
         CategoricalDistribution,
@@ -107,17 +151,26 @@ def deterministic_actor(policy: Any) -> Callable[[torch.Tensor], torch.Tensor]:
         CategoricalDistribution,
     ):
         discrete = isinstance(policy.action_dist, CategoricalDistribution)
+        head = _plain_net(
+            policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net
+        )
 
         def ppo(obs: torch.Tensor) -> torch.Tensor:
-            features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
-            out = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            if head is not None:
+                out = head(obs)
+            else:
+                features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
+                out = policy.action_net(policy.mlp_extractor.forward_actor(features))
             return torch.argmax(out, dim=1) if discrete else out
 
         return ppo
     if isinstance(policy, SACPolicy) and not policy.actor.use_sde:
         actor = policy.actor
+        mean = _plain_net(actor.features_extractor, actor.latent_pi, actor.mu)
 
         def sac(obs: torch.Tensor) -> torch.Tensor:
+            if mean is not None:
+                return torch.tanh(mean(obs))
             features = actor.extract_features(obs, actor.features_extractor)
             return torch.tanh(actor.mu(actor.latent_pi(features)))
 

@@ -78,3 +78,39 @@ def test_a_session_builds_its_residual_base_once():
     assert other is not first
     steps = np.arange(200)
     assert np.array_equal(other.values(steps), 2 * first.values(steps))
+
+
+def test_sb3s_default_mlps_run_as_plain_torch_calls():
+    from agents.rl import _plain_net
+
+    ppo = build_policy("ppo", "continuous", [16, 16])
+    assert (
+        _plain_net(ppo.pi_features_extractor, ppo.mlp_extractor.policy_net, ppo.action_net)
+        is not None
+    )
+    sac = build_policy("sac", "continuous", [16, 16]).actor
+    assert _plain_net(sac.features_extractor, sac.latent_pi, sac.mu) is not None
+
+
+@pytest.mark.parametrize("activation", [torch.nn.LeakyReLU, torch.nn.ReLU])
+def test_other_layers_give_sb3s_action_too(activation):
+    # LeakyReLU has no plain path (the modules run), ReLU has one: both are SB3's action
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    from agents.rl import _plain_net, _spaces
+
+    obs_space, act_space = _spaces("continuous")
+    policy = ActorCriticPolicy(
+        obs_space, act_space, lambda _: 0.0, net_arch=[8, 8], activation_fn=activation
+    )
+    _perturbed(policy)
+    policy.set_training_mode(False)
+    plain = _plain_net(
+        policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net
+    )
+    assert (plain is None) == (activation is torch.nn.LeakyReLU)
+    actor = deterministic_actor(policy)
+    obs = torch.from_numpy(np.random.default_rng(3).normal(0, 3, (50, 15)).astype(np.float32))
+    with torch.no_grad():
+        for row in obs:
+            assert torch.equal(actor(row[None]), policy._predict(row[None], deterministic=True))
