@@ -151,28 +151,33 @@ def deterministic_actor(policy: Any) -> Callable[[torch.Tensor], torch.Tensor]:
         CategoricalDistribution,
     ):
         discrete = isinstance(policy.action_dist, CategoricalDistribution)
-        head = _plain_net(
-            policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net
+
+        def modules(obs: torch.Tensor) -> torch.Tensor:
+            features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
+            return policy.action_net(policy.mlp_extractor.forward_actor(features))
+
+        head = (
+            _plain_net(
+                policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net
+            )
+            or modules
         )
 
         def ppo(obs: torch.Tensor) -> torch.Tensor:
-            if head is not None:
-                out = head(obs)
-            else:
-                features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
-                out = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            out = head(obs)
             return torch.argmax(out, dim=1) if discrete else out
 
         return ppo
     if isinstance(policy, SACPolicy) and not policy.actor.use_sde:
         actor = policy.actor
-        mean = _plain_net(actor.features_extractor, actor.latent_pi, actor.mu)
+
+        def sac_modules(obs: torch.Tensor) -> torch.Tensor:
+            return actor.mu(actor.latent_pi(actor.extract_features(obs, actor.features_extractor)))
+
+        mean = _plain_net(actor.features_extractor, actor.latent_pi, actor.mu) or sac_modules
 
         def sac(obs: torch.Tensor) -> torch.Tensor:
-            if mean is not None:
-                return torch.tanh(mean(obs))
-            features = actor.extract_features(obs, actor.features_extractor)
-            return torch.tanh(actor.mu(actor.latent_pi(features)))
+            return torch.tanh(mean(obs))
 
         return sac
     return lambda obs: policy._predict(obs, deterministic=True)

@@ -156,8 +156,7 @@ def render(rows: list[dict[str, Any]]) -> str:
             f"{e['metric']} ({'lower' if e['mode'] == 'min' else 'higher'} is better)",
             *(_mean(e["refs"][label]) for label, _, _ in REFERENCES),
         ]
-        for e in rows
-        if e["policy"]["method"] == rows[0]["policy"]["method"]
+        for e in {e["task"]: e for e in rows}.values()  # one row per task
     ]
     counts = [
         [
