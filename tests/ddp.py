@@ -58,6 +58,10 @@ def _entry(rank: int, fn: Callable[..., Any], folder: str, args: tuple[Any, ...]
     try:
         out = fn(rank, *args)
         Path(folder, f"rank{rank}.pkl").write_bytes(pickle.dumps(out))
+        # no rank tears its gloo connections down while the other still uses them: without
+        # it a rank was seen to abort in gloo's transport ("terminate called without an
+        # active exception", SIGABRT) as the other destroyed the group
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
