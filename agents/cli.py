@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,11 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--timesteps", type=int, help="override the config's timesteps")
     t.add_argument("--out", type=Path, help="policy file (.pt); the curve goes beside it")
     t.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--quiet",
+        action="store_true",
+        help="a line every 20 episodes instead of a progress bar (also without a terminal)",
+    )
     t.set_defaults(func=train)
 
     m = acts.add_parser("meta-train", help="meta-train the `meta` policy by evolution strategies")
@@ -94,7 +99,8 @@ def train(args: argparse.Namespace) -> int:
 
     path, rows = train_rl(
         _config(args.config),
-        progress=not args.quiet,
+        progress=not args.quiet and sys.stderr.isatty(),
+        log=lambda line: print(line, flush=True),
         algo=args.algo,
         timesteps=args.timesteps,
         out=None if args.out is None else str(args.out),

@@ -62,3 +62,45 @@ def test_rl_train_needs_overwrite_for_an_existing_file(tmp_path, capsys):
     assert main(["agents", "train", "{timesteps: 8}", "--out", str(policy), "--quiet"]) == 2
     assert "pass --overwrite to replace" in capsys.readouterr().err
     assert policy.read_bytes() == b"keep"
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _train_args(monkeypatch, tmp_path, tty: bool, flags: tuple[str, ...] = ()) -> dict:
+    """What `agents train` hands train_rl, with stderr a terminal or not."""
+    import sys
+
+    import agents.rltrain
+
+    seen: dict = {}
+
+    def fake(config, **kwargs):
+        seen.update(kwargs)
+        kwargs["log"]("episode 20  steps 400  return(20) +0.100")
+        return tmp_path / "p.pt", []
+
+    monkeypatch.setattr(agents.rltrain, "train_rl", fake)
+    monkeypatch.setattr(sys, "stderr", _Stream(tty))
+    assert main(["agents", "train", "{timesteps: 8}", "--out", str(tmp_path / "p.pt"), *flags]) == 0
+    return seen
+
+
+def test_rl_train_shows_a_bar_only_on_a_terminal(tmp_path, monkeypatch, capsys):
+    assert _train_args(monkeypatch, tmp_path, tty=True)["progress"] is True
+    assert _train_args(monkeypatch, tmp_path, True, ("--quiet",))["progress"] is False
+    # under nohup or in a CI log a bar only appears at the end: episode lines instead
+    assert _train_args(monkeypatch, tmp_path, tty=False)["progress"] is False
+    out = capsys.readouterr().out
+    assert out.count("episode 20  steps 400  return(20) +0.100\n") == 3
