@@ -186,14 +186,36 @@ def write_curve(rows: Sequence[Mapping[str, float]], path: Path) -> None:
             writer.writerows(rows)
 
 
-def plot_curve(rows: Sequence[Mapping[str, float]], path: Path, x: str, ys: Sequence[str]) -> None:
-    """A learning curve as PNG."""
+def trailing_mean(values: Sequence[float], n: int) -> list[float]:
+    """The mean of each value and up to ``n - 1`` before it (shorter at the start)."""
+    sums = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=float))])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - n, 0)
+    return list((sums[ends] - sums[starts]) / (ends - starts))
+
+
+def plot_curve(
+    rows: Sequence[Mapping[str, float]],
+    path: Path,
+    x: str,
+    ys: Sequence[str],
+    smooth: int = 1,
+) -> None:
+    """A learning curve as PNG; with ``smooth`` > 1 (noisy per-episode rows) each series is
+    drawn faint, under its trailing mean over ``smooth`` rows."""
     from autolr.running.plots import pyplot, save
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
+    xs = [r[x] for r in rows]
     for y in ys:
-        ax.plot([r[x] for r in rows], [r[y] for r in rows], label=y)
+        values = [r[y] for r in rows]
+        if smooth > 1:
+            (raw,) = ax.plot(xs, values, alpha=0.25, linewidth=0.8)
+            mean = trailing_mean(values, smooth)
+            ax.plot(xs, mean, color=raw.get_color(), label=f"{y} (mean of last {smooth})")
+        else:
+            ax.plot(xs, values, label=y)
     ax.set_xlabel(x)
     ax.set_ylabel("score")
     ax.legend()

@@ -70,7 +70,10 @@ DEFAULTS: dict[str, Any] = TrainConfig().model_dump()
 
 
 class EpisodeLog(BaseCallback):
-    """Collects one row per finished episode from the Monitor's ``info["episode"]``."""
+    """Collects one row per finished episode from the Monitor's ``info["episode"]``; logs the
+    mean return of the last ``every`` episodes, every ``every`` episodes."""
+
+    every = 20
 
     def __init__(self, log: Callable[[str], None] | None = None) -> None:
         super().__init__()
@@ -89,12 +92,12 @@ class EpisodeLog(BaseCallback):
                     "rollbacks": int(info.get("rollbacks", 0)),
                 }
                 self.rows.append(row)
-                if self.log and row["episode"] % 20 == 0:
-                    recent = self.rows[-20:]
+                if self.log and row["episode"] % self.every == 0:
+                    recent = self.rows[-self.every :]
                     mean = sum(r["return"] for r in recent) / len(recent)
                     self.log(
                         f"episode {row['episode']}  steps {self.num_timesteps}  "
-                        f"return(20) {mean:+.3f}"
+                        f"return({self.every}) {mean:+.3f}"
                     )
         return True
 
@@ -144,5 +147,6 @@ def train_rl(
     save_policy(model, path, cfg["algo"], action, cfg["net_arch"], config=plain)
     write_curve(callback.rows, path.with_suffix(".csv"))
     if callback.rows:
-        plot_curve(callback.rows, path.with_suffix(".png"), "timesteps", ["return", "score"])
+        curve = path.with_suffix(".png")
+        plot_curve(callback.rows, curve, "timesteps", ["return", "score"], smooth=EpisodeLog.every)
     return path, callback.rows
