@@ -31,7 +31,7 @@ from agents.actions import ActionSpec, log2_multiplier
 from agents.env import LRControlEnv
 from agents.features import check_header, header
 from agents.policy import PolicyController
-from autolr.running.io import atomic_path, load_plain
+from autolr.running.io import load_plain, save_torch
 
 FORMAT = "autolr-rl-policy"
 ALGOS = ("ppo", "sac")
@@ -84,9 +84,7 @@ def save_policy(
         "state_dict": state,
         "meta": meta,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return save_torch(payload, path)
 
 
 def _plain_layers(modules: Any) -> list[Callable[[torch.Tensor], torch.Tensor]] | None:

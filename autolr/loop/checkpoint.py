@@ -5,9 +5,7 @@ the merge (``autolr.loop.merge``), as plain Python values and tensors, so
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,7 @@ from autolr.loop import ddp
 from autolr.loop import snapshot as snapshots
 from autolr.loop.plain import check_plain
 from autolr.loop.state import TrainingState
+from autolr.running.io import save_torch
 
 if TYPE_CHECKING:
     from autolr.loop.session import Session
@@ -103,7 +102,7 @@ def save(session: Session, path: str | os.PathLike[str]) -> None:
         if ranks is not None:
             state["ranks"] = ranks
         check_plain(state)
-        _write_atomic(state, Path(path))
+        save_torch(state, path)
     ddp.barrier()
 
 
@@ -122,18 +121,6 @@ def load(session: Session, path: str | os.PathLike[str]) -> None:
     if ranks is not None:
         state["snapshot"] = {**state["snapshot"], **ranks[ddp.rank()]}
     load_session_state(session, state)
-
-
-def _write_atomic(state: dict[str, Any], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _sharpness_state(session: Session) -> dict[str, Any]:

@@ -36,6 +36,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def save_torch(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (``atomic_path``), as the same bytes for the
+    same ``obj``: saved to a file name, torch names the zip archive's root folder after the
+    temporary file (a random suffix); saved through a handle, always ``archive``."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+    return Path(path)
+
+
 @contextlib.contextmanager
 def terminate_cleanly() -> Iterator[None]:
     """Turn SIGTERM into SystemExit(143) while the block runs.

@@ -26,7 +26,7 @@ from autolr.loop.trainee import TaskInfo, make_task
 from autolr.peers.trainee import PeerTrainee, with_peer
 from autolr.provenance import provenance
 from autolr.running.config import RunConfig, apply_overrides, validate
-from autolr.running.io import atomic_path, load_plain, load_yaml_arg
+from autolr.running.io import atomic_path, load_plain, load_yaml_arg, save_torch
 from autolr.running.outdir import CHECKPOINT, CONFIG, check_out, clear_out
 
 
@@ -224,8 +224,7 @@ def save_checkpoint(session: Session, path: Path, resolved: dict[str, Any]) -> N
     state = session.state_dict()
     state["config"] = resolved
     check_plain(state)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
