@@ -20,11 +20,16 @@ seeds cost (candidates + 1) full runs each: stdlib-lm about 10 minutes a seed on
     python benchmarks/auto_diagnostic.py --tasks nqm digits-cnn mnist1d-mlp mnist1d-cnn \\
         --seeds 0 1 2
     python benchmarks/auto_diagnostic.py --tasks stdlib-lm --seeds 0
+
+``--per-step 2`` also runs the peaks halfway between the candidates (a ×2 grid of full runs
+for the ×4 coarse grid): the outcome curve a rule from the coarse scores to the peak is
+designed against, on tuning seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from typing import Any
@@ -67,13 +72,29 @@ def stage_outcome(task: str, seed: int, peak: float | None = None) -> dict[str, 
     }
 
 
-def diagnose(task: str, seed: int) -> dict[str, Any]:
-    """The coarse ranking against the candidates' outcomes, on one task and seed."""
+def between(lrs: list[float], per_step: int) -> list[float]:
+    """``lrs`` (ascending, geometric) with ``per_step - 1`` geometric points inserted
+    between each neighbouring pair."""
+    out = [lrs[0]]
+    for lo, hi in itertools.pairwise(lrs):
+        out += [lo * (hi / lo) ** (j / per_step) for j in range(1, per_step + 1)]
+    return out
+
+
+def diagnose(task: str, seed: int, per_step: int = 1) -> dict[str, Any]:
+    """The coarse ranking against the candidates' outcomes, on one task and seed; with
+    ``per_step`` > 1 also the outcomes of peaks between the candidates (``peaks``)."""
     own = stage_outcome(task, seed)
     direction = Direction.of(own["mode"])
-    outcomes = [stage_outcome(task, seed, lr)["final_val_metric"] for lr in own["lrs"]]
+    peaks = between(own["lrs"], per_step)
+    ran = [stage_outcome(task, seed, lr)["final_val_metric"] for lr in peaks]
+    outcomes = ran[::per_step]  # the candidates' own
     signed = [-direction.sign * v if math.isfinite(v) else math.inf for v in outcomes]
     best = int(np.argmin(signed))
+    extra = {}
+    if per_step > 1:
+        ranked = [-direction.sign * v if math.isfinite(v) else math.inf for v in ran]
+        extra = {"peaks": peaks, "peak_outcomes": ran, "best_peak": peaks[int(np.argmin(ranked))]}
     return {
         "task": task,
         "seed": seed,
@@ -89,6 +110,7 @@ def diagnose(task: str, seed: int) -> dict[str, Any]:
         # how much worse auto's own run is than the best candidate's, in the task's direction
         "regret": direction.sign * (outcomes[best] - own["final_val_metric"]),
         "probe_steps": own["probe_steps"],
+        **extra,
     }
 
 
@@ -97,11 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=["nqm", "mnist1d-cnn"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="held-out seeds")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--per-step",
+        type=int,
+        default=1,
+        help="full runs per coarse grid step: 2 also runs the peak halfway (in log LR) "
+        "between each pair of candidates",
+    )
     args = p.parse_args(argv)
+    if args.per_step < 1:
+        p.error(f"--per-step must be at least 1, got {args.per_step}")
     torch.set_num_threads(args.threads)
     for task in args.tasks:
         for seed in args.seeds:
-            print(json.dumps(diagnose(task, seed)), flush=True)
+            print(json.dumps(diagnose(task, seed, args.per_step)), flush=True)
     return 0
 
 

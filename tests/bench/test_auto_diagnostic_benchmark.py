@@ -42,3 +42,21 @@ def test_diagnose_on_nqm(capsys):
     assert out["regret"] == out["auto_outcome"] - out["best_candidate_outcome"]
     assert main(["--tasks", "nqm", "--seeds", "0"]) == 0
     assert json.loads(capsys.readouterr().out.strip())["lrs"] == out["lrs"]
+
+
+def test_between_inserts_geometric_midpoints():
+    from benchmarks.auto_diagnostic import between
+
+    assert between([1.0, 4.0, 16.0], 1) == [1.0, 4.0, 16.0]
+    got = between([1.0, 4.0, 16.0], 2)
+    assert [round(x, 12) for x in got] == [1.0, 2.0, 4.0, 8.0, 16.0]
+
+
+def test_per_step_runs_the_peaks_between_the_candidates():
+    one = diagnose("nqm", 0)
+    two = diagnose("nqm", 0, per_step=2)
+    assert len(two["peaks"]) == 2 * len(one["lrs"]) - 1
+    # the candidates' own runs are the same runs, bit for bit
+    assert two["peak_outcomes"][::2] == one["outcomes"] == two["outcomes"]
+    finite = [v for v in two["peak_outcomes"] if math.isfinite(v)]
+    assert two["peak_outcomes"][two["peaks"].index(two["best_peak"])] == min(finite)
