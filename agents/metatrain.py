@@ -186,14 +186,6 @@ def write_curve(rows: Sequence[Mapping[str, float]], path: Path) -> None:
             writer.writerows(rows)
 
 
-def trailing_mean(values: Sequence[float], n: int) -> list[float]:
-    """The mean of each value and up to ``n - 1`` before it (shorter at the start)."""
-    sums = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=float))])
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(ends - n, 0)
-    return list((sums[ends] - sums[starts]) / (ends - starts))
-
-
 def plot_curve(
     rows: Sequence[Mapping[str, float]],
     path: Path,
@@ -202,8 +194,9 @@ def plot_curve(
     smooth: int = 1,
 ) -> None:
     """A learning curve as PNG; with ``smooth`` > 1 (noisy per-episode rows) each series is
-    drawn faint, under its trailing mean over ``smooth`` rows."""
+    drawn faint, under its moving mean over ``smooth`` rows (``autolr.running.plots.smooth``)."""
     from autolr.running.plots import pyplot, save
+    from autolr.running.plots import smooth as moving_mean
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -212,7 +205,7 @@ def plot_curve(
         values = [r[y] for r in rows]
         if smooth > 1:
             (raw,) = ax.plot(xs, values, alpha=0.25, linewidth=0.8)
-            mean = trailing_mean(values, smooth)
+            mean = moving_mean(np.asarray(values, dtype=float), smooth)
             ax.plot(xs, mean, color=raw.get_color(), label=f"{y} (mean of last {smooth})")
         else:
             ax.plot(xs, values, label=y)

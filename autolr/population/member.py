@@ -23,12 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from autolr.loop.segment import Segment
 from autolr.loop.session import Session
 from autolr.running.config import validate
-from autolr.running.io import load_plain
+from autolr.running.io import load_plain, save_torch
 from autolr.running.runner import build_session
 
 SESSION = "session.pt"
@@ -53,7 +51,7 @@ def member_session(run: Mapping[str, Any], lr: float) -> Session:
 def save_member(session: Session, folder: Path, owner: str, now: int) -> None:
     """Write a member's checkpoint: its Session, and who wrote it at which perturbation
     step (``now``; the Session's own step is lower if its run ended early)."""
-    torch.save(session.state_dict(), folder / SESSION)
+    save_torch(session.state_dict(), folder / SESSION)
     record = {"trial": owner, "time": now, "step": session.step}
     (folder / OWNER).write_text(json.dumps(record))
 

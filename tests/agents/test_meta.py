@@ -105,11 +105,3 @@ def test_the_shipped_configs_validate():
     assert cfg["out"] == "runs/agents/meta_policy.json"  # not the shipped file: see its header
     assert check_train(yaml.safe_load((root / "ppo_nqm.yaml").read_text()))["algo"] == "ppo"
     assert load_config(root / "run_meta_nqm.yaml").controller == {"name": "meta"}
-
-
-def test_trailing_mean_averages_the_last_n_values():
-    from agents.metatrain import trailing_mean
-
-    assert trailing_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
-    assert trailing_mean([2.0, 4.0, 9.0], 20) == [2.0, 3.0, 5.0]
-    assert trailing_mean([2.0, 4.0, 9.0], 1) == [2.0, 4.0, 9.0]
