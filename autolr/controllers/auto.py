@@ -1,9 +1,11 @@
 """`auto`: the controller to pick when you do not know which to pick.
 
-It separates the peak LR from the shape (``docs/auto.md``). The shape is fixed: a linear
-warmup, a stable phase at the peak, and a linear decay to zero over the budget that is left
-(Bergsma et al. 2025, "Straight to Zero"; Hägele et al. 2024). The peak is searched on the
-run by probes, every probe step charged to the budget:
+It separates the peak LR from the shape (``docs/auto.md``). The shape is a linear warmup, a
+stable phase at the peak, and a linear decay to zero over the budget that is left (Bergsma
+et al. 2025, "Straight to Zero"; Hägele et al. 2024). The decay starts when the run's train
+loss stops falling at the peak, between ``decay_min`` and ``decay_max`` of the budget:
+``plateau`` below. The peak is searched on the run by probes, every probe step charged to the
+budget:
 
 1. **coarse**, at step 0: ``candidates`` peaks on a geometric grid ``spread`` apart around
    the initial LR (by default x1/16 .. x16, so an initial LR off by 10x in either direction
@@ -14,10 +16,19 @@ run by probes, every probe step charged to the budget:
    parabola in log LR through it and its neighbours, and the run's peak is that divided by
    ``shrink`` (2): on the tuning seed, short probes ranked after a cooldown favour peaks
    1-4x the tuned one (docs/auto.md).
-2. **fine** (off by default: ``fine_frac: 0``), at ``fine_at`` of the budget, from the
-   run's own point: the peak so far and the peaks ``fine_ratio`` above and below it, each
-   held for two thirds of ``fine_frac`` of the budget and then cooled down linearly to zero
-   over the last third. The decay starts at ``fine_at`` either way.
+2. **fine** (off by default: ``fine_frac: 0``), where the decay starts, from the run's own
+   point: the peak so far and the peaks ``fine_ratio`` above and below it, each held for two
+   thirds of ``fine_frac`` of the budget and then cooled down linearly to zero over the last
+   third.
+
+The decay's start: at ``fine_at`` of the budget when it is set (0.1 was the only shape before
+2026-12-03). Unset (the default), the decay starts at the first segment boundary past
+``decay_min`` of the budget where the mean train loss of the last ``plateau_window`` of the
+budget is not below that of the window before by ``plateau_z`` standard errors (the loss has
+stopped falling at the peak: holding it no longer pays, a longer decay does), and at
+``decay_max`` at the latest. On the tuning seeds (docs/auto.md) the noisy quadratics
+plateau by 15-20% of the budget and gain most from an early, long decay; the networks keep
+falling and gain from holding the peak longer.
 
 Candidates are ranked by the mean train loss of the last third of their cooldown, never by
 the raw loss after a probe: every candidate is compared after an equal cooldown, which
@@ -51,10 +62,22 @@ from autolr.schedules.base import Schedule
 
 # the fewest steps of a coarse probe (a third each of warmup, hold and cooldown)
 MIN_PROBE = 6
+# the fewest steps of one plateau window
+MIN_WINDOW = 5
 # rollbacks that halve the peak; after them the collapse guard is off (early in training the
 # progress it protects is small, and minibatch noise alone can trip it again and again)
 MAX_HALVINGS = 3
-_STATE_KEYS = ("phase", "peak", "coarse", "fine", "plan", "rollbacks", "probe_steps")
+_STATE_KEYS = (
+    "phase",
+    "peak",
+    "coarse",
+    "fine",
+    "plan",
+    "rollbacks",
+    "probe_steps",
+    "recent",
+    "decay_start",
+)
 
 
 def score(res: ProbeResult, cooldown: int) -> float:
@@ -75,6 +98,20 @@ def rank_rho(first: list[float], second: list[float]) -> float | None:
     if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
         return None
     return float(spearmanr(a[keep], b[keep]).statistic)
+
+
+def plateaued(losses: np.ndarray, window: int, z: float) -> bool | None:
+    """Whether the mean of the last ``window`` losses is not below the mean of the
+    ``window`` before by ``z`` standard errors (Welch's). None: fewer than ``2 * window``
+    losses, or a non-finite one."""
+    if window < 1 or losses.size < 2 * window:
+        return None
+    a, b = losses[-2 * window : -window], losses[-window:]
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    drop = float(a.mean() - b.mean())
+    se = math.sqrt((float(a.var()) + float(b.var())) / window)
+    return drop <= z * se
 
 
 def vertex(lrs: list[float], scores: list[float]) -> float:
@@ -106,8 +143,13 @@ class Auto(Controller):
         spread: the ratio of neighbouring coarse candidates (> 1).
         extend: how many more candidates the coarse grid may grow by past its edge.
         coarse_frac: one coarse probe's length, as a fraction of the budget.
-        fine_at: the budget fraction at which the fine round runs (0 < fine_at < 1); the
-            decay starts after it.
+        fine_at: the budget fraction at which the decay starts (and the fine round runs),
+            0 < fine_at < 1; None (the default): the decay starts online, by ``plateau``.
+            ``fine_at: 0.1`` is the shape of the version evaluated on 2026-12-01.
+        decay_min, decay_max: with ``fine_at`` unset, the earliest and the latest budget
+            fraction at which the decay starts (0 < decay_min <= decay_max < 1).
+        plateau_window: the plateau test's window, as a fraction of the budget.
+        plateau_z: the plateau test's threshold, in standard errors of the windows' means.
         fine_frac: one fine probe's length, as a fraction of the budget (default 0: no fine
             round; measured on the tuning seeds, it ranks no better than the coarse round and
             costs three more probes).
@@ -136,7 +178,11 @@ class Auto(Controller):
         spread: float = 4.0,
         extend: int = 2,
         coarse_frac: float = 0.01,
-        fine_at: float = 0.1,
+        fine_at: float | None = None,
+        decay_min: float = 0.15,
+        decay_max: float = 0.5,
+        plateau_window: float = 0.05,
+        plateau_z: float = 2.0,
         fine_frac: float = 0.0,
         fine_ratio: float = 2.0,
         warmup_frac: float = 0.02,
@@ -153,7 +199,25 @@ class Auto(Controller):
         self.spread = check_range("spread", spread, 1.0, math.inf, low_open=True)
         self.extend = check_int("extend", extend, 0)
         self.coarse_frac = check_range("coarse_frac", coarse_frac, 0.0, 0.2, low_open=True)
-        self.fine_at = check_range("fine_at", fine_at, 0.0, 1.0, low_open=True, high_open=True)
+        self.fine_at = (
+            None
+            if fine_at is None
+            else check_range("fine_at", fine_at, 0.0, 1.0, low_open=True, high_open=True)
+        )
+        self.decay_min = check_range(
+            "decay_min", decay_min, 0.0, 1.0, low_open=True, high_open=True
+        )
+        self.decay_max = check_range(
+            "decay_max", decay_max, 0.0, 1.0, low_open=True, high_open=True
+        )
+        if self.decay_min > self.decay_max:
+            raise ValueError(
+                f"decay_min ({self.decay_min}) must be <= decay_max ({self.decay_max})"
+            )
+        self.plateau_window = check_range(
+            "plateau_window", plateau_window, 0.0, 0.25, low_open=True
+        )
+        self.plateau_z = check_range("plateau_z", plateau_z, -math.inf, math.inf)
         self.fine_frac = check_range("fine_frac", fine_frac, 0.0, 0.2)
         self.fine_ratio = check_range("fine_ratio", fine_ratio, 1.0, math.inf, low_open=True)
         self.warmup_frac = check_range("warmup_frac", warmup_frac, 0.0, 0.5)
@@ -175,6 +239,10 @@ class Auto(Controller):
         self.plan: dict[str, Any] = {}
         self.rollbacks = 0
         self.probe_steps = 0
+        # the run's last kept train losses (the plateau test's windows), and where the decay
+        # started (a fraction of the budget charged)
+        self.recent: list[float] = []
+        self.decay_start: float | None = None
         self._schedule: Schedule | None = None
 
     # ---- ask / tell ---------------------------------------------------------------------
@@ -188,16 +256,21 @@ class Auto(Controller):
         budget = self.budget or state.budget
         if self.phase == "coarse":
             self._coarse(state, probe, budget)
-        if self.phase == "stable" and state.charged >= round(self.fine_at * budget):
+        if self.phase == "stable" and self._decay_due(state, budget):
+            self.decay_start = state.charged / budget
             self._fine(state, probe, budget)
         steps = state.interval
-        if self.phase == "stable":  # end the segment where the fine round is due
-            steps = min(steps, max(1, round(self.fine_at * budget) - state.charged))
+        if self.phase == "stable":  # end the segment where the decay is due at the latest
+            latest = self.fine_at if self.fine_at is not None else self.decay_max
+            steps = min(steps, max(1, round(latest * budget) - state.charged))
         steps = max(1, min(steps, probe.remaining))
         undo = self.undo if self.rollbacks < MAX_HALVINGS else None
         return Segment(self._segment_schedule(state.step), steps, undo=undo)
 
     def observe(self, state: TrainingState) -> None:
+        if not state.rolled_back and self.phase == "stable" and self.fine_at is None:
+            keep = 2 * self._window(self.budget or state.budget)
+            self.recent = (self.recent + [float(x) for x in state.losses])[-keep:]
         if state.rolled_back and math.isfinite(self.peak):
             # the peak failed on the long run: halve it, and the rest of the plan with it
             self.rollbacks += 1
@@ -216,7 +289,23 @@ class Auto(Controller):
             "probe_steps": self.probe_steps,
             "probe_fraction": self.probe_steps / budget if budget else None,
             "rollbacks": self.rollbacks,
+            "decay_start": self.decay_start,
         }
+
+    # ---- the decay's start --------------------------------------------------------------
+
+    def _window(self, budget: int) -> int:
+        return max(MIN_WINDOW, round(self.plateau_window * budget))
+
+    def _decay_due(self, state: TrainingState, budget: int) -> bool:
+        if self.fine_at is not None:
+            return state.charged >= round(self.fine_at * budget)
+        if state.charged >= round(self.decay_max * budget):
+            return True
+        if state.charged < round(self.decay_min * budget):
+            return False
+        found = plateaued(np.asarray(self.recent), self._window(budget), self.plateau_z)
+        return bool(found)
 
     # ---- the two rounds -----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import pytest
 
 import autolr
 from autolr.controllers import CONTROLLERS, Auto
-from autolr.controllers.auto import rank_rho, score, vertex
+from autolr.controllers.auto import plateaued, rank_rho, score, vertex
 from autolr.controllers.base import build_controller
 from autolr.loop.probe import ProbeResult
 from autolr.loop.segment import Segment
@@ -71,7 +71,7 @@ def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
     # 16 (x4) puts the best at 16, the edge; the grid grows to 64 (worse) and stops; the
     # parabola through 4, 16 and 64 has its vertex at the best, 10; the fine round tries 5,
     # 10, 20 and keeps 10
-    ctrl = Auto(lr=1.0, budget_steps=1000, fine_frac=0.02, shrink=1.0)
+    ctrl = Auto(lr=1.0, budget_steps=1000, fine_at=0.1, fine_frac=0.02, shrink=1.0)
     probe = FakeProbe(best=10.0)
     seg = ctrl.propose(_state(), probe)
     third = round(0.01 * 1000 / 3)
@@ -127,9 +127,78 @@ def test_by_default_the_run_is_at_half_the_coarse_best_and_there_is_no_fine_roun
     # the vertex, 10, halved
     assert ctrl.peak == pytest.approx(5.0) and ctrl.stats()["coarse_lr"] == pytest.approx(16.0)
     asked = len(probe.asked)
-    seg = ctrl.propose(_state(step=46, charged=100), probe)
+    # (no losses observed: no plateau, so the decay starts at decay_max, half the budget)
+    seg = ctrl.propose(_state(step=446, charged=500), probe)
     assert len(probe.asked) == asked and ctrl.phase == "decay"
     assert seg.lrs()[0] == pytest.approx(5.0) and ctrl.stats()["rank_rho"] is None
+    assert ctrl.stats()["decay_start"] == 0.5
+
+
+def test_plateaued_compares_the_last_two_windows():
+    falling = np.linspace(2.0, 1.0, 100)
+    assert plateaued(falling, 50, 2.0) is False
+    # equal means: no drop at all; a rise is no drop either
+    assert plateaued(np.tile([1.0, 1.2], 50), 50, 2.0) is True
+    assert plateaued(falling[::-1], 50, 2.0) is True
+    # a drop of 0.1 with per-step sd 0.1 over windows of 50: z = 0.1 / sqrt(2 * 0.01 / 50) = 5
+    noisy = np.concatenate([np.tile([1.1, 1.3], 25), np.tile([1.0, 1.2], 25)])
+    assert plateaued(noisy, 50, 4.9) is False and plateaued(noisy, 50, 5.1) is True
+    assert plateaued(falling[:99], 50, 2.0) is None
+    assert plateaued(np.r_[falling[:-1], np.nan], 50, 2.0) is None
+
+
+def _feed(ctrl, probe, losses_of, start, stop, interval=20):
+    """Propose and observe segments from charged step ``start`` until the decay starts or
+    ``stop``; ``losses_of(k)`` gives the train losses of kept steps k, k+1, ... Returns the
+    charged step at which the decay started (None if not) and the segments' lengths."""
+    charged, lengths = start, []
+    kept = charged - ctrl.probe_steps
+    while charged < stop:
+        seg = ctrl.propose(_state(step=kept, charged=charged), probe)
+        if ctrl.phase == "decay":
+            return charged, lengths
+        lengths.append(seg.steps)
+        losses = losses_of(np.arange(kept, kept + seg.steps))
+        ctrl.observe(
+            _state(step=kept + seg.steps, charged=charged + seg.steps).evolve(losses=losses)
+        )
+        charged, kept = charged + seg.steps, kept + seg.steps
+    return None, lengths
+
+
+def test_the_decay_starts_when_the_loss_stops_falling():
+    probe = FakeProbe(best=10.0)
+    # a loss that is flat (alternating 1.0, 1.2) from the start: the plateau test holds as
+    # soon as it may: the first segment boundary past decay_min (15% of the budget, 150
+    # charged steps) after the 54 probe steps
+    flat = Auto(lr=1.0, budget_steps=1000)
+    flat.propose(_state(), probe)
+    start = flat.probe_steps
+    at, _ = _feed(flat, probe, lambda k: 1.0 + 0.2 * (k % 2), start, 1000)
+    assert start == 54 and at == 154 and flat.stats()["decay_start"] == pytest.approx(0.154)
+    assert len(flat.recent) == 100  # two windows of 5% of the budget
+    # a loss that keeps falling: held at the peak until decay_max, the segments cut there
+    falling = Auto(lr=1.0, budget_steps=1000)
+    falling.propose(_state(), FakeProbe(best=10.0))
+    at, lengths = _feed(falling, probe, lambda k: 2.0 - 1e-3 * k + 0.01 * (k % 2), start, 1000)
+    assert at == 500 and falling.stats()["decay_start"] == 0.5
+    assert sum(lengths) == 500 - start and lengths[-1] == (500 - start) % 20
+    seg = falling.propose(_state(step=500 - start, charged=500), probe)
+    assert seg.lrs()[0] == pytest.approx(5.0) and seg.lrs()[1] < 5.0
+    # a fixed start (fine_at) ignores the losses
+    fixed = Auto(lr=1.0, budget_steps=1000, fine_at=0.3)
+    fixed.propose(_state(), FakeProbe(best=10.0))
+    at, _ = _feed(fixed, probe, lambda k: 1.0 + 0.2 * (k % 2), start, 1000)
+    assert at == 300 and fixed.recent == []
+
+
+def test_rolled_back_losses_never_reach_the_plateau_test():
+    ctrl = Auto(lr=1.0, budget_steps=1000)
+    probe = FakeProbe(best=10.0)
+    ctrl.propose(_state(), probe)
+    ctrl.observe(_state(step=20, charged=80).evolve(losses=np.ones(20)))
+    ctrl.observe(_state(step=20, charged=100).evolve(rolled_back=True, losses=np.ones(20)))
+    assert ctrl.recent == [1.0] * 20 and ctrl.rollbacks == 1
 
 
 def test_diverged_candidates_are_never_chosen():
@@ -230,6 +299,9 @@ def test_defaults_and_registration():
         ({"candidates": 1}, "candidates must be an integer >= 3"),
         ({"spread": 1.0}, "spread"),
         ({"fine_at": 1.0}, "fine_at"),
+        ({"decay_min": 0.6}, r"decay_min \(0.6\) must be <= decay_max \(0.5\)"),
+        ({"decay_max": 1.0}, "decay_max"),
+        ({"plateau_window": 0.0}, "plateau_window"),
         ({"coarse_frac": 0.0}, "coarse_frac"),
         ({"min_lr": 2.0, "max_lr": 1.0}, r"min_lr \(2.0\) must be <= max_lr \(1.0\)"),
         ({"peak": 1.0}, "unknown parameter .peak. for controller .auto."),

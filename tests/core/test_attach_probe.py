@@ -180,10 +180,18 @@ def test_auto_in_a_users_loop_spends_exactly_the_budget():
     np.testing.assert_allclose(np.diff(lrs[after:]), -ctrl.peak / (lrs.size - after))
 
 
-def test_auto_chooses_as_in_a_session_on_full_batch_data():
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "auto", "coarse_frac": 0.02, "fine_at": 0.3, "fine_frac": 0.03},
+        # the default: the decay starts where the loss stops falling (the plateau test)
+        {"name": "auto", "coarse_frac": 0.02},
+    ],
+    ids=["fine-round", "plateau"],
+)
+def test_auto_chooses_as_in_a_session_on_full_batch_data(spec):
     # every step on the whole data set: the data stream is the same for a Session's probes
     # (which replay its batches) and for attach's (which spend the user's next ones)
-    spec = {"name": "auto", "coarse_frac": 0.02, "fine_at": 0.3, "fine_frac": 0.03}
     a = Regression("sgd", seed=1)
     ctrl = build_controller(spec, default_lr=0.01, budget_steps=300)
     trainee = ClosureTrainee(a.model, a.opt, a.full_step, [None], 300)
@@ -198,11 +206,13 @@ def test_auto_chooses_as_in_a_session_on_full_batch_data():
         handle.step(b.full_step())
     mine = handle.controller
     assert session.ledger.rollbacks == 0
-    for round_ in ("coarse", "fine"):
+    rounds = ("coarse", "fine") if "fine_frac" in spec else ("coarse",)
+    for round_ in rounds:
         got, want = getattr(mine, round_), getattr(ctrl, round_)
         assert got["lrs"] == want["lrs"] and len(got["lrs"]) >= 3
         np.testing.assert_allclose(got["scores"], want["scores"], rtol=1e-6)
     assert mine.peak == ctrl.peak and mine.probe_steps == ctrl.probe_steps
+    assert mine.decay_start == ctrl.decay_start and 0.1 <= ctrl.decay_start <= 0.5
     assert handle.ledger.probe == session.ledger.probe
     assert handle.charged == session.ledger.charged == 300
     np.testing.assert_array_equal(kept_lrs, session.history.steps["lr"])

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # (autolrs and optuna have range-tested and searched) when the first checkpoint is taken.
 CONTROLLER_SPECS: dict[str, dict[str, Any]] = {
     "auto": {"name": "auto", "coarse_frac": 0.02, "fine_at": 0.3, "fine_frac": 0.03},
+    # the default decay start: the plateau test's windows straddle the first checkpoint
+    "auto-plateau": {"name": "auto", "coarse_frac": 0.02},
     "fixed": {"name": "fixed", "schedule": {"name": "cosine", "lr": 0.05, "warmup_steps": 10}},
     "plateau": {"name": "plateau", "patience": 1, "factor": 0.5},
     "greedy": {"name": "greedy"},
