@@ -234,7 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--suites",
         nargs="*",
         default=["configs/bench/cpu.yaml", "configs/bench/cpu-lr.yaml"],
-        help="the suite files whose current plans to read (none: every stored run)",
+        help="the suite files whose current plans to read (none: every stored run); two "
+        "files: the first is the suite at x1 (default cpu), the second the suite at x0.1 and "
+        "x10 (default cpu-lr), e.g. configs/bench/cpu-fresh.yaml configs/bench/cpu-fresh-lr.yaml",
     )
     args = p.parse_args(argv)
     store = ResultsStore(store_url(args.store, Path(".")), create=False)
@@ -243,7 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in args.suites:
             suite = load_suite(path)
             plans[suite.name] = suite_plan(suite, store)
-        text = render(initial_lr_table(store, plans=plans))
+        # two suite files: the first holds the tasks at x1, the second at x0.1 and x10
+        names = dict(zip(("suite", "lr_suite"), plans, strict=False)) if len(plans) == 2 else {}
+        text = render(initial_lr_table(store, plans=plans, **names))
     finally:
         store.close()
     print(text)
