@@ -167,7 +167,7 @@ def _table(head: list[str], rows: list[list[str]], none: str) -> str:
     return markdown_table(head, rows) if rows else none
 
 
-def render(lr_rows: list[dict[str, Any]]) -> str:
+def render(lr_rows: list[dict[str, Any]], suite: str = SUITE, lr_suite: str = LR_SUITE) -> str:
     """The tables as markdown: the finals, and auto's standings per multiplier."""
     head = ["task", "final", "best tuned baseline"]
     head += [f"auto {m}" for m in MULTS] + [f"{DEFAULT} {m}" for m in MULTS]
@@ -198,10 +198,10 @@ def render(lr_rows: list[dict[str, Any]]) -> str:
         [
             "## auto with the initial LR off by 10x",
             "Final metric (test, else validation), mean ± 95% CI over the evaluation seeds, "
-            f"at x0.1, x1 and x10 of the task's default LR (x1: suite {SUITE}; x0.1 and x10: "
-            f"suite {LR_SUITE}). The best tuned baseline is suite {SUITE}'s, at every "
+            f"at x0.1, x1 and x10 of the task's default LR (x1: suite {suite}; x0.1 and x10: "
+            f"suite {lr_suite}). The best tuned baseline is suite {suite}'s, at every "
             "multiplier: tuning does not depend on the initial LR. –: not in the store.",
-            _table(head, finals, f"No run of suite {SUITE} or {LR_SUITE} in the store."),
+            _table(head, finals, f"No run of suite {suite} or {lr_suite} in the store."),
             f"auto − reference, ± its 95% CI (Welch), and the verdict in the task's direction; "
             f"the untuned default ({DEFAULT}) at the same initial LR. auto's divergences and "
             "collapses (runs) and rollbacks (summed over seeds).",
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plans[suite.name] = suite_plan(suite, store)
         # two suite files: the first holds the tasks at x1, the second at x0.1 and x10
         names = dict(zip(("suite", "lr_suite"), plans, strict=False)) if len(plans) == 2 else {}
-        text = render(initial_lr_table(store, plans=plans, **names))
+        text = render(initial_lr_table(store, plans=plans, **names), **names)
     finally:
         store.close()
     print(text)

@@ -97,6 +97,9 @@ def test_a_missing_suite_gives_dashes_not_a_crash(store):
     assert only_lr["vs_tuned"]["x10"] is None and only_lr["vs_default"]["x10"] is not None
     text = render([only_lr])
     assert "| nqm | x10 | – |" in text
+    assert "(x1: suite cpu; x0.1 and x10: suite cpu-lr)" in text
+    named = render([only_lr], suite="cpu-fresh", lr_suite="cpu-fresh-lr")
+    assert "(x1: suite cpu-fresh; x0.1 and x10: suite cpu-fresh-lr)" in named
 
 
 def test_only_the_planned_runs_are_read(store):
