@@ -11,7 +11,12 @@ seed 1000. Prints one JSON line per run, then a table of the final validation me
 
     python -m benchmarks.auto_decay --seeds 1000 1001 --workers 2 > decay.jsonl
 
-A few minutes a task and seed on 2 cores; stdlib-lm about 5 minutes a seed.
+A few minutes a task and seed on 2 cores; stdlib-lm about 5 minutes a seed. ``--lr-mult``
+multiplies the task's initial LR (0.1 and 10: the initial LR off by 10x) and
+``--starts plateau`` runs the plateau test alone. Each row also has the best coarse probe's
+score (the mean train loss at the end of its cooldown) and the run's mean train loss over
+the plateau window before its decay started: a run whose loss there is above what a probe
+reached in 1% of the budget is failing.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+import numpy as np
 import torch
 
+from autolr.loop.trainee import task_info
 from autolr.running.runner import build_session, load_config
 
 # name -> (task config, run-level keys): the CPU suite's tasks and the variants suite's
@@ -56,10 +63,13 @@ TASKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 STARTS: tuple[float | None, ...] = (0.1, 0.5, 0.8, None)
 
 
-def run_one(task: str, seed: int, fine_at: float | None) -> dict[str, Any]:
-    """One `auto` run with the decay starting at ``fine_at`` (None: the plateau test)."""
+def run_one(task: str, seed: int, fine_at: float | None, lr_mult: float = 1.0) -> dict[str, Any]:
+    """One `auto` run with the decay starting at ``fine_at`` (None: the plateau test), the
+    task's initial LR times ``lr_mult``."""
     torch.set_num_threads(1)
     cfg, top = TASKS[task]
+    if lr_mult != 1.0:  # the variant's own lr, or the task's default
+        cfg = {**cfg, "lr": cfg.get("lr", task_info(cfg).lr) * lr_mult}
     ctrl: dict[str, Any] = {"name": "auto"}
     if fine_at is not None:
         ctrl["fine_at"] = fine_at
@@ -68,15 +78,24 @@ def run_one(task: str, seed: int, fine_at: float | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     session.run()
     c = session.controller
+    losses = np.asarray(session.history.steps["train_loss"], dtype=np.float64)
+    budget = session.state.budget
+    # the kept steps before the decay started (no rollback: charged minus probes)
+    before = round(c.decay_start * budget) - c.probe_steps if c.decay_start else 0
+    window = losses[max(0, before - c.plateau_steps(budget)) : before]
+    extra = {"lr_mult": lr_mult} if lr_mult != 1.0 else {}
     return {
         "task": task,
         "seed": seed,
+        **extra,
         "fine_at": fine_at,
         "final_val_metric": float(session.state.val_metric),
         "peak": float(c.peak),
         "decay_start": c.decay_start,
         "rollbacks": int(c.rollbacks),
         "probe_steps": int(c.probe_steps),
+        "coarse_best_score": float(min(c.coarse["scores"])),
+        "decay_window_loss": float(window.mean()) if window.size and not c.rollbacks else None,
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -109,10 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--seeds", nargs="+", type=int, default=[1000, 1001])
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--lr-mult", type=float, default=1.0, help="times the task's initial LR")
+    p.add_argument(
+        "--starts",
+        choices=["all", "plateau"],
+        default="all",
+        help="the decay starts to run: 0.1, 0.5, 0.8 and the plateau test, or the test alone",
+    )
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error(f"--workers must be at least 1, got {args.workers}")
-    jobs = [(t, s, f) for t in args.tasks for s in args.seeds for f in STARTS]
+    if not args.lr_mult > 0:
+        p.error(f"--lr-mult must be > 0, got {args.lr_mult}")
+    starts = STARTS if args.starts == "all" else (None,)
+    jobs = [(t, s, f, args.lr_mult) for t in args.tasks for s in args.seeds for f in starts]
     rows = []
     with ProcessPoolExecutor(args.workers) as pool:
         for row in pool.map(run_one, *zip(*jobs, strict=True)):

@@ -269,7 +269,7 @@ class Auto(Controller):
 
     def observe(self, state: TrainingState) -> None:
         if not state.rolled_back and self.phase == "stable" and self.fine_at is None:
-            keep = 2 * self._window(self.budget or state.budget)
+            keep = 2 * self.plateau_steps(self.budget or state.budget)
             self.recent = (self.recent + [float(x) for x in state.losses])[-keep:]
         if state.rolled_back and math.isfinite(self.peak):
             # the peak failed on the long run: halve it, and the rest of the plan with it
@@ -294,7 +294,8 @@ class Auto(Controller):
 
     # ---- the decay's start --------------------------------------------------------------
 
-    def _window(self, budget: int) -> int:
+    def plateau_steps(self, budget: int) -> int:
+        """The plateau test's window, in steps."""
         return max(MIN_WINDOW, round(self.plateau_window * budget))
 
     def _decay_due(self, state: TrainingState, budget: int) -> bool:
@@ -304,7 +305,7 @@ class Auto(Controller):
             return True
         if state.charged < round(self.decay_min * budget):
             return False
-        found = plateaued(np.asarray(self.recent), self._window(budget), self.plateau_z)
+        found = plateaued(np.asarray(self.recent), self.plateau_steps(budget), self.plateau_z)
         return bool(found)
 
     # ---- the two rounds -----------------------------------------------------------------

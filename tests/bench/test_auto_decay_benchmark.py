@@ -40,3 +40,23 @@ def test_bad_workers_fail_naming_them(capsys):
     with pytest.raises(SystemExit):
         main(["--workers", "0"])
     assert "--workers must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_the_initial_lr_multiplier_moves_the_grid_and_the_window_losses_are_finite():
+    row = run_one("nqm", 0, None, 0.1)
+    assert row["lr_mult"] == 0.1 and "lr_mult" not in run_one("nqm", 0, None)
+    # nqm's lr 0.5 x 0.1: the grid 0.05 x (1/16 .. 16) crowns 0.8; after the vertex and the
+    # halving the peak is below 0.8 / 2 + a half grid step
+    assert 0.05 / 16 <= row["peak"] <= 0.8
+    # a run that learns: its loss before the decay is below what the best probe reached
+    assert 0 < row["decay_window_loss"] < row["coarse_best_score"]
+
+
+def test_starts_plateau_runs_the_test_alone(capsys):
+    assert main(["--tasks", "powerlaw", "--seeds", "0", "--starts", "plateau"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    (row,) = [json.loads(line) for line in out if line.startswith("{")]
+    assert row["fine_at"] is None and out[-1].endswith("|")
+    with pytest.raises(SystemExit):
+        main(["--lr-mult", "0"])
+    assert "--lr-mult must be > 0, got 0.0" in capsys.readouterr().err
