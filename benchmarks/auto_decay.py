@@ -100,18 +100,18 @@ def run_one(task: str, seed: int, fine_at: float | None, lr_mult: float = 1.0) -
     }
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]], starts: tuple[float | None, ...] = STARTS) -> str:
     """A markdown table: one line per task and seed, one column per decay start."""
     cells: dict[tuple[str, int], dict[float | None, dict[str, Any]]] = {}
     for r in rows:
         cells.setdefault((r["task"], r["seed"]), {})[r["fine_at"]] = r
     head = "| task | seed | " + " | ".join(
-        "plateau (start)" if s is None else f"from {s:g}" for s in STARTS
+        "plateau (start)" if s is None else f"from {s:g}" for s in starts
     )
-    lines = [head + " |", "|---|---|" + "---|" * len(STARTS)]
+    lines = [head + " |", "|---|---|" + "---|" * len(starts)]
     for (task, seed), by in cells.items():
         out = []
-        for s in STARTS:
+        for s in starts:
             r = by.get(s)
             if r is None:
                 out.append("–")
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in pool.map(run_one, *zip(*jobs, strict=True)):
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print(table(rows))
+    print(table(rows, starts))
     return 0
 
 

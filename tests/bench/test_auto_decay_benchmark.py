@@ -56,7 +56,8 @@ def test_starts_plateau_runs_the_test_alone(capsys):
     assert main(["--tasks", "powerlaw", "--seeds", "0", "--starts", "plateau"]) == 0
     out = capsys.readouterr().out.splitlines()
     (row,) = [json.loads(line) for line in out if line.startswith("{")]
-    assert row["fine_at"] is None and out[-1].endswith("|")
+    assert row["fine_at"] is None and out[-3] == "| task | seed | plateau (start) |"
+    assert out[-1] == f"| powerlaw | 0 | {row['final_val_metric']:.4g} ({row['decay_start']:.2f}) |"
     with pytest.raises(SystemExit):
         main(["--lr-mult", "0"])
     assert "--lr-mult must be > 0, got 0.0" in capsys.readouterr().err
