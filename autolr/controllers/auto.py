@@ -418,6 +418,13 @@ class Auto(Controller):
         return {key: getattr(self, key) for key in _STATE_KEYS}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = [key for key in _STATE_KEYS if key not in state]
+        if missing:
+            raise ValueError(
+                f"auto's checkpoint state lacks {', '.join(missing)}: it was written by an "
+                "earlier version of auto (before its decay start went online, 2026-12-03) and "
+                "cannot resume with this one; start the run again"
+            )
         for key in _STATE_KEYS:
             setattr(self, key, state[key])
         self._schedule = None

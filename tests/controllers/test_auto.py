@@ -285,6 +285,13 @@ def test_state_dict_resumes_mid_search():
     assert fresh.stats() == a.controller.stats()
 
 
+def test_a_state_from_the_earlier_version_is_refused_naming_the_keys():
+    saved = Auto(lr=1.0, budget_steps=1000).state_dict()
+    del saved["recent"], saved["decay_start"]
+    with pytest.raises(ValueError, match="lacks recent, decay_start: it was written by an earlier"):
+        Auto(lr=1.0, budget_steps=1000).load_state_dict(saved)
+
+
 def test_defaults_and_registration():
     ctrl = build_controller({"name": "auto"}, default_lr=0.1, budget_steps=1000)
     assert CONTROLLERS.get("auto") is Auto and ctrl.needs_probe and not Auto.peer
