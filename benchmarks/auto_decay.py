@@ -15,8 +15,8 @@ A few minutes a task and seed on 2 cores; stdlib-lm about 5 minutes a seed. ``--
 multiplies the task's initial LR (0.1 and 10: the initial LR off by 10x) and
 ``--starts plateau`` runs the plateau test alone. Each row also has the best coarse probe's
 score (the mean train loss at the end of its cooldown) and the run's mean train loss over
-the plateau window before its decay started: a run whose loss there is above what a probe
-reached in 1% of the budget is failing.
+the plateau window before its decay started, the design data for a guard against a run
+that stalls (docs/auto.md, "Open items").
 """
 
 from __future__ import annotations
