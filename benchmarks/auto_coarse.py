@@ -1,11 +1,11 @@
 """Where `auto`'s coarse round lands, as a function of its probes' length.
 
 For each task and each ``coarse_frac``, build a run of ``auto`` (``shrink: 1``,
-``extend: 0``, the task's default budget and LR) and let it make its first decision only:
-the coarse round of charged probes from the initial point. Print the grid, each candidate's
-score (the mean train loss of the last third of its cooldown) and the vertex, the peak the
-run would use. No training past the probes: a task's five probes at 2% of the budget take
-seconds (stdlib-lm about half a minute on one thread).
+``candidates: 5``, ``extend: 0``, the task's default budget and LR) and let it make its
+first decision only: the coarse round of charged probes from the initial point. Print the
+grid, each candidate's score (the mean train loss of the last third of its cooldown) and
+the vertex, the peak the run would use. No training past the probes: a task's five probes
+at 2% of the budget take seconds (stdlib-lm about half a minute on one thread).
 
     python benchmarks/auto_coarse.py --tasks stdlib-lm mnist1d-cnn --fracs 0.01 0.02 0.03
 """
@@ -25,7 +25,15 @@ def coarse_round(task: str, frac: float, seed: int) -> dict[str, Any]:
         {
             "task": {"name": task},
             "seed": seed,
-            "controller": {"name": "auto", "coarse_frac": frac, "shrink": 1.0, "extend": 0},
+            # the five-candidate grid this study was made with (auto's default before
+            # 2026-12-03), not grown
+            "controller": {
+                "name": "auto",
+                "coarse_frac": frac,
+                "shrink": 1.0,
+                "candidates": 5,
+                "extend": 0,
+            },
         }
     )
     session = build_session(cfg)

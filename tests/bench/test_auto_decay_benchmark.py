@@ -10,7 +10,9 @@ from benchmarks.auto_decay import main, run_one, table
 
 def test_a_row_is_the_run_autolr_run_makes(tmp_path):
     row = run_one("nqm", 0, None)
-    cfg = {"task": {"name": "nqm"}, "seed": 0, "threads": 1, "controller": {"name": "auto"}}
+    # the grid the study pins (auto's before 2026-12-03), the decay's start auto's own
+    ctrl = {"name": "auto", "candidates": 5, "extend": 2}
+    cfg = {"task": {"name": "nqm"}, "seed": 0, "threads": 1, "controller": ctrl}
     summary = run(cfg, out=tmp_path / "run").summary
     assert row["final_val_metric"] == summary["final_val_metric"]  # bit for bit
     assert row["decay_start"] == summary["controller_stats"]["decay_start"]

@@ -4,12 +4,12 @@ import json
 import math
 
 from autolr.running.runner import run
-from benchmarks.auto_diagnostic import diagnose, main, stage_outcome
+from benchmarks.auto_diagnostic import VERSION, diagnose, main, stage_outcome
 
 
 def test_own_stage_is_the_run_autolr_run_makes(tmp_path):
     own = stage_outcome("nqm", 0)
-    cfg = {"task": {"name": "nqm"}, "seed": 0, "controller": {"name": "auto"}}
+    cfg = {"task": {"name": "nqm"}, "seed": 0, "controller": dict(VERSION)}
     summary = run(cfg, out=tmp_path / "run").summary
     assert own["final_val_metric"] == summary["final_val_metric"]  # bit for bit
     assert own["peak"] == own["own_peak"] == summary["controller_stats"]["peak_lr"]
