@@ -7,15 +7,18 @@ loss stops falling at the peak, between ``decay_min`` and ``decay_max`` of the b
 ``plateau`` below. The peak is searched on the run by probes, every probe step charged to the
 budget:
 
-1. **coarse**, at step 0: ``candidates`` peaks on a geometric grid ``spread`` apart around
-   the initial LR (by default x1/16 .. x16, so an initial LR off by 10x in either direction
-   is inside it). Each candidate is a short run of its own from the initial point: a linear
-   warmup to the candidate, a hold and a linear cooldown to zero, each a third of
-   ``coarse_frac`` of the budget. When the best is at the edge of the grid, the grid grows
-   that way (at most ``extend`` more candidates). The best is refined to the vertex of the
-   parabola in log LR through it and its neighbours, and the run's peak is that divided by
-   ``shrink`` (2): on the tuning seed, short probes ranked after a cooldown favour peaks
-   1-4x the tuned one (docs/auto.md).
+1. **coarse**, at step 0: a bracket search. ``candidates`` peaks on a geometric grid
+   ``spread`` apart around the initial LR (by default three: x1/4, x1, x4). Each candidate is
+   a short run of its own from the initial point: a linear warmup to the candidate, a hold
+   and a linear cooldown to zero, each a third of ``coarse_frac`` of the budget. While the
+   best is at the edge of the grid, the grid grows that way by one candidate (at most
+   ``extend`` more: by default out to x256 or x1/256, so an initial LR off by 10x in either
+   direction is well inside). The best is refined to the vertex of the parabola in log LR
+   through it and its neighbours, and the run's peak is that divided by ``shrink`` (2): on
+   the tuning seed, short probes ranked after a cooldown favour peaks 1-4x the tuned one
+   (docs/auto.md). Until 2026-12-03 the grid started with five candidates (x1/16 .. x16)
+   and grew by at most two; replayed on 329 coarse rounds of the tuning seeds, the bracket
+   ends on the same peak every time with 1.1 fewer probes (docs/auto.md, "The bracket").
 2. **fine** (off by default: ``fine_frac: 0``), where the decay starts, from the run's own
    point: the peak so far and the peaks ``fine_ratio`` above and below it, each held for two
    thirds of ``fine_frac`` of the budget and then cooled down linearly to zero over the last
@@ -139,7 +142,8 @@ class Auto(Controller):
     Args:
         lr: the initial LR, the centre of the coarse grid (the task's lr when unset).
         budget_steps: the run's budget (set by ``build_controller``).
-        candidates: the coarse grid's size (odd, >= 3).
+        candidates: the coarse grid's size before it grows (odd, >= 3; 5 with ``extend: 2``
+            is the grid of the versions before 2026-12-03).
         spread: the ratio of neighbouring coarse candidates (> 1).
         extend: how many more candidates the coarse grid may grow by past its edge.
         coarse_frac: one coarse probe's length, as a fraction of the budget.
@@ -174,9 +178,9 @@ class Auto(Controller):
         self,
         lr: float | None = None,
         budget_steps: int | None = None,
-        candidates: int = 5,
+        candidates: int = 3,
         spread: float = 4.0,
-        extend: int = 2,
+        extend: int = 3,
         coarse_frac: float = 0.01,
         fine_at: float | None = None,
         decay_min: float = 0.15,

@@ -67,15 +67,15 @@ def test_vertex_refines_the_best_between_its_neighbours():
 
 
 def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
-    # initial lr 1, the best 10 (the probe's loss is quadratic in log lr): the grid 1/16 ..
-    # 16 (x4) puts the best at 16, the edge; the grid grows to 64 (worse) and stops; the
-    # parabola through 4, 16 and 64 has its vertex at the best, 10; the fine round tries 5,
-    # 10, 20 and keeps 10
+    # initial lr 1, the best 10 (the probe's loss is quadratic in log lr): the bracket 1/4,
+    # 1, 4 (x4) puts the best at 4, the edge; the grid grows to 16 (the best, again at the
+    # edge), then to 64 (worse) and stops; the parabola through 4, 16 and 64 has its vertex
+    # at the best, 10; the fine round tries 5, 10, 20 and keeps 10
     ctrl = Auto(lr=1.0, budget_steps=1000, fine_at=0.1, fine_frac=0.02, shrink=1.0)
     probe = FakeProbe(best=10.0)
     seg = ctrl.propose(_state(), probe)
     third = round(0.01 * 1000 / 3)
-    coarse = [1 / 16, 1 / 4, 1.0, 4.0, 16.0, 64.0]
+    coarse = [1 / 4, 1.0, 4.0, 16.0, 64.0]
     assert [p for p, _ in probe.asked] == pytest.approx(coarse)
     assert all(n == 3 * third for _, n in probe.asked)
     assert ctrl.peak == pytest.approx(10.0) and ctrl.phase == "stable"
@@ -84,9 +84,9 @@ def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
     assert seg.steps == 20 and seg.lrs()[0] == pytest.approx(10.0 / 21)
     assert seg.lrs()[-1] == pytest.approx(10.0 / 21 + 19 * (10.0 - 10.0 / 21) / 20)
     charged = ctrl.probe_steps
-    assert charged == 6 * 3 * third
-    seg = ctrl.propose(_state(step=30, charged=30 + charged), probe)
-    assert seg.steps == 100 - 30 - charged == 16
+    assert charged == 5 * 3 * third
+    seg = ctrl.propose(_state(step=40, charged=40 + charged), probe)
+    assert seg.steps == 100 - 40 - charged == 15
     np.testing.assert_allclose(seg.lrs(), 10.0)
     probe.asked.clear()
     seg = ctrl.propose(_state(step=100 - charged, charged=100), probe)
@@ -108,14 +108,14 @@ def test_coarse_round_grows_at_the_edge_then_fine_round_refines():
 
 
 def test_an_initial_lr_ten_times_off_either_way_finds_the_peak():
-    # lr0 0.1: the grid's best is its edge 1.6, and it grows to 6.4 (worse); lr0 10: the
-    # edge 0.625, then 0.156 (worse); either way the vertex between the neighbours is the
-    # best, 1, and the fine round keeps it
+    # lr0 0.1: the bracket 0.025, 0.1, 0.4 has its best at the edge 0.4; it grows to 1.6,
+    # then 6.4 (worse); lr0 10: the edge 2.5, then 0.625, then 0.156 (worse); either way the
+    # vertex between the neighbours is the best, 1, and the fine round keeps it
     for lr0 in (0.1, 10.0):
         ctrl = Auto(lr=lr0, budget_steps=1000, fine_frac=0.02, shrink=1.0)
         probe = FakeProbe(best=1.0)
         ctrl.propose(_state(lr=lr0), probe)
-        assert ctrl.peak == pytest.approx(1.0) and len(ctrl.coarse["lrs"]) == 6
+        assert ctrl.peak == pytest.approx(1.0) and len(ctrl.coarse["lrs"]) == 5
         ctrl.propose(_state(step=200, charged=200), probe)
         assert ctrl.peak == pytest.approx(1.0)
 
@@ -175,7 +175,7 @@ def test_the_decay_starts_when_the_loss_stops_falling():
     flat.propose(_state(), probe)
     start = flat.probe_steps
     at, _ = _feed(flat, probe, lambda k: 1.0 + 0.2 * (k % 2), start, 1000)
-    assert start == 54 and at == 154 and flat.stats()["decay_start"] == pytest.approx(0.154)
+    assert start == 45 and at == 165 and flat.stats()["decay_start"] == pytest.approx(0.165)
     assert len(flat.recent) == 100  # two windows of 5% of the budget
     # a loss that keeps falling: held at the peak until decay_max, the segments cut there
     falling = Auto(lr=1.0, budget_steps=1000)
@@ -199,6 +199,41 @@ def test_rolled_back_losses_never_reach_the_plateau_test():
     ctrl.observe(_state(step=20, charged=80).evolve(losses=np.ones(20)))
     ctrl.observe(_state(step=20, charged=100).evolve(rolled_back=True, losses=np.ones(20)))
     assert ctrl.recent == [1.0] * 20 and ctrl.rollbacks == 1
+
+
+@pytest.mark.parametrize(
+    ("best", "asked", "peak"),
+    [
+        # down three times: 1/4 is the edge, then 1/16, then 1/64 (the best, inside once
+        # 1/256 scores worse)
+        (0.01, [1 / 4, 1.0, 4.0, 1 / 16, 1 / 64, 1 / 256], None),
+        # the best out of reach: three more candidates and no further (x1/256 is the edge)
+        (1e-5, [1 / 4, 1.0, 4.0, 1 / 16, 1 / 64, 1 / 256], 1 / 256),
+        # the best inside the bracket: no growth
+        (1.2, [1 / 4, 1.0, 4.0], None),
+    ],
+)
+def test_the_bracket_grows_while_the_best_is_at_its_edge(best, asked, peak):
+    ctrl = Auto(lr=1.0, budget_steps=1000, shrink=1.0)
+    probe = FakeProbe(best=best)
+    ctrl.propose(_state(), probe)
+    assert [p for p, _ in probe.asked] == pytest.approx(asked)
+    assert ctrl.coarse["lrs"] == pytest.approx(sorted(asked))
+    assert ctrl.probe_steps == len(asked) * 3 * round(0.01 * 1000 / 3)
+    if peak is not None:  # at the edge: the edge itself, not the vertex
+        assert ctrl.peak == pytest.approx(peak)
+    else:  # inside: the vertex between the best's neighbours, within half a step of it
+        i = int(np.argmin(ctrl.coarse["scores"]))
+        assert 0 < i < len(asked) - 1
+        assert ctrl.coarse["lrs"][i] / 2 <= ctrl.peak <= ctrl.coarse["lrs"][i] * 2
+
+
+def test_the_earlier_grid_is_an_option():
+    # five candidates x1/16 .. x16, grown by at most two: the versions before 2026-12-03
+    ctrl = Auto(lr=1.0, budget_steps=1000, candidates=5, extend=2)
+    probe = FakeProbe(best=10.0)
+    ctrl.propose(_state(), probe)
+    assert [p for p, _ in probe.asked] == pytest.approx([1 / 16, 1 / 4, 1.0, 4.0, 16.0, 64.0])
 
 
 def test_diverged_candidates_are_never_chosen():
@@ -295,7 +330,8 @@ def test_a_state_from_the_earlier_version_is_refused_naming_the_keys():
 def test_defaults_and_registration():
     ctrl = build_controller({"name": "auto"}, default_lr=0.1, budget_steps=1000)
     assert CONTROLLERS.get("auto") is Auto and ctrl.needs_probe and not Auto.peer
-    assert (ctrl.lr, ctrl.budget, ctrl.candidates, ctrl.spread) == (0.1, 1000, 5, 4.0)
+    assert (ctrl.lr, ctrl.budget, ctrl.candidates, ctrl.spread) == (0.1, 1000, 3, 4.0)
+    assert ctrl.extend == 3
     assert ctrl.stats()["peak_lr"] is None
 
 
