@@ -78,3 +78,22 @@ def test_a_coarse_round_on_nqm_reproduces_auto_s_peak(capsys):
     assert main(["collect", "--tasks", "nqm", "--seeds", "1000", "--lr-mults", "1"]) == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line["lrs"][:5] == pytest.approx([0.5 / 16, 0.5 / 4, 0.5, 2.0, 8.0])
+
+
+def test_the_bracket_replay_reads_the_recorded_scores():
+    from benchmarks.auto_peak import bracket, bracket_table
+
+    # initial lr 1: the five-point grid 1/16 .. 16 grew to 64; the bracket starts at 1/4,
+    # 1, 4 (best 4, the edge), grows to 16 (the best, inside once 64 is read): five probes
+    lrs = [1 / 16, 1 / 4, 1.0, 4.0, 16.0, 64.0]
+    scores = [9.0, 8.0, 6.0, 3.0, 2.0, 2.5]
+    r = {"task": "t", "task_lr": 1.0, "lr_mult": 1.0, "lrs": lrs, "scores": scores}
+    assert bracket(r) == ([1 / 4, 1.0, 4.0, 16.0, 64.0], [8.0, 6.0, 3.0, 2.0, 2.5])
+    # a candidate the grid never had: no replay
+    down = {**r, "scores": [9.0, 2.0, 6.0, 7.0, 8.0, 9.0]}
+    assert bracket(down) == ([1 / 16, 1 / 4, 1.0, 4.0], [9.0, 2.0, 6.0, 7.0])
+    edge = {**r, "scores": [1.0, 2.0, 6.0, 7.0, 8.0, 9.0]}  # wants 1/64
+    assert bracket(edge) is None
+    table = bracket_table([r, down, edge]).splitlines()
+    # one task: 2 of 3 replayed, both on the grid's peak; 6 probes on the grid each, 5 and 4
+    assert table[-1] == "| t | 2 of 3 | 2 | 6.00 | 4.50 |"
