@@ -132,6 +132,22 @@ def lowest(delta: float, shrink: float = 1.0) -> Rule:
     return lambda lrs, scores: min(_near(lrs, scores, delta)) / shrink
 
 
+def edge_wary(delta: float, shrink: float = 2.0) -> Rule:
+    """As shipped, except that a best candidate at the grid's edge whose score is within
+    ``delta`` (relative) of its neighbour's is not trusted: the neighbour is taken, /
+    shrink."""
+
+    def rule(lrs: list[float], scores: list[float]) -> float:
+        s = np.asarray(scores, dtype=np.float64)
+        i = int(np.argmin(s))
+        j = 1 if i == 0 else len(s) - 2 if i == len(s) - 1 else None
+        if j is None or len(s) < 3 or not math.isfinite(s[j]) or s[j] > s[i] + delta * abs(s[i]):
+            return vertex(lrs, scores) / shrink
+        return lrs[j] / shrink
+
+    return rule
+
+
 def rules() -> dict[str, Rule]:
     """The rules compared, by name."""
     out: dict[str, Rule] = {
@@ -139,6 +155,8 @@ def rules() -> dict[str, Rule]:
         "vertex/1": shipped(1.0),
         "vertex/4": shipped(4.0),
     }
+    for d in (0.005, 0.01, 0.02):
+        out[f"edge-wary {d:g} /2"] = edge_wary(d)
     for d in (0.005, 0.01, 0.02, 0.05):
         for s in (1.0, 2.0):
             out[f"basin {d:g} /{s:g}"] = basin(d, s)

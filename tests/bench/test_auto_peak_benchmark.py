@@ -97,3 +97,16 @@ def test_the_bracket_replay_reads_the_recorded_scores():
     table = bracket_table([r, down, edge]).splitlines()
     # one task: 2 of 3 replayed, both on the grid's peak; 6 probes on the grid each, 5 and 4
     assert table[-1] == "| t | 2 of 3 | 2 | 6.00 | 4.50 |"
+
+
+def test_edge_wary_takes_the_neighbour_of_an_edge_best_only_when_it_is_close():
+    from benchmarks.auto_peak import edge_wary
+
+    # the top edge best by 0.1% over its neighbour: the neighbour, halved
+    assert edge_wary(0.005)(LRS, [5.0, 4.0, 3.5, 3.003, 3.0]) == 32.0
+    # by 10%: the edge is trusted (as shipped: the edge itself, halved)
+    assert edge_wary(0.005)(LRS, [5.0, 4.0, 3.5, 3.3, 3.0]) == 128.0
+    # the bottom edge likewise; a best inside the grid is the shipped vertex
+    assert edge_wary(0.005)(LRS, [3.0, 3.001, 3.5, 4.0, 5.0]) == 2.0
+    inside = [5.0, 3.0, 2.5, 2.7, 4.0]
+    assert edge_wary(0.005)(LRS, inside) == pytest.approx(shipped(2.0)(LRS, inside))
