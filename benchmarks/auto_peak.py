@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from autolr.controllers.auto import edge_wary as auto_edge_wary
 from autolr.controllers.auto import vertex
 from autolr.loop.trainee import task_info
 from autolr.running.runner import build_session, load_config
@@ -135,17 +136,8 @@ def lowest(delta: float, shrink: float = 1.0) -> Rule:
 def edge_wary(delta: float, shrink: float = 2.0) -> Rule:
     """As shipped, except that a best candidate at the grid's edge whose score is within
     ``delta`` (relative) of its neighbour's is not trusted: the neighbour is taken, /
-    shrink."""
-
-    def rule(lrs: list[float], scores: list[float]) -> float:
-        s = np.asarray(scores, dtype=np.float64)
-        i = int(np.argmin(s))
-        j = 1 if i == 0 else len(s) - 2 if i == len(s) - 1 else None
-        if j is None or len(s) < 3 or not math.isfinite(s[j]) or s[j] > s[i] + delta * abs(s[i]):
-            return vertex(lrs, scores) / shrink
-        return lrs[j] / shrink
-
-    return rule
+    shrink (`auto`'s ``edge_tol``)."""
+    return lambda lrs, scores: auto_edge_wary(lrs, scores, delta) / shrink
 
 
 def rules() -> dict[str, Rule]:

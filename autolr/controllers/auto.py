@@ -135,6 +135,25 @@ def vertex(lrs: list[float], scores: list[float]) -> float:
     return float(math.exp(np.clip(-b / (2.0 * a), x[1] - half, x[1] + half)))
 
 
+def edge_wary(lrs: list[float], scores: list[float], tol: float | None) -> float:
+    """``vertex``, except that with ``tol`` set a best candidate at the grid's edge whose
+    score is within ``tol`` (relative) of its neighbour's is not trusted: the neighbour is
+    returned. On a flat top a 1%-probe at the edge of the grid's reach can win by a
+    fraction of a percent (stdlib-lm at x0.1: docs/auto.md, "Open items")."""
+    i = int(np.argmin(scores))
+    j = 1 if i == 0 else len(scores) - 2 if i == len(scores) - 1 else None
+    if (
+        tol is None
+        or j is None
+        or len(scores) < 3
+        or not math.isfinite(scores[i])
+        or not math.isfinite(scores[j])
+        or scores[j] > scores[i] + tol * abs(scores[i])
+    ):
+        return vertex(lrs, scores)
+    return float(lrs[j])
+
+
 @CONTROLLERS.register("auto")
 class Auto(Controller):
     """Peak by charged, cooldown-ranked probes; shape warmup-stable-linear-decay-to-zero.
@@ -161,6 +180,10 @@ class Auto(Controller):
         warmup_frac: the run's linear warmup to the coarse round's peak, as a fraction of the
             budget.
         shrink: the run's peak is the coarse round's best divided by this (>= 1).
+        edge_tol: off (None, the default): the coarse round's best is trusted wherever it
+            is. Set (>= 0): a best at the grid's edge whose score is within this fraction of
+            its neighbour's is not, and the neighbour is taken (``edge_wary``). Designed on
+            the tuning rounds (0.005 there, docs/auto.md), not yet evaluated.
         min_lr, max_lr: bounds on every candidate (the session's LR bounds when run by
             ``autolr run``; the session clips to them in any case).
         undo: the collapse guard on the run's segments (``autolr.loop.collapse``): a segment
@@ -191,6 +214,7 @@ class Auto(Controller):
         fine_ratio: float = 2.0,
         warmup_frac: float = 0.02,
         shrink: float = 2.0,
+        edge_tol: float | None = None,
         min_lr: float | None = None,
         max_lr: float | None = None,
         undo: float | None = 0.5,
@@ -226,6 +250,9 @@ class Auto(Controller):
         self.fine_ratio = check_range("fine_ratio", fine_ratio, 1.0, math.inf, low_open=True)
         self.warmup_frac = check_range("warmup_frac", warmup_frac, 0.0, 0.5)
         self.shrink = check_range("shrink", shrink, 1.0, math.inf)
+        self.edge_tol = (
+            None if edge_tol is None else check_range("edge_tol", edge_tol, 0.0, math.inf)
+        )
         self.min_lr = 0.0 if min_lr is None else check_range("min_lr", min_lr, 0.0, math.inf)
         self.max_lr = (
             math.inf
@@ -347,7 +374,7 @@ class Auto(Controller):
             lrs.insert(at, nxt)
             scores.insert(at, trial(nxt))
         self.coarse = {"lrs": lrs, "scores": scores}
-        peak = vertex(lrs, scores)
+        peak = edge_wary(lrs, scores, self.edge_tol)
         # an equal cooldown over a short horizon still favours high peaks (measured on the
         # tuning seeds: the coarse winner is 1-8x the tuned peak, docs/auto.md): run below it
         self.peak = self._clip(peak / self.shrink) if math.isfinite(peak) else lrs[0]

@@ -7,7 +7,7 @@ import pytest
 
 import autolr
 from autolr.controllers import CONTROLLERS, Auto
-from autolr.controllers.auto import plateaued, rank_rho, score, vertex
+from autolr.controllers.auto import edge_wary, plateaued, rank_rho, score, vertex
 from autolr.controllers.base import build_controller
 from autolr.loop.probe import ProbeResult
 from autolr.loop.segment import Segment
@@ -226,6 +226,37 @@ def test_the_bracket_grows_while_the_best_is_at_its_edge(best, asked, peak):
         i = int(np.argmin(ctrl.coarse["scores"]))
         assert 0 < i < len(asked) - 1
         assert ctrl.coarse["lrs"][i] / 2 <= ctrl.peak <= ctrl.coarse["lrs"][i] * 2
+
+
+def test_edge_tol_distrusts_an_edge_best_by_a_hair():
+    lrs = [1.0, 4.0, 16.0, 64.0, 256.0]
+    flat = [5.0, 4.0, 3.5, 3.003, 3.0]  # the top edge wins by 0.1%
+    assert edge_wary(lrs, flat, None) == vertex(lrs, flat) == 256.0  # off: the edge
+    assert edge_wary(lrs, flat, 0.005) == 64.0
+    assert edge_wary(lrs, flat, 0.0005) == 256.0  # 0.1% is more than 0.05%
+    assert edge_wary(lrs, [3.0, 3.001, 3.5, 4.0, 5.0], 0.005) == 4.0  # the bottom edge
+    inside = [5.0, 3.0, 2.5, 2.7, 4.0]
+    assert edge_wary(lrs, inside, 0.5) == vertex(lrs, inside)
+
+    # in the controller: a probe whose loss falls with the LR up to 10 and is flat above it
+    # (but for a 0.01% tilt toward the top): the bracket grows to its reach, x256, whose
+    # edge wins by a hair; with edge_tol the run takes the neighbour, 64
+    class Flat(FakeProbe):
+        def run(self, segment, steps=None, **kw):
+            res = super().run(segment, steps, **kw)
+            peak = self.asked[-1][0]
+            tilt = 1e-4 if peak >= 10 else 1e-2  # below 10 the loss falls with the LR
+            level = (1.0 if peak >= 10 else 2.0) - tilt * math.log(peak)
+            return ProbeResult(np.full(res.steps, level), res.steps, False)
+
+    off = Auto(lr=1.0, budget_steps=1000, shrink=1.0)
+    off.propose(_state(), Flat(best=1.0))
+    on = Auto(lr=1.0, budget_steps=1000, shrink=1.0, edge_tol=0.005)
+    on.propose(_state(), Flat(best=1.0))
+    assert off.coarse["lrs"] == on.coarse["lrs"] and max(on.coarse["lrs"]) == 256.0
+    assert off.peak == 256.0 and on.peak == 64.0
+    with pytest.raises(ValueError, match="edge_tol"):
+        Auto(lr=1.0, budget_steps=1000, edge_tol=-0.1)
 
 
 def test_the_earlier_grid_is_an_option():
