@@ -16,29 +16,28 @@ import argparse
 import json
 from typing import Any
 
+from autolr.controllers.base import Controller
 from autolr.running.runner import build_session, load_config
+
+# `auto`'s grid before 2026-12-03 (five candidates x4 apart, grown past an edge at most
+# twice): the design studies made with it pin it, so that their committed rows reproduce
+FIVE_POINT: dict[str, Any] = {"candidates": 5, "extend": 2}
+
+
+def first_round(config: dict[str, Any]) -> Controller:
+    """The controller of the run ``config`` after its first decision, for `auto` its coarse
+    round of charged probes; nothing is trained past the probes."""
+    session = build_session(load_config(config))
+    ctrl = session.controller
+    ctrl.propose(session.state, session.probe)
+    return ctrl
 
 
 def coarse_round(task: str, frac: float, seed: int) -> dict[str, Any]:
-    """The coarse round of ``auto`` on ``task`` with probes of ``frac`` of the budget."""
-    cfg = load_config(
-        {
-            "task": {"name": task},
-            "seed": seed,
-            # the five-candidate grid this study was made with (auto's default before
-            # 2026-12-03), not grown
-            "controller": {
-                "name": "auto",
-                "coarse_frac": frac,
-                "shrink": 1.0,
-                "candidates": 5,
-                "extend": 0,
-            },
-        }
-    )
-    session = build_session(cfg)
-    ctrl = session.controller
-    ctrl.propose(session.state, session.probe)
+    """The coarse round of ``auto`` on ``task`` with probes of ``frac`` of the budget (the
+    five-point grid, not grown)."""
+    auto = {**FIVE_POINT, "name": "auto", "coarse_frac": frac, "shrink": 1.0, "extend": 0}
+    ctrl = first_round({"task": {"name": task}, "seed": seed, "controller": auto})
     return {
         "task": task,
         "coarse_frac": frac,

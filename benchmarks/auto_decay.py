@@ -32,6 +32,7 @@ import torch
 
 from autolr.loop.trainee import task_info
 from autolr.running.runner import build_session, load_config
+from benchmarks.auto_coarse import FIVE_POINT
 
 # name -> (task config, run-level keys): the CPU suite's tasks and the variants suite's
 TASKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -70,9 +71,8 @@ def run_one(task: str, seed: int, fine_at: float | None, lr_mult: float = 1.0) -
     cfg, top = TASKS[task]
     if lr_mult != 1.0:  # the variant's own lr, or the task's default
         cfg = {**cfg, "lr": cfg.get("lr", task_info(cfg).lr) * lr_mult}
-    # the grid this study was made with (auto's before 2026-12-03), pinned so that the
-    # committed rows reproduce; the decay's start is what it varies
-    ctrl: dict[str, Any] = {"name": "auto", "candidates": 5, "extend": 2}
+    # the grid this study was made with; the decay's start is what it varies
+    ctrl: dict[str, Any] = {"name": "auto", **FIVE_POINT}
     if fine_at is not None:
         ctrl["fine_at"] = fine_at
     config = load_config({"task": cfg, **top, "seed": seed, "threads": 1, "controller": ctrl})

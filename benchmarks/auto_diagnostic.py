@@ -40,11 +40,12 @@ import torch
 from autolr.controllers.auto import rank_rho
 from autolr.loop.direction import Direction
 from autolr.running.runner import build_session, load_config
+from benchmarks.auto_coarse import FIVE_POINT
 
 # `auto` as this diagnostic measured it (docs/auto.md, 2026-12-01 and 2026-12-02): the decay
-# from 10% of the budget and the five-candidate grid, both since changed; pinned so that
-# the committed rows reproduce
-VERSION = {"name": "auto", "fine_at": 0.1, "candidates": 5, "extend": 2}
+# from 10% of the budget and the five-point grid, both since changed; pinned so that the
+# committed rows reproduce
+VERSION = {"name": "auto", "fine_at": 0.1, **FIVE_POINT}
 
 
 def stage_outcome(task: str, seed: int, peak: float | None = None) -> dict[str, Any]:

@@ -50,7 +50,7 @@ import torch
 from autolr.controllers.auto import edge_wary as auto_edge_wary
 from autolr.controllers.auto import vertex
 from autolr.loop.trainee import task_info
-from autolr.running.runner import build_session, load_config
+from benchmarks.auto_coarse import FIVE_POINT, first_round
 from benchmarks.auto_decay import TASKS
 
 # a store's task name -> this module's, per suite (the variants suite names its tasks by
@@ -66,22 +66,18 @@ STORE_TASKS: dict[str, dict[str, str]] = {
     },
 }
 SPREAD = 4.0  # the grid's ratio (auto's ``spread``)
-# the coarse round recorded: the grid of `auto` before 2026-12-03 (five candidates x4 apart,
-# grown past an edge at most twice), which holds every candidate the bracket search that
-# replaced it asks for, within x256 of the initial LR
-GRID = {"name": "auto", "candidates": 5, "extend": 2}
 
 
 def coarse(task: str, seed: int, lr_mult: float = 1.0) -> dict[str, Any]:
-    """`auto`'s coarse round on ``task`` at the initial LR times ``lr_mult``, one thread."""
+    """`auto`'s coarse round on ``task`` at the initial LR times ``lr_mult``, one thread, on
+    the five-point grid: it holds every candidate the bracket search that replaced it asks
+    for within x256 of the initial LR, so the bracket can be replayed from it."""
     torch.set_num_threads(1)
     cfg, top = TASKS[task]
     lr = cfg.get("lr", task_info(cfg).lr)
     cfg = {**cfg, "lr": lr * lr_mult}
-    config = load_config({"task": cfg, **top, "seed": seed, "threads": 1, "controller": dict(GRID)})
-    session = build_session(config)
-    ctrl = session.controller
-    ctrl.propose(session.state, session.probe)
+    auto = {"name": "auto", **FIVE_POINT}
+    ctrl = first_round({"task": cfg, **top, "seed": seed, "threads": 1, "controller": auto})
     return {
         "task": task,
         "seed": seed,
