@@ -70,6 +70,10 @@ MIN_WINDOW = 5
 # rollbacks that halve the peak; after them the collapse guard is off (early in training the
 # progress it protects is small, and minibatch noise alone can trip it again and again)
 MAX_HALVINGS = 3
+# an edge best within this fraction of its neighbour's score is not trusted (``edge_wary``):
+# chosen on the 330 tuning rounds of benchmarks/auto_peak.py, where it is never worse than
+# trusting the edge and better on three tasks (docs/auto.md, "The edge of the reach")
+EDGE_TOL = 0.005
 _STATE_KEYS = (
     "phase",
     "peak",
@@ -180,10 +184,10 @@ class Auto(Controller):
         warmup_frac: the run's linear warmup to the coarse round's peak, as a fraction of the
             budget.
         shrink: the run's peak is the coarse round's best divided by this (>= 1).
-        edge_tol: off (None, the default): the coarse round's best is trusted wherever it
-            is. Set (>= 0): a best at the grid's edge whose score is within this fraction of
-            its neighbour's is not, and the neighbour is taken (``edge_wary``). Designed on
-            the tuning rounds (0.005 there, docs/auto.md), not yet evaluated.
+        edge_tol: a best at the coarse grid's edge whose score is within this fraction of
+            its neighbour's is not trusted, and the neighbour is taken (``edge_wary``;
+            >= 0, default 0.005, chosen on the tuning rounds, docs/auto.md). None: the
+            best is trusted wherever it is (the version evaluated on seeds 6-8).
         min_lr, max_lr: bounds on every candidate (the session's LR bounds when run by
             ``autolr run``; the session clips to them in any case).
         undo: the collapse guard on the run's segments (``autolr.loop.collapse``): a segment
@@ -214,7 +218,7 @@ class Auto(Controller):
         fine_ratio: float = 2.0,
         warmup_frac: float = 0.02,
         shrink: float = 2.0,
-        edge_tol: float | None = None,
+        edge_tol: float | None = EDGE_TOL,
         min_lr: float | None = None,
         max_lr: float | None = None,
         undo: float | None = 0.5,

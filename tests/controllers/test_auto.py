@@ -240,7 +240,7 @@ def test_edge_tol_distrusts_an_edge_best_by_a_hair():
 
     # in the controller: a probe whose loss falls with the LR up to 10 and is flat above it
     # (but for a 0.01% tilt toward the top): the bracket grows to its reach, x256, whose
-    # edge wins by a hair; with edge_tol the run takes the neighbour, 64
+    # edge wins by a hair; with edge_tol (the default) the run takes the neighbour, 64
     class Flat(FakeProbe):
         def run(self, segment, steps=None, **kw):
             res = super().run(segment, steps, **kw)
@@ -249,9 +249,10 @@ def test_edge_tol_distrusts_an_edge_best_by_a_hair():
             level = (1.0 if peak >= 10 else 2.0) - tilt * math.log(peak)
             return ProbeResult(np.full(res.steps, level), res.steps, False)
 
-    off = Auto(lr=1.0, budget_steps=1000, shrink=1.0)
+    off = Auto(lr=1.0, budget_steps=1000, shrink=1.0, edge_tol=None)
     off.propose(_state(), Flat(best=1.0))
-    on = Auto(lr=1.0, budget_steps=1000, shrink=1.0, edge_tol=0.005)
+    on = Auto(lr=1.0, budget_steps=1000, shrink=1.0)  # the default, 0.005
+    assert on.edge_tol == 0.005
     on.propose(_state(), Flat(best=1.0))
     assert off.coarse["lrs"] == on.coarse["lrs"] and max(on.coarse["lrs"]) == 256.0
     assert off.peak == 256.0 and on.peak == 64.0
