@@ -36,7 +36,7 @@ from autolr.bench.store import ResultsStore
 from autolr.bench.store_location import store_url
 from autolr.bench.tables import fmt, markdown_table
 from autolr.bench.views import replay_comparisons
-from benchmarks.auto_report import _count, _mean, _vs, cell, reports
+from benchmarks.auto_report import _count, _mean, _vs, cell, emit, reports
 
 SUITE = "cpu-agents"
 POLICIES = ("meta", "rl")
@@ -224,9 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = render(policy_table(store, suite_name, plan))
     finally:
         store.close()
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    emit(text, args.out)
     return 0
 
 

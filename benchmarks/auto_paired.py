@@ -28,13 +28,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from autolr.bench.harness import load_suite, suite_plan
 from autolr.bench.standings import verdict
 from autolr.bench.stats import mean_ci
 from autolr.bench.store import ResultsStore
 from autolr.bench.store_location import store_url
 from autolr.bench.tables import fmt, markdown_table
-from benchmarks.auto_report import reports
+from benchmarks.auto_report import emit, plans_of, reports
 
 
 def paired(
@@ -121,19 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     store = ResultsStore(store_url(args.store, Path(".")), create=False)
     try:
-        plans: dict[str, Mapping[str, str] | None] = {}
-        for path in args.suites:
-            suite = load_suite(path)
-            plans[suite.name] = suite_plan(suite, store)
+        plans = plans_of(store, args.suites)
         rows = paired(store, plans, args.a, args.b)
     finally:
         store.close()
     if not rows:
         p.error(f"no task of {', '.join(plans)} has both {args.a!r} and {args.b!r} in the store")
-    text = render(rows, args.a, args.b)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    emit(render(rows, args.a, args.b), args.out)
     return 0
 
 

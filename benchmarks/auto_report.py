@@ -222,6 +222,22 @@ def render(lr_rows: list[dict[str, Any]], suite: str = SUITE, lr_suite: str = LR
     )
 
 
+def plans_of(store: ResultsStore, paths: Sequence[str | Path]) -> dict[str, dict[str, str]]:
+    """Per suite name, the runs each suite file plans now (``harness.suite_plan``)."""
+    plans = {}
+    for path in paths:
+        suite = load_suite(path)
+        plans[suite.name] = suite_plan(suite, store)
+    return plans
+
+
+def emit(text: str, out: Path | None) -> None:
+    """Print a report, and write it to ``out`` too when given."""
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument(
@@ -241,18 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     store = ResultsStore(store_url(args.store, Path(".")), create=False)
     try:
-        plans = {}
-        for path in args.suites:
-            suite = load_suite(path)
-            plans[suite.name] = suite_plan(suite, store)
+        plans = plans_of(store, args.suites)
         # two suite files: the first holds the tasks at x1, the second at x0.1 and x10
         names = dict(zip(("suite", "lr_suite"), plans, strict=False)) if len(plans) == 2 else {}
         text = render(initial_lr_table(store, plans=plans, **names), **names)
     finally:
         store.close()
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    emit(text, args.out)
     return 0
 
 
