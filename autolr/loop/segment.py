@@ -26,12 +26,16 @@ class Segment:
             of each group's own ``lr_scale`` (layer-wise LR).
         undo: optional collapse guard: the session rolls the segment back once it gives back
             more than this fraction of the training's progress (see ``autolr.loop.collapse``).
+        catch_divergence: the session rolls the segment back (charged) on a divergence too
+            (a non-finite or blown-up loss), rather than ending the run, whether or not the
+            session rescues; the controller sees ``rolled_back`` and must lower its LR.
     """
 
     schedule: Schedule
     steps: int
     lr_scale: tuple[float, ...] | None = None
     undo: float | None = None
+    catch_divergence: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
@@ -41,6 +45,10 @@ class Segment:
             scale = tuple(check_positive(f"lr_scale[{i}]", m) for i, m in enumerate(self.lr_scale))
             object.__setattr__(self, "lr_scale", scale)
         object.__setattr__(self, "undo", check_undo(self.undo))
+        if not isinstance(self.catch_divergence, bool):
+            raise ValueError(
+                f"Segment.catch_divergence must be true or false, got {self.catch_divergence!r}"
+            )
 
     @classmethod
     def constant(cls, lr: float, steps: int, lr_scale: Sequence[float] | None = None) -> Segment:

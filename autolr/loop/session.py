@@ -48,7 +48,9 @@ class Session:
     the lost steps, flags the state and caps later LRs at ``rollback_lr_factor`` times the
     failed segment's peak; it gives up (and ends the run) after ``MAX_ROLLBACKS_IN_A_ROW``
     rollbacks at one step, or when the cap would fall below ``min_lr``. A segment's own
-    collapse guard (``Segment.undo``, the controller's request) always rolls back.
+    collapse guard (``Segment.undo``, the controller's request) always rolls back, and so
+    does a divergence in a segment with ``catch_divergence`` (charged, with no cap: the
+    controller that asked lowers its LR).
 
     Layer-wise LR: group g trains at ``lr * lr_scale[g]``, where ``lr_scale`` is each param
     group's own ``lr_scale`` key (default 1), set from the ``lr_scale`` argument if given,
@@ -219,10 +221,12 @@ class Session:
         n = min(segment.steps, self.ledger.remaining)
         # the guard's cap is applied (and re-measured) by the stepper as the steps run;
         # under DDP, rank 0's plan and collapse guard are every rank's: one LR at each step
-        plan, undo = ddp.agree((self.plan(segment, n, with_guard=False), segment.undo))
+        plan, undo, catch = ddp.agree(
+            (self.plan(segment, n, with_guard=False), segment.undo, segment.catch_divergence)
+        )
         self._warn_clamped(plan)
-        # the snapshot a rollback returns to: only a rescue or the segment's guard needs one
-        good = self.snapshot() if self.rescue or undo is not None else None
+        # the snapshot a rollback returns to: only a rescue or the segment's guards need one
+        good = self.snapshot() if self.rescue or catch or undo is not None else None
         merge_mark = (
             None if good is None or self.merge is None else self.merge.mark(self.step, len(plan))
         )
@@ -243,7 +247,7 @@ class Session:
             means = ddp.mean_array(np.array([getattr(stats, n) for n in names])).tolist()
             for name, value in zip(names, means, strict=True):
                 setattr(stats, name, value)
-        if out.stopped and (stop.tripped == "extra" or self.rescue):
+        if out.stopped and (stop.tripped == "extra" or self.rescue or catch):
             assert good is not None
             snapshots.restore(self.trainee, good)
             if self.merge is not None:

@@ -385,3 +385,31 @@ def test_defaults_and_registration():
 def test_bad_params_fail_naming_them(params, needle):
     with pytest.raises(ValueError, match=needle):
         build_controller({"name": "auto", **params}, default_lr=0.1, budget_steps=100)
+
+
+def test_catch_divergence_rolls_back_and_halves_instead_of_ending_the_run():
+    from autolr.controllers.auto import MAX_HALVINGS
+    from autolr.loop.session import Session
+    from tests.toy import ToyTrainee
+
+    def run(**kw):
+        ctrl = Auto(budget_steps=400, **kw)
+        s = Session(ToyTrainee(seed=0, nan_at=100), ctrl, 400, 20)
+        s.run()
+        return s, ctrl
+
+    # batch 100 is NaN at any LR: off (the default), the run ends there
+    plain, off = run()
+    assert off.catch_divergence is False
+    assert plain.halted == "diverged at step 101 (non-finite loss)" and plain.rollbacks == 0
+    # on: rolled back and the peak halved each time, charged, until MAX_HALVINGS, after
+    # which it no longer catches and the run ends on the same batch
+    caught, on = run(catch_divergence=True)
+    assert on.rollbacks == caught.rollbacks == MAX_HALVINGS
+    assert on.peak == pytest.approx(off.peak / 2**MAX_HALVINGS)
+    assert caught.halted == "diverged at step 101 (non-finite loss)"
+    assert caught.ledger.lost > 0 and caught.ledger.charged == caught.ledger.kept + (
+        caught.ledger.lost + caught.ledger.probes
+    )
+    with pytest.raises(ValueError, match="catch_divergence"):
+        Auto(catch_divergence=1)

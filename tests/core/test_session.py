@@ -10,6 +10,7 @@ from autolr.loop.rescue import MAX_ROLLBACKS_IN_A_ROW
 from autolr.loop.segment import Segment
 from autolr.loop.session import Session
 from autolr.loop.stepper import Divergence, Plan
+from autolr.schedules import constant
 from tests.toy import ToyTrainee
 
 
@@ -182,6 +183,27 @@ def test_without_rescue_a_divergence_ends_the_run_and_keeps_its_steps():
     assert s.lr_cap == math.inf
     with pytest.raises(RuntimeError, match="the run has ended: diverged at step 46"):
         s.advance(Segment.constant(0.05, 5))
+
+
+def test_a_segment_that_catches_divergence_is_rolled_back_and_charged():
+    """Without rescue, a divergence inside a ``catch_divergence`` segment rolls it back
+    (charged, no cap) instead of ending the run; the next segment trains on."""
+    s = make_session(trainee=ToyTrainee(seed=0, nan_at=45), interval=20)
+    s.advance(Segment.constant(0.05, 40))
+    before = params(s.trainee)
+    state = s.advance(Segment(constant(lr=0.05), 20, catch_divergence=True))
+    assert s.halted is None and state.rolled_back and state.diverged and s.rollbacks == 1
+    assert s.step == 40 and s.ledger.kept == 40 and s.ledger.lost == 6
+    assert s.ledger.charged == 46 and s.lr_cap == math.inf  # no cap: the controller lowers
+    for a, b in zip(before, params(s.trainee), strict=True):
+        assert torch.equal(a, b)
+    # the same segment without the flag ends the run, as before
+    plain = make_session(trainee=ToyTrainee(seed=0, nan_at=45), interval=20)
+    plain.advance(Segment.constant(0.05, 40))
+    plain.advance(Segment(constant(lr=0.05), 20))
+    assert plain.halted == "diverged at step 46 (non-finite loss)"
+    with pytest.raises(ValueError, match="catch_divergence"):
+        Segment(constant(lr=0.05), 20, catch_divergence="yes")
 
 
 def test_a_rollback_does_not_loop_on_a_batch_that_always_fails():
