@@ -72,7 +72,8 @@ MIN_WINDOW = 5
 MAX_HALVINGS = 3
 # an edge best within this fraction of its neighbour's score is not trusted (``edge_wary``):
 # chosen on the 330 tuning rounds of benchmarks/auto_peak.py, where it is never worse than
-# trusting the edge and better on three tasks (docs/auto.md, "The edge of the reach")
+# trusting the edge and better on three tasks (docs/auto.md, "Open items"), and evaluated
+# on fresh seeds 9-11 (docs/auto.md, "`edge_tol` evaluated on fresh seeds")
 EDGE_TOL = 0.005
 _STATE_KEYS = (
     "phase",
