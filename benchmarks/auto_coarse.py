@@ -22,7 +22,12 @@ from autolr.running.runner import build_session, load_config
 # `auto`'s grid before 2026-12-03 (five candidates x4 apart, grown past an edge at most
 # twice, its best trusted at the edge): the design studies made with it pin it, so that
 # their committed rows reproduce
-FIVE_POINT: dict[str, Any] = {"candidates": 5, "extend": 2, "edge_tol": None}
+FIVE_POINT: dict[str, Any] = {
+    "candidates": 5,
+    "extend": 2,
+    "edge_tol": None,
+    "catch_divergence": False,
+}
 
 
 def first_round(config: dict[str, Any]) -> Controller:

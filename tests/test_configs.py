@@ -14,7 +14,14 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUNS = sorted([*(CONFIGS / "tasks").glob("*.yaml"), *(CONFIGS / "controllers").glob("*.yaml")])
 SUITES = sorted((CONFIGS / "bench").glob("*.yaml"))
 # suites that run no tuned baseline: their tuned reference is the cpu suite's
-UNTUNED_SUITES = {"cpu-lr", "cpu-fresh-lr", "cpu-fresh2-lr", "cpu-fresh3-lr", "auto-catch-design"}
+UNTUNED_SUITES = {
+    "cpu-lr",
+    "cpu-fresh-lr",
+    "cpu-fresh2-lr",
+    "cpu-fresh3-lr",
+    "cpu-fresh4-lr",
+    "auto-catch-design",
+}
 
 
 @pytest.mark.parametrize("path", RUNS, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -398,13 +398,13 @@ def test_catch_divergence_rolls_back_and_halves_instead_of_ending_the_run():
         s.run()
         return s, ctrl
 
-    # batch 100 is NaN at any LR: off (the default), the run ends there
-    plain, off = run()
-    assert off.catch_divergence is False
+    # batch 100 is NaN at any LR: off, the run ends there
+    plain, off = run(catch_divergence=False)
     assert plain.halted == "diverged at step 101 (non-finite loss)" and plain.rollbacks == 0
-    # on: rolled back and the peak halved each time, charged, until MAX_HALVINGS, after
-    # which it no longer catches and the run ends on the same batch
-    caught, on = run(catch_divergence=True)
+    # on (the default since 2026-12-03): rolled back and the peak halved each time, charged,
+    # until MAX_HALVINGS, after which it no longer catches and the run ends on the same batch
+    caught, on = run()
+    assert on.catch_divergence is True
     assert on.rollbacks == caught.rollbacks == MAX_HALVINGS
     assert on.peak == pytest.approx(off.peak / 2**MAX_HALVINGS)
     assert caught.halted == "diverged at step 101 (non-finite loss)"
