@@ -14,7 +14,9 @@ Per task (of every suite given): the seeds both methods finished, the mean of ``
 them ± the 95% CI half-width of that mean (Student t over the per-seed differences,
 ``stats.mean_ci``), the word for it in the task's direction (``standings.verdict``), and how
 many seeds ``a`` is better on, equal (the same final to the last bit) and worse. A seed on
-which either run's final is not finite is counted apart, as ``non-finite``.
+which either run's final is not finite is counted apart, as ``non-finite``. Beside them,
+each method's divergences (runs that ended on the session's divergence rule) and rollbacks
+(summed over its runs), as ``a / b``: a change that catches divergences shows there.
 
 Only the runs each suite file plans now are read (``harness.suite_plan``, as ``autolr bench``
 reports them).
@@ -46,7 +48,9 @@ def paired(
     ``b`` have rows: ``suite``, ``task``, ``mode``, ``seeds`` (paired, both finite),
     ``diff`` and ``ci`` (mean of a − b and its half-width; NaN without two pairs),
     ``verdict``, ``better``, ``equal``, ``worse`` and ``nonfinite`` (seeds either side's
-    final is not finite). ``suites``: suite name -> its plan (None: every stored run)."""
+    final is not finite), and ``diverged`` and ``rollbacks``: each a pair ``(a's, b's)``,
+    counted over all of each method's runs of the task. ``suites``: suite name -> its plan
+    (None: every stored run)."""
     out = []
     for suite, plan in suites.items():
         for task, rep in sorted(reports(store, suite, plan).items()):
@@ -73,15 +77,18 @@ def paired(
                     "equal": sum(d == 0 for d in diffs),
                     "worse": sum(sign * d < 0 for d in diffs),
                     "nonfinite": len(common) - len(good),
+                    "diverged": (ra.diverged, rb.diverged),
+                    "rollbacks": (sum(ra.rollbacks), sum(rb.rollbacks)),
                 }
             )
     return out
 
 
 def render(rows: Sequence[Mapping[str, Any]], a: str, b: str) -> str:
-    """The rows as a markdown table, with the totals of better, equal and worse seeds."""
+    """The rows as a markdown table, with the totals of better, equal and worse seeds, and
+    of each method's divergences and rollbacks."""
     head = ["suite", "task", "paired seeds", f"{a} − {b}", "verdict", "better", "equal"]
-    head += ["worse", "non-finite"]
+    head += ["worse", "non-finite", f"diverged ({a} / {b})", f"rollbacks ({a} / {b})"]
     body = [
         [
             r["suite"],
@@ -93,9 +100,13 @@ def render(rows: Sequence[Mapping[str, Any]], a: str, b: str) -> str:
             str(r["equal"]),
             str(r["worse"]),
             str(r["nonfinite"]),
+            "{} / {}".format(*r["diverged"]),
+            "{:g} / {:g}".format(*r["rollbacks"]),
         ]
         for r in rows
     ]
+    diverged = [sum(r["diverged"][i] for r in rows) for i in (0, 1)]
+    rollbacks = [sum(r["rollbacks"][i] for r in rows) for i in (0, 1)]
     total = {k: sum(r[k] for r in rows) for k in ("better", "equal", "worse", "nonfinite")}
     pairs = sum(len(r["seeds"]) for r in rows)
     lines = [
@@ -105,7 +116,9 @@ def render(rows: Sequence[Mapping[str, Any]], a: str, b: str) -> str:
         markdown_table(head, body),
         "",
         f"Over {pairs} pairs: `{a}` better on {total['better']}, equal on {total['equal']}, "
-        f"worse on {total['worse']}; {total['nonfinite']} with a non-finite final.",
+        f"worse on {total['worse']}; {total['nonfinite']} with a non-finite final. "
+        f"Divergences: `{a}` {diverged[0]}, `{b}` {diverged[1]}; rollbacks: `{a}` "
+        f"{rollbacks[0]:g}, `{b}` {rollbacks[1]:g}.",
     ]
     return "\n".join(lines)
 

@@ -56,6 +56,13 @@ def test_paired_differences_are_per_seed(stored):
     lo, hi = row["diff"] - row["ci"], row["diff"] + row["ci"]
     want = "better" if hi < 0 else "worse" if lo > 0 else "tied"
     assert row["verdict"] == want
+    # each side's divergences and rollbacks, summed from its runs' summaries
+    for i, method in enumerate(("auto", "cosine-default")):
+        cells = store.done_cells("pairs")
+        runs = [c["summary"] for c in cells if c["method"] == method and c["track"] != "tune"]
+        runs = [s for s in runs if s is not None]
+        assert row["diverged"][i] == sum(bool(s["diverged"]) for s in runs)
+        assert row["rollbacks"][i] == sum(s["rollbacks"] for s in runs)
 
 
 def test_a_method_against_itself_is_equal_on_every_seed(stored):
@@ -67,6 +74,9 @@ def test_a_method_against_itself_is_equal_on_every_seed(stored):
     text = render([row], "auto", "auto")
     assert "| pairs | nqm (min) | 3 |" in text
     assert "better on 0, equal on 3, worse on 0" in text
+    n = row["rollbacks"][0]
+    assert row["rollbacks"][0] == row["rollbacks"][1] and f"| 0 / 0 | {n:g} / {n:g} |" in text
+    assert f"Divergences: `auto` 0, `auto` 0; rollbacks: `auto` {n:g}, `auto` {n:g}." in text
     # a method the store does not hold: no row
     assert paired(store, {"pairs": None}, "auto", "wsd") == []
 
