@@ -57,8 +57,8 @@ def test_paired_differences_are_per_seed(stored):
     want = "better" if hi < 0 else "worse" if lo > 0 else "tied"
     assert row["verdict"] == want
     # each side's divergences and rollbacks, summed from its runs' summaries
+    cells = store.done_cells("pairs")
     for i, method in enumerate(("auto", "cosine-default")):
-        cells = store.done_cells("pairs")
         runs = [c["summary"] for c in cells if c["method"] == method and c["track"] != "tune"]
         runs = [s for s in runs if s is not None]
         assert row["diverged"][i] == sum(bool(s["diverged"]) for s in runs)
