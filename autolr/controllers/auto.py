@@ -88,14 +88,22 @@ _STATE_KEYS = (
 )
 
 
-def score(res: ProbeResult, cooldown: int) -> float:
+def score(res: ProbeResult, cooldown: int, blowup: float | None = None) -> float:
     """The mean train loss of the last third of a probe's cooldown; +inf for a probe that
-    diverged, ran short of its length or has a non-finite loss there."""
+    diverged, ran short of its length or has a non-finite loss there, and, with ``blowup``
+    set, for one that ended above ``blowup`` times the loss of its first step (where a
+    coarse probe's LR is 0, so every candidate's first loss is the same): it blew up
+    without tripping the divergence rule."""
     if res.diverged or res.steps == 0:
         return math.inf
     tail = res.losses[-max(1, cooldown // 3) :]
     value = float(tail.mean()) if tail.size else math.inf
-    return value if math.isfinite(value) else math.inf
+    if not math.isfinite(value):
+        return math.inf
+    first = float(res.losses[0])
+    if blowup is not None and math.isfinite(first) and first > 0 and value > blowup * first:
+        return math.inf
+    return value
 
 
 def rank_rho(first: list[float], second: list[float]) -> float | None:
@@ -203,6 +211,11 @@ class Auto(Controller):
             on the tuning seeds 1000-1009 (one blow-up in 30 caught, the other 29 runs the
             same) and evaluated on fresh seeds 12-14 (docs/auto.md). False: a divergence
             ends the run (the version evaluated on seeds 9-11).
+        blowup: a probe whose score is above this many times the loss of its first step
+            (>= 1) counts as diverged (``score``): it is never the best, and the vertex is
+            not fitted through it. None: only the divergence rule and a non-finite loss
+            count, as before 2026-12-04. A probe that blew up far above the cliff (400x on
+            nqm at the initial LR x0.1) otherwise drags the vertex half a grid step down.
     """
 
     name = "auto"
@@ -232,6 +245,7 @@ class Auto(Controller):
         max_lr: float | None = None,
         undo: float | None = 0.5,
         catch_divergence: bool = True,
+        blowup: float | None = None,
     ) -> None:
         self.lr = None if lr is None else check_range("lr", lr, 0.0, math.inf, low_open=True)
         self.budget = None if budget_steps is None else check_int("budget_steps", budget_steps, 1)
@@ -279,6 +293,7 @@ class Auto(Controller):
         if not isinstance(catch_divergence, bool):
             raise ValueError(f"catch_divergence must be true or false, got {catch_divergence!r}")
         self.catch_divergence = catch_divergence
+        self.blowup = None if blowup is None else check_range("blowup", blowup, 1.0, math.inf)
         self.phase = "coarse"  # coarse -> stable -> decay
         self.peak = math.nan
         self.coarse: dict[str, list[float]] = {"lrs": [], "scores": []}
@@ -369,7 +384,7 @@ class Auto(Controller):
     def _run(self, probe: Probe, schedule: Schedule, steps: int, cooldown: int) -> float:
         res = probe.run(Segment(schedule, steps), steps)
         self.probe_steps += res.steps
-        return score(res, cooldown)
+        return score(res, cooldown, self.blowup)
 
     def _coarse(self, state: TrainingState, probe: Probe, budget: int) -> None:
         centre = self.lr if self.lr is not None else state.lr

@@ -45,6 +45,41 @@ def test_score_is_the_cooldowns_last_third_and_inf_when_diverged():
     assert score(ProbeResult(np.array([np.nan, np.nan]), 2, False), 6) == math.inf
 
 
+def test_blowup_counts_a_probe_that_ended_far_above_its_first_loss_as_diverged():
+    blew = ProbeResult(np.array([3.0, 2.0, 50.0, 400.0, 400.0, 400.0]), 6, False)
+    assert score(blew, 3) == 400.0  # off (None): any finite loss is a score
+    assert score(blew, 3, blowup=2.0) == math.inf  # 400 > 2 x 3
+    assert score(blew, 3, blowup=200.0) == 400.0  # 400 <= 200 x 3
+    fell = ProbeResult(np.array([3.0, 2.0, 1.0]), 3, False)
+    assert score(fell, 3, blowup=1.0) == 1.0
+    # a first loss that is not positive and finite gives no reference: the score stands
+    assert score(ProbeResult(np.array([np.nan, 2.0, 9.0]), 3, False), 3, 2.0) == 9.0
+    assert score(ProbeResult(np.array([0.0, 2.0, 9.0]), 3, False), 3, 2.0) == 9.0
+
+
+def test_blowup_keeps_the_vertex_off_a_blown_up_neighbour():
+    # the loss falls with the LR up to 8; at 16 and above a probe blows up to 100x its
+    # first loss without diverging: with blowup the best (4, as 16 is out) is not dragged
+    # toward the lower neighbour by the parabola through 16
+    class Cliff(FakeProbe):
+        def run(self, segment, steps=None, **kw):
+            res = super().run(segment, steps, **kw)
+            peak = self.asked[-1][0]
+            losses = np.linspace(3.0, 3.0 - math.log2(peak) / 4 if peak < 10 else 300.0, res.steps)
+            return ProbeResult(losses, res.steps, False)
+
+    off = Auto(lr=1.0, budget_steps=1000, shrink=1.0)
+    off.propose(_state(), Cliff(best=1.0))
+    on = Auto(lr=1.0, budget_steps=1000, shrink=1.0, blowup=2.0)
+    on.propose(_state(), Cliff(best=1.0))
+    assert off.coarse["lrs"] == on.coarse["lrs"] == [0.25, 1.0, 4.0, 16.0]
+    assert math.isfinite(off.coarse["scores"][-1]) and math.isinf(on.coarse["scores"][-1])
+    assert on.peak == 4.0  # next to a diverged point: the best itself
+    assert 2.0 <= off.peak < 4.0  # the parabola through 16's 300 pulls it down
+    with pytest.raises(ValueError, match="blowup"):
+        Auto(lr=1.0, budget_steps=1000, blowup=0.5)
+
+
 def test_rank_rho_by_hand():
     assert rank_rho([1.0, 2.0, 3.0], [10.0, 20.0, 30.0]) == pytest.approx(1.0)
     assert rank_rho([1.0, 2.0, 3.0], [30.0, 20.0, 10.0]) == pytest.approx(-1.0)
