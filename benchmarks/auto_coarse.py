@@ -20,13 +20,14 @@ from autolr.controllers.base import Controller
 from autolr.running.runner import build_session, load_config
 
 # `auto`'s grid before 2026-12-03 (five candidates x4 apart, grown past an edge at most
-# twice, its best trusted at the edge): the design studies made with it pin it, so that
-# their committed rows reproduce
+# twice, its best trusted at the edge, a blown-up probe scored as it ended): the design
+# studies made with it pin it, so that their committed rows reproduce
 FIVE_POINT: dict[str, Any] = {
     "candidates": 5,
     "extend": 2,
     "edge_tol": None,
     "catch_divergence": False,
+    "blowup": None,
 }
 
 

@@ -20,7 +20,9 @@ UNTUNED_SUITES = {
     "cpu-fresh2-lr",
     "cpu-fresh3-lr",
     "cpu-fresh4-lr",
+    "cpu-fresh5-lr",
     "auto-catch-design",
+    "auto-blowup-design",
 }
 
 

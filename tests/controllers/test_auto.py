@@ -68,9 +68,10 @@ def test_blowup_keeps_the_vertex_off_a_blown_up_neighbour():
             losses = np.linspace(3.0, 3.0 - math.log2(peak) / 4 if peak < 10 else 300.0, res.steps)
             return ProbeResult(losses, res.steps, False)
 
-    off = Auto(lr=1.0, budget_steps=1000, shrink=1.0)
+    off = Auto(lr=1.0, budget_steps=1000, shrink=1.0, blowup=None)
     off.propose(_state(), Cliff(best=1.0))
-    on = Auto(lr=1.0, budget_steps=1000, shrink=1.0, blowup=2.0)
+    on = Auto(lr=1.0, budget_steps=1000, shrink=1.0)  # the default, 2
+    assert on.blowup == 2.0
     on.propose(_state(), Cliff(best=1.0))
     assert off.coarse["lrs"] == on.coarse["lrs"] == [0.25, 1.0, 4.0, 16.0]
     assert math.isfinite(off.coarse["scores"][-1]) and math.isinf(on.coarse["scores"][-1])
